@@ -1,0 +1,171 @@
+//! check-health's handler on the in-memory ports: the window, the verdict's numbers,
+//! and the decision it leads to.
+
+use serde_json::{Value, json};
+use stepshift_core::memory::{Call, MemoryAws};
+use stepshift_core::ports::{AlarmValue, MetricSeriesKey, MinuteCounts, VersionMetrics};
+use stepshift_core::tasks::TaskConfig;
+use stepshift_core::{TaskError, Timestamp};
+
+fn fixture() -> Value {
+    let path = format!(
+        "{}/tests/fixtures/check-canary.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn at(text: &str) -> Timestamp {
+    Timestamp::parse_rfc3339(text).unwrap()
+}
+
+fn key(version: &str) -> MetricSeriesKey {
+    MetricSeriesKey {
+        function: "orders".into(),
+        alias: "live".into(),
+        version: version.into(),
+    }
+}
+
+/// `per_minute` invocations and errors for minutes starting at 20:00 (plus `before`
+/// minutes earlier), p99 as given.
+fn series(first: &str, minutes: usize, invocations: u64, errors: u64, p99: f64) -> VersionMetrics {
+    let start = at(first);
+    VersionMetrics {
+        minutes: (0..minutes)
+            .map(|i| MinuteCounts {
+                start: start.plus_secs(60 * i as i64),
+                invocations,
+                errors,
+                throttles: 0,
+            })
+            .collect(),
+        p99_duration_ms: Some(p99),
+    }
+}
+
+/// Five minutes after the shift, orders-5xx OK, both versions healthy.
+fn account() -> MemoryAws {
+    let aws = MemoryAws::new(at("2026-11-24T20:05:05Z"));
+    aws.set_alarm("orders-5xx", AlarmValue::Ok);
+    aws.put_metrics(key("42"), series("2026-11-24T20:00:00Z", 6, 10, 0, 120.0));
+    aws.put_metrics(key("41"), series("2026-11-24T20:00:00Z", 6, 90, 1, 110.0));
+    aws
+}
+
+async fn check(aws: &MemoryAws, input: Value) -> Result<Value, TaskError> {
+    check_health::handle(aws, &TaskConfig::default(), input).await
+}
+
+#[tokio::test]
+async fn healthy_after_the_bake_advances_with_the_numbers() {
+    let aws = account();
+    let progress = check(&aws, fixture()).await.unwrap();
+    assert_eq!(progress["decision"], "advance");
+    assert_eq!(progress["cursor"]["index"], 1);
+    assert_eq!(progress["cursor"]["promote"], true);
+    let verdict = &progress["verdict"];
+    assert_eq!(verdict["status"], "healthy");
+    assert_eq!(verdict["targets"][0]["candidate"]["invocations"], 60);
+    assert_eq!(verdict["targets"][0]["baseline"]["invocations"], 540);
+    assert_eq!(verdict["targets"][0]["baseline"]["errors"], 6);
+    // The window reaches back by the metric lag (120 s) from the step's start, by minute.
+    assert_eq!(
+        verdict["window"],
+        json!({"start": "2026-11-24T19:58:00Z", "end": "2026-11-24T20:06:00Z"})
+    );
+    assert_eq!(
+        aws.calls()[&Call::GetMetricData],
+        1,
+        "one GetMetricData call per check"
+    );
+}
+
+#[tokio::test]
+async fn errors_above_the_limit_roll_back() {
+    let aws = account();
+    aws.put_metrics(key("42"), series("2026-11-24T20:00:00Z", 6, 10, 1, 120.0));
+    let progress = check(&aws, fixture()).await.unwrap();
+    assert_eq!(progress["decision"], "roll_back");
+    assert_eq!(
+        progress["verdict"]["reasons"][0],
+        "orders:live version 42 error rate 10% is above 5% (6 errors in 60 invocations)"
+    );
+    assert_eq!(progress["steps"][0]["status"], "unhealthy");
+}
+
+#[tokio::test]
+async fn slow_candidate_rolls_back() {
+    let aws = account();
+    aws.put_metrics(key("42"), series("2026-11-24T20:00:00Z", 6, 10, 0, 950.0));
+    let progress = check(&aws, fixture()).await.unwrap();
+    assert_eq!(progress["decision"], "roll_back");
+    assert_eq!(
+        progress["verdict"]["reasons"][0],
+        "orders:live version 42 p99 duration 950 ms is above 800 ms"
+    );
+}
+
+#[tokio::test]
+async fn an_alarm_rolls_back() {
+    let aws = account();
+    aws.set_alarm("orders-5xx", AlarmValue::Alarm);
+    let progress = check(&aws, fixture()).await.unwrap();
+    assert_eq!(progress["decision"], "roll_back");
+    assert_eq!(
+        progress["verdict"]["reasons"][0],
+        "alarm orders-5xx is in ALARM: set to Alarm by the test"
+    );
+}
+
+#[tokio::test]
+async fn data_older_than_the_window_does_not_count() {
+    let aws = account();
+    aws.put_metrics(key("42"), series("2026-11-24T19:50:00Z", 8, 10, 5, 120.0));
+    let progress = check(&aws, fixture()).await.unwrap();
+    assert_eq!(progress["verdict"]["status"], "inconclusive");
+    assert_eq!(
+        progress["verdict"]["targets"][0]["candidate"]["invocations"],
+        0
+    );
+    assert_eq!(
+        progress["decision"], "wait",
+        "inconclusive after the bake extends it"
+    );
+    assert_eq!(progress["cursor"]["extensions_used"], 1);
+    assert_eq!(progress["cursor"]["wait_seconds"], 60);
+}
+
+#[tokio::test]
+async fn lock_in_compares_nothing_against_the_stable_version() {
+    let aws = account();
+    let mut input = fixture();
+    input["progress"]["cursor"] = json!({"index": 1, "weight_percent": 100.0, "approval": false, "promote": true, "wait_seconds": 300, "extensions_used": 0});
+    input["traffic"]["weight_percent"] = json!(100.0);
+    input["traffic"]["step_started_at"] = json!("2026-11-24T20:00:05Z");
+    let progress = check(&aws, input).await.unwrap();
+    assert_eq!(progress["decision"], "confirm");
+    assert_eq!(progress["verdict"]["targets"][0].get("baseline"), None);
+}
+
+#[tokio::test]
+async fn no_lock_in_confirms_without_reading_metrics() {
+    let aws = account();
+    let mut input = fixture();
+    input["plan"]["lock_in_seconds"] = json!(0);
+    input["progress"]["cursor"] = json!({"index": 1, "weight_percent": 100.0, "approval": false, "promote": true, "wait_seconds": 0, "extensions_used": 0});
+    let progress = check(&aws, input).await.unwrap();
+    assert_eq!(progress["decision"], "confirm");
+    assert_eq!(aws.calls().get(&Call::GetMetricData), None);
+}
+
+#[tokio::test]
+async fn a_check_before_any_shift_is_a_task_input_error() {
+    let aws = account();
+    let mut input = fixture();
+    input["traffic"]["step_started_at"] = Value::Null;
+    assert_eq!(
+        check(&aws, input).await.unwrap_err().name(),
+        "InvalidTaskInput"
+    );
+}

@@ -1,0 +1,10 @@
+//! The "Shift traffic" task: sets every target alias to `{stable: 1-w, candidate: w}`
+//! for the cursor's step, writing with the last RevisionId stepshift saw. If an alias
+//! changed behind stepshift's back it fails with `AliasDrift` and changes nothing.
+//!
+//! Input: `{"targets": $.plan.targets, "traffic": $.traffic, "cursor": $.progress.cursor}`.
+//! Output: the new `$.traffic`.
+
+mod handler;
+
+pub use handler::handle;

@@ -1,0 +1,73 @@
+//! Turns SDK errors into [`PortError`]s that say whether a retry may help.
+
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use stepshift_core::{PortError, Service};
+
+/// Error codes that mean "slow down". Lambda says TooManyRequestsException, CloudWatch
+/// and SSM say ThrottlingException (or Throttling in the query protocol).
+const THROTTLED: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "TooManyUpdates",
+];
+const NOT_FOUND: &[&str] = &[
+    "ResourceNotFoundException",
+    "ParameterNotFound",
+    "ResourceNotFound",
+];
+const CONFLICT: &[&str] = &[
+    "ResourceConflictException",
+    "ResourceInUseException",
+    "ConcurrentModificationException",
+];
+const INVALID: &[&str] = &[
+    "InvalidParameterValueException",
+    "ValidationException",
+    "InvalidParameterValue",
+    "InvalidRequestContentException",
+];
+const UNAVAILABLE: &[&str] = &[
+    "ServiceException",
+    "InternalServerError",
+    "InternalFailure",
+    "InternalServiceFault",
+    "ServiceUnavailable",
+];
+
+/// Classifies an SDK error from `service`.
+pub fn classify<E>(service: Service, err: SdkError<E, HttpResponse>) -> PortError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let message = DisplayErrorContext(&err).to_string();
+    let (code, status) = match &err {
+        SdkError::ServiceError(e) => (e.err().code().unwrap_or("").to_owned(), e.raw().status()),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            return PortError::Unavailable { service, message };
+        }
+        _ => return PortError::Other { service, message },
+    };
+    let is = |set: &[&str]| set.contains(&code.as_str());
+    if is(THROTTLED) {
+        PortError::Throttled { service, message }
+    } else if is(NOT_FOUND) {
+        PortError::NotFound { service, message }
+    } else if code == "PreconditionFailedException" {
+        PortError::PreconditionFailed { service, message }
+    } else if code == "ParameterAlreadyExists" {
+        PortError::AlreadyExists { service, message }
+    } else if is(CONFLICT) {
+        PortError::Conflict { service, message }
+    } else if is(INVALID) {
+        PortError::Invalid { service, message }
+    } else if is(UNAVAILABLE) || status.is_server_error() {
+        PortError::Unavailable { service, message }
+    } else {
+        PortError::Other { service, message }
+    }
+}

@@ -1,0 +1,267 @@
+//! [`MetricsSource`] and [`AlarmSource`] on CloudWatch.
+//!
+//! One GetMetricData call per check covers every target and both versions: Invocations,
+//! Errors and Throttles as 1-minute sums, and Duration p99 over the whole window, with
+//! the dimensions FunctionName, Resource (`function:alias`) and ExecutedVersion.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,
+};
+use stepshift_core::ports::{
+    AlarmSource, AlarmStatus, AlarmValue, MetricSeriesKey, MetricsSource, MinuteCounts, PortResult,
+    VersionMetrics,
+};
+use stepshift_core::{PortError, Service, Timestamp};
+
+use crate::{AwsPorts, classify, from_smithy, to_smithy};
+
+fn err<E>(
+    e: aws_sdk_cloudwatch::error::SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>,
+) -> PortError
+where
+    E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    classify(Service::CloudWatch, e)
+}
+
+/// GetMetricData accepts at most 500 queries a call; each key needs 4.
+pub const MAX_KEYS_PER_CALL: usize = 125;
+
+/// The queries of one key, in id order: sums of Invocations, Errors, Throttles, then p99.
+const SUMS: [(&str, &str); 3] = [
+    ("inv", "Invocations"),
+    ("err", "Errors"),
+    ("thr", "Throttles"),
+];
+
+fn metric(key: &MetricSeriesKey, name: &str) -> Metric {
+    let dim = |n: &str, v: String| Dimension::builder().name(n).value(v).build();
+    Metric::builder()
+        .namespace("AWS/Lambda")
+        .metric_name(name)
+        .dimensions(dim("FunctionName", key.function.clone()))
+        .dimensions(dim("Resource", format!("{}:{}", key.function, key.alias)))
+        .dimensions(dim("ExecutedVersion", key.version.clone()))
+        .build()
+}
+
+fn query(id: String, metric: Metric, period: i32, stat: &str) -> MetricDataQuery {
+    MetricDataQuery::builder()
+        .id(id)
+        .metric_stat(
+            MetricStat::builder()
+                .metric(metric)
+                .period(period)
+                .stat(stat)
+                .build(),
+        )
+        .return_data(true)
+        .build()
+}
+
+/// The queries for `keys` over a window of `window_secs`.
+pub fn queries(keys: &[MetricSeriesKey], window_secs: i64) -> Vec<MetricDataQuery> {
+    // p99 over the whole window in one datapoint: the period must be a multiple of 60.
+    let whole = i32::try_from(((window_secs.max(60) + 59) / 60) * 60).unwrap_or(i32::MAX);
+    let mut out = Vec::with_capacity(keys.len() * 4);
+    for (i, key) in keys.iter().enumerate() {
+        for (suffix, name) in SUMS {
+            out.push(query(
+                format!("m{i}_{suffix}"),
+                metric(key, name),
+                60,
+                "Sum",
+            ));
+        }
+        out.push(query(
+            format!("m{i}_p99"),
+            metric(key, "Duration"),
+            whole,
+            "p99",
+        ));
+    }
+    out
+}
+
+impl MetricsSource for AwsPorts {
+    async fn fetch(
+        &self,
+        keys: &[MetricSeriesKey],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> PortResult<Vec<VersionMetrics>> {
+        if keys.len() > MAX_KEYS_PER_CALL {
+            return Err(PortError::Invalid {
+                service: Service::CloudWatch,
+                message: format!(
+                    "{} metric series asked for; at most {MAX_KEYS_PER_CALL} fit one GetMetricData call",
+                    keys.len()
+                ),
+            });
+        }
+        let mut pages = self
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries(keys, end.secs_since(start))))
+            .start_time(to_smithy(start))
+            .end_time(to_smithy(end))
+            .scan_by(ScanBy::TimestampAscending)
+            .into_paginator()
+            .send();
+        // Per key: minute start → counts, and the largest p99 datapoint.
+        let mut minutes: Vec<BTreeMap<i64, MinuteCounts>> = vec![BTreeMap::new(); keys.len()];
+        let mut p99: Vec<Option<f64>> = vec![None; keys.len()];
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(err)?;
+            for result in page.metric_data_results() {
+                let Some((index, kind)) = result.id().and_then(parse_id) else {
+                    continue;
+                };
+                let Some(slot) = minutes.get_mut(index) else {
+                    continue;
+                };
+                for (t, v) in result.timestamps().iter().zip(result.values()) {
+                    if kind == "p99" {
+                        p99[index] = Some(p99[index].map_or(*v, |p: f64| p.max(*v)));
+                        continue;
+                    }
+                    let start = from_smithy(t).floor_minute();
+                    let m = slot.entry(start.millis()).or_insert(MinuteCounts {
+                        start,
+                        ..Default::default()
+                    });
+                    let n = v.max(0.0).round() as u64;
+                    match kind {
+                        "inv" => m.invocations += n,
+                        "err" => m.errors += n,
+                        _ => m.throttles += n,
+                    }
+                }
+            }
+        }
+        Ok(minutes
+            .into_iter()
+            .zip(p99)
+            .map(|(m, p99_duration_ms)| VersionMetrics {
+                minutes: m.into_values().collect(),
+                p99_duration_ms,
+            })
+            .collect())
+    }
+}
+
+fn parse_id(id: &str) -> Option<(usize, &str)> {
+    let (index, kind) = id.strip_prefix('m')?.split_once('_')?;
+    Some((index.parse().ok()?, kind))
+}
+
+impl AlarmSource for AwsPorts {
+    async fn alarm_states(&self, names: &[String]) -> PortResult<Vec<AlarmStatus>> {
+        let mut found: BTreeMap<String, (AlarmValue, Option<String>)> = BTreeMap::new();
+        // DescribeAlarms takes at most 100 names a call.
+        for chunk in names.chunks(100) {
+            let mut pages = self
+                .cloudwatch
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .alarm_types(AlarmType::MetricAlarm)
+                .alarm_types(AlarmType::CompositeAlarm)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(err)?;
+                let metric = page
+                    .metric_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+                let composite = page
+                    .composite_alarms()
+                    .iter()
+                    .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+                for (name, state, reason) in metric.chain(composite) {
+                    if let (Some(name), Some(state)) = (name, state) {
+                        found.insert(
+                            name.to_owned(),
+                            (alarm_value(state), reason.map(str::to_owned)),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(names
+            .iter()
+            .map(|n| {
+                let hit = found.get(n);
+                AlarmStatus {
+                    name: n.clone(),
+                    state: hit.map(|h| h.0),
+                    reason: hit.and_then(|h| h.1.clone()),
+                }
+            })
+            .collect())
+    }
+}
+
+fn alarm_value(state: &StateValue) -> AlarmValue {
+    match state {
+        StateValue::Alarm => AlarmValue::Alarm,
+        StateValue::Ok => AlarmValue::Ok,
+        _ => AlarmValue::InsufficientData,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(version: &str) -> MetricSeriesKey {
+        MetricSeriesKey {
+            function: "orders".into(),
+            alias: "live".into(),
+            version: version.into(),
+        }
+    }
+
+    #[test]
+    fn four_queries_per_key_with_the_per_version_dimensions() {
+        let q = queries(&[key("42"), key("41")], 330);
+        assert_eq!(q.len(), 8);
+        let ids: Vec<&str> = q.iter().filter_map(|q| q.id()).collect();
+        assert_eq!(
+            ids,
+            [
+                "m0_inv", "m0_err", "m0_thr", "m0_p99", "m1_inv", "m1_err", "m1_thr", "m1_p99"
+            ]
+        );
+        let stat = q[3].metric_stat().unwrap();
+        assert_eq!(
+            (stat.period(), stat.stat()),
+            (Some(360), Some("p99")),
+            "p99 spans the window, rounded up to minutes"
+        );
+        let dims: Vec<(&str, &str)> = stat
+            .metric()
+            .unwrap()
+            .dimensions()
+            .iter()
+            .map(|d| (d.name().unwrap(), d.value().unwrap()))
+            .collect();
+        assert_eq!(
+            dims,
+            [
+                ("FunctionName", "orders"),
+                ("Resource", "orders:live"),
+                ("ExecutedVersion", "42")
+            ]
+        );
+        assert_eq!(q[0].metric_stat().unwrap().period(), Some(60));
+    }
+
+    #[test]
+    fn ids_parse_back() {
+        assert_eq!(parse_id("m12_err"), Some((12, "err")));
+        assert_eq!(parse_id("x1_err"), None);
+    }
+}

@@ -1,0 +1,310 @@
+//! The state a deployment carries through the state machine, and the progression rule
+//! that turns a verdict into the next move.
+//!
+//! The state machine's data, in JSONPath terms:
+//! - `$.plan` ([`Plan`]): written once by "Begin deployment";
+//! - `$.traffic` ([`Traffic`]): written by "Shift traffic" and "Promote";
+//! - `$.progress` ([`Progress`]): written by "Begin deployment" and "Check health"; its
+//!   `decision` and `cursor` drive the Choice state;
+//! - `$.failure`: `{Error, Cause}` of a caught error, or `null`;
+//! - `$.rollback`, `$.outcome`: written on the way out.
+
+use serde::{Deserialize, Serialize};
+
+use crate::judge::{Verdict, VerdictStatus};
+use crate::records::VersionRecords;
+use crate::request::{HealthSettings, WhenInsufficient};
+use crate::strategy::Step;
+use crate::time::Timestamp;
+
+/// A target as "Begin deployment" resolved it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedTarget {
+    /// Function name.
+    pub function: String,
+    /// Alias name.
+    pub alias: String,
+    /// The version the alias served when the deployment began.
+    pub stable: String,
+    /// The version being deployed.
+    pub candidate: String,
+    /// The version records as they were before the deployment.
+    pub records_before: VersionRecords,
+}
+
+impl PlannedTarget {
+    /// `function:alias`.
+    pub fn qualified(&self) -> String {
+        format!("{}:{}", self.function, self.alias)
+    }
+}
+
+/// Everything fixed at the start of a deployment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// The execution (its ARN), which also owns the locks.
+    pub execution: String,
+    /// When the execution started.
+    pub started_at: Timestamp,
+    /// The aliases released together.
+    pub targets: Vec<PlannedTarget>,
+    /// The expanded strategy; the last step is 100%.
+    pub steps: Vec<Step>,
+    /// The health settings, defaults filled in.
+    pub health: HealthSettings,
+    /// How long to watch after promotion.
+    pub lock_in_seconds: u64,
+    /// How many versions to keep when pruning.
+    pub keep_versions: Option<u32>,
+    /// How long an approval pause waits.
+    pub approval_timeout_seconds: u64,
+}
+
+/// The last RevisionId stepshift saw or wrote for one alias.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revision {
+    /// Function name.
+    pub function: String,
+    /// Alias name.
+    pub alias: String,
+    /// Lambda's RevisionId.
+    pub revision_id: String,
+}
+
+/// Where traffic stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Traffic {
+    /// The candidate's share of traffic now, in percent.
+    pub weight_percent: f64,
+    /// When the current weight took effect; `null` before the first shift.
+    pub step_started_at: Option<Timestamp>,
+    /// The RevisionId of each alias after stepshift's last write.
+    pub revisions: Vec<Revision>,
+}
+
+impl Traffic {
+    /// The last known RevisionId of `function:alias`.
+    pub fn revision(&self, function: &str, alias: &str) -> Option<&str> {
+        self.revisions
+            .iter()
+            .find(|r| r.function == function && r.alias == alias)
+            .map(|r| r.revision_id.as_str())
+    }
+
+    /// Records `revision_id` as the last known revision of `function:alias`.
+    pub fn set_revision(&mut self, function: &str, alias: &str, revision_id: String) {
+        match self
+            .revisions
+            .iter_mut()
+            .find(|r| r.function == function && r.alias == alias)
+        {
+            Some(r) => r.revision_id = revision_id,
+            None => self.revisions.push(Revision {
+                function: function.into(),
+                alias: alias.into(),
+                revision_id,
+            }),
+        }
+    }
+}
+
+/// Which step the deployment is on, and how long the next Wait lasts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cursor {
+    /// Index into `plan.steps`.
+    pub index: usize,
+    /// That step's weight.
+    pub weight_percent: f64,
+    /// Whether a human must approve before traffic moves to this step.
+    pub approval: bool,
+    /// Whether this step is the promotion (the last, 100% step).
+    pub promote: bool,
+    /// Length of the next "Bake" Wait.
+    pub wait_seconds: u64,
+    /// Bake extensions used at this step because data was too thin.
+    pub extensions_used: u32,
+}
+
+/// The move the state machine makes after a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Go to the step under the cursor (through approval if it asks for one).
+    Advance,
+    /// Bake again for `cursor.wait_seconds`, then check again.
+    Wait,
+    /// Roll back.
+    RollBack,
+    /// The lock-in window passed: confirm the release.
+    Confirm,
+}
+
+/// What happened at one step, for the execution's summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSummary {
+    /// Index into `plan.steps`.
+    pub index: usize,
+    /// The candidate's share of traffic.
+    pub weight_percent: f64,
+    /// Health checks run at this step.
+    pub checks: u32,
+    /// Bake extensions used.
+    pub extensions: u32,
+    /// The last verdict at this step.
+    pub status: VerdictStatus,
+    /// Its first reason.
+    pub reason: String,
+}
+
+/// The deployment's progress through its steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// The current step (after `advance`: the next one).
+    pub cursor: Cursor,
+    /// The move to make.
+    pub decision: Decision,
+    /// The last verdict, with its numbers.
+    pub verdict: Option<Verdict>,
+    /// One summary per step that was checked.
+    pub steps: Vec<StepSummary>,
+}
+
+/// The whole state after "Begin deployment".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentState {
+    /// The plan.
+    pub plan: Plan,
+    /// Progress: at the first step, decision `advance`.
+    pub progress: Progress,
+    /// Traffic: nothing shifted yet.
+    pub traffic: Traffic,
+    /// No failure yet (`null`); a Catch writes `{Error, Cause}` here.
+    pub failure: Option<serde_json::Value>,
+}
+
+impl Plan {
+    /// How long step `index` is watched: its bake, or the lock-in for the promotion step.
+    pub fn bake_of(&self, index: usize) -> u64 {
+        if index + 1 >= self.steps.len() {
+            self.lock_in_seconds
+        } else {
+            self.steps[index].bake_seconds
+        }
+    }
+
+    /// The first Wait of a step: its whole bake, or one check interval if that is shorter.
+    fn first_wait(&self, index: usize) -> u64 {
+        let bake = self.bake_of(index);
+        self.health
+            .check_interval_seconds
+            .map_or(bake, |every| every.min(bake))
+    }
+
+    /// The cursor at the start of step `index`.
+    pub fn cursor(&self, index: usize) -> Cursor {
+        let step = &self.steps[index];
+        Cursor {
+            index,
+            weight_percent: step.weight_percent,
+            approval: step.approval,
+            promote: index + 1 == self.steps.len(),
+            wait_seconds: self.first_wait(index),
+            extensions_used: 0,
+        }
+    }
+
+    /// The progress before the first step.
+    pub fn start(&self) -> Progress {
+        Progress {
+            cursor: self.cursor(0),
+            decision: Decision::Advance,
+            verdict: None,
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// Decides the next move after a check at `now`, given the step's start time.
+///
+/// - Unhealthy: roll back at once, even in the middle of a bake.
+/// - Bake not over: wait for the rest of it (or the next check interval).
+/// - Bake over and healthy: advance, or confirm after the lock-in.
+/// - Bake over and inconclusive: extend while extensions remain, then follow
+///   `health.insufficient_data.then`.
+pub fn decide(
+    plan: &Plan,
+    progress: &Progress,
+    step_started_at: Timestamp,
+    verdict: Verdict,
+    now: Timestamp,
+) -> Progress {
+    let cursor = &progress.cursor;
+    let mut next = progress.clone();
+    let summary_index = next.steps.iter().position(|s| s.index == cursor.index);
+    let summary = match summary_index {
+        Some(i) => &mut next.steps[i],
+        None => {
+            next.steps.push(StepSummary {
+                index: cursor.index,
+                weight_percent: cursor.weight_percent,
+                checks: 0,
+                extensions: 0,
+                status: verdict.status,
+                reason: String::new(),
+            });
+            next.steps.last_mut().expect("just pushed")
+        }
+    };
+    summary.checks += 1;
+    summary.status = verdict.status;
+    summary.reason = verdict.reasons.first().cloned().unwrap_or_default();
+
+    let elapsed = u64::try_from(now.secs_since(step_started_at)).unwrap_or(0);
+    let bake = plan.bake_of(cursor.index);
+    let ins = &plan.health.insufficient_data;
+    let done = |next: &mut Progress| {
+        if cursor.promote {
+            next.decision = Decision::Confirm;
+        } else {
+            next.decision = Decision::Advance;
+            next.cursor = plan.cursor(cursor.index + 1);
+        }
+    };
+
+    match verdict.status {
+        VerdictStatus::Unhealthy => next.decision = Decision::RollBack,
+        _ if elapsed < bake => {
+            let remaining = bake - elapsed;
+            next.decision = Decision::Wait;
+            next.cursor.wait_seconds = plan
+                .health
+                .check_interval_seconds
+                .map_or(remaining, |e| e.min(remaining));
+        }
+        VerdictStatus::Healthy => done(&mut next),
+        VerdictStatus::Inconclusive if cursor.extensions_used < ins.extensions => {
+            next.decision = Decision::Wait;
+            next.cursor.wait_seconds = ins.extension_seconds;
+            next.cursor.extensions_used += 1;
+            if let Some(s) = next.steps.iter_mut().find(|s| s.index == cursor.index) {
+                s.extensions = next.cursor.extensions_used;
+            }
+        }
+        VerdictStatus::Inconclusive => match ins.then {
+            WhenInsufficient::Proceed => done(&mut next),
+            WhenInsufficient::RollBack => next.decision = Decision::RollBack,
+        },
+    }
+    next.verdict = Some(verdict);
+    next
+}
+
+#[cfg(test)]
+mod tests;

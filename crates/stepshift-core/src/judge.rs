@@ -1,0 +1,271 @@
+//! The health judge: turns per-version metrics and alarm states into a verdict that
+//! carries the numbers it was based on.
+//!
+//! Each rule looks at one target and answers pass, fail (with a reason) or no data.
+//! Any failure makes the verdict `unhealthy`; otherwise any missing data makes it
+//! `inconclusive`; otherwise it is `healthy`. New rules are new entries in [`RULES`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::ports::{AlarmStatus, AlarmValue, VersionMetrics};
+use crate::request::HealthSettings;
+use crate::time::Timestamp;
+
+/// The judge's overall answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictStatus {
+    /// Every rule passed with enough data.
+    Healthy,
+    /// At least one rule failed.
+    Unhealthy,
+    /// No rule failed, but there was not enough data to pass them all.
+    Inconclusive,
+}
+
+/// One version's numbers over the window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionSample {
+    /// The version.
+    pub version: String,
+    /// Sum of Invocations.
+    pub invocations: u64,
+    /// Sum of Errors.
+    pub errors: u64,
+    /// Sum of Throttles.
+    pub throttles: u64,
+    /// Errors / Invocations in percent, when there were invocations.
+    pub error_rate_percent: Option<f64>,
+    /// p99 Duration in milliseconds, when there was data.
+    pub p99_duration_ms: Option<f64>,
+}
+
+impl VersionSample {
+    /// Summarizes `metrics` of `version`.
+    pub fn from_metrics(version: &str, metrics: &VersionMetrics) -> Self {
+        let t = metrics.totals();
+        Self {
+            version: version.to_owned(),
+            invocations: t.invocations,
+            errors: t.errors,
+            throttles: t.throttles,
+            error_rate_percent: (t.invocations > 0)
+                .then(|| 100.0 * t.errors as f64 / t.invocations as f64),
+            p99_duration_ms: metrics.p99_duration_ms,
+        }
+    }
+}
+
+/// One target's numbers: the candidate, and the stable version over the same window
+/// while both serve traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetSample {
+    /// Function name.
+    pub function: String,
+    /// Alias name.
+    pub alias: String,
+    /// The candidate's numbers.
+    pub candidate: VersionSample,
+    /// The stable version's numbers; absent once the candidate has all traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<VersionSample>,
+}
+
+/// The judged window.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    /// Start, inclusive.
+    pub start: Timestamp,
+    /// End, exclusive.
+    pub end: Timestamp,
+}
+
+/// A verdict and everything it was based on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The answer.
+    pub status: VerdictStatus,
+    /// Why, one sentence per finding: the failures if unhealthy, the gaps if
+    /// inconclusive, a summary if healthy.
+    pub reasons: Vec<String>,
+    /// When the check ran.
+    pub checked_at: Timestamp,
+    /// The metrics window.
+    pub window: Window,
+    /// Per-target numbers.
+    pub targets: Vec<TargetSample>,
+    /// The watched alarms.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<AlarmStatus>,
+}
+
+/// What one rule found for one target.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Finding {
+    /// The rule holds.
+    Pass,
+    /// The rule is broken; the candidate is unhealthy.
+    Fail(String),
+    /// Not enough data to apply the rule.
+    NoData(String),
+}
+
+/// A health rule: settings and one target's numbers in, a finding out.
+pub type Rule = fn(&HealthSettings, &TargetSample) -> Finding;
+
+/// The rules every check applies, in the order their findings are reported.
+pub const RULES: [Rule; 4] = [enough_invocations, error_rate, p99_duration, throttles];
+
+fn label(t: &TargetSample) -> String {
+    format!("{}:{} version {}", t.function, t.alias, t.candidate.version)
+}
+
+fn has_enough(h: &HealthSettings, t: &TargetSample) -> bool {
+    t.candidate.invocations >= h.min_invocations.max(1)
+}
+
+/// Too few candidate invocations to apply the metric rules.
+pub fn enough_invocations(h: &HealthSettings, t: &TargetSample) -> Finding {
+    if has_enough(h, t) {
+        Finding::Pass
+    } else {
+        Finding::NoData(format!(
+            "{} served {} invocations; {} needed to judge it (health.min_invocations)",
+            label(t),
+            t.candidate.invocations,
+            h.min_invocations.max(1)
+        ))
+    }
+}
+
+/// The seeds' rule: error rate above X% with at least N invocations.
+pub fn error_rate(h: &HealthSettings, t: &TargetSample) -> Finding {
+    let (Some(max), Some(rate)) = (h.error_rate.max_percent, t.candidate.error_rate_percent) else {
+        return Finding::Pass;
+    };
+    if has_enough(h, t) && rate > max {
+        Finding::Fail(format!(
+            "{} error rate {}% is above {}% ({} errors in {} invocations)",
+            label(t),
+            round2(rate),
+            round2(max),
+            t.candidate.errors,
+            t.candidate.invocations
+        ))
+    } else {
+        Finding::Pass
+    }
+}
+
+/// p99 Duration above an absolute limit.
+pub fn p99_duration(h: &HealthSettings, t: &TargetSample) -> Finding {
+    let (Some(max), Some(p99)) = (h.p99_duration.max_ms, t.candidate.p99_duration_ms) else {
+        return Finding::Pass;
+    };
+    if has_enough(h, t) && p99 > max {
+        Finding::Fail(format!(
+            "{} p99 duration {} ms is above {} ms",
+            label(t),
+            round2(p99),
+            round2(max)
+        ))
+    } else {
+        Finding::Pass
+    }
+}
+
+/// Throttled requests above a limit. Throttles count in neither Invocations nor Errors,
+/// so this rule needs no minimum.
+pub fn throttles(h: &HealthSettings, t: &TargetSample) -> Finding {
+    match h.throttles.max_count {
+        Some(max) if t.candidate.throttles > max => Finding::Fail(format!(
+            "{} was throttled {} times; at most {max} allowed (health.throttles.max_count)",
+            label(t),
+            t.candidate.throttles
+        )),
+        _ => Finding::Pass,
+    }
+}
+
+fn alarm_finding(a: &AlarmStatus) -> Finding {
+    match a.state {
+        Some(AlarmValue::Alarm) => Finding::Fail(match &a.reason {
+            Some(r) => format!("alarm {} is in ALARM: {r}", a.name),
+            None => format!("alarm {} is in ALARM", a.name),
+        }),
+        Some(_) => Finding::Pass,
+        None => Finding::NoData(format!("alarm {} does not exist any more", a.name)),
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Judges the samples and alarms of one check.
+pub fn judge(
+    settings: &HealthSettings,
+    targets: Vec<TargetSample>,
+    alarms: Vec<AlarmStatus>,
+    window: Window,
+    checked_at: Timestamp,
+) -> Verdict {
+    let mut failures = Vec::new();
+    let mut gaps = Vec::new();
+    let findings = targets
+        .iter()
+        .flat_map(|t| RULES.iter().map(move |rule| rule(settings, t)))
+        .chain(alarms.iter().map(alarm_finding));
+    for finding in findings {
+        match finding {
+            Finding::Pass => {}
+            Finding::Fail(r) => failures.push(r),
+            Finding::NoData(r) => gaps.push(r),
+        }
+    }
+    let (status, reasons) = if !failures.is_empty() {
+        (VerdictStatus::Unhealthy, failures)
+    } else if !gaps.is_empty() {
+        (VerdictStatus::Inconclusive, gaps)
+    } else {
+        (
+            VerdictStatus::Healthy,
+            targets.iter().map(healthy_summary).collect(),
+        )
+    };
+    Verdict {
+        status,
+        reasons,
+        checked_at,
+        window,
+        targets,
+        alarms,
+    }
+}
+
+fn healthy_summary(t: &TargetSample) -> String {
+    let c = &t.candidate;
+    let mut text = format!(
+        "{} healthy: {}% errors ({} in {} invocations)",
+        label(t),
+        round2(c.error_rate_percent.unwrap_or(0.0)),
+        c.errors,
+        c.invocations
+    );
+    if let Some(p99) = c.p99_duration_ms {
+        text.push_str(&format!(", p99 {} ms", round2(p99)));
+    }
+    if let Some(b) = &t.baseline {
+        text.push_str(&format!(
+            "; stable version {}: {}% errors ({} in {})",
+            b.version,
+            round2(b.error_rate_percent.unwrap_or(0.0)),
+            b.errors,
+            b.invocations
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,494 @@
+//! In-memory implementations of every port, for tests and for the local simulation.
+//!
+//! [`MemoryAws`] enforces the AWS rules that emulators skip: an alias routes to at most
+//! two versions, both published (never `$LATEST`), with a weight from 0.0 to 1.0, and
+//! every update changes its RevisionId. It counts writes per service, so tests can prove
+//! that a rejected request changed nothing, and it can be told to fail chosen calls.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::error::{PortError, Service};
+use crate::ports::{
+    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricSeriesKey,
+    MetricsSource, MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
+};
+use crate::time::{Clock, Timestamp};
+
+/// Every port call [`MemoryAws`] serves, for counting and fault injection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Call {
+    /// Lambda GetAlias.
+    GetAlias,
+    /// Lambda UpdateAlias.
+    UpdateAlias,
+    /// Lambda ListVersionsByFunction.
+    ListVersions,
+    /// Lambda ListAliases.
+    ListAliases,
+    /// Lambda DeleteFunction with a version qualifier.
+    DeleteVersion,
+    /// CloudWatch GetMetricData.
+    GetMetricData,
+    /// CloudWatch DescribeAlarms.
+    DescribeAlarms,
+    /// SSM GetParameters.
+    GetParameters,
+    /// SSM PutParameter with Overwrite.
+    PutParameter,
+    /// SSM PutParameter without Overwrite.
+    CreateParameter,
+    /// SSM DeleteParameter.
+    DeleteParameter,
+}
+
+impl Call {
+    /// Whether the call changes state.
+    pub fn is_write(self) -> bool {
+        matches!(
+            self,
+            Call::UpdateAlias
+                | Call::DeleteVersion
+                | Call::PutParameter
+                | Call::CreateParameter
+                | Call::DeleteParameter
+        )
+    }
+
+    /// Whether the call goes to Lambda's control plane (15 requests/s per account).
+    pub fn is_lambda_control_plane(self) -> bool {
+        matches!(
+            self,
+            Call::GetAlias
+                | Call::UpdateAlias
+                | Call::ListVersions
+                | Call::ListAliases
+                | Call::DeleteVersion
+        )
+    }
+
+    /// The service the call goes to.
+    pub fn service(self) -> Service {
+        match self {
+            Call::GetMetricData | Call::DescribeAlarms => Service::CloudWatch,
+            Call::GetParameters
+            | Call::PutParameter
+            | Call::CreateParameter
+            | Call::DeleteParameter => Service::Ssm,
+            _ => Service::Lambda,
+        }
+    }
+}
+
+/// What an injected fault does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// The call fails with this error and changes nothing.
+    Fail(PortError),
+    /// The call takes effect, then its answer is lost and the caller sees this error
+    /// (a crash or timeout after the service acted).
+    FailAfter(PortError),
+}
+
+#[derive(Debug, Default)]
+struct Function {
+    versions: BTreeSet<u64>,
+    aliases: BTreeMap<String, AliasState>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    functions: BTreeMap<String, Function>,
+    revision: u64,
+    metrics: HashMap<MetricSeriesKey, VersionMetrics>,
+    alarms: BTreeMap<String, (AlarmValue, Option<String>)>,
+    parameters: BTreeMap<String, String>,
+    calls: BTreeMap<Call, u64>,
+    faults: VecDeque<(Call, Fault)>,
+}
+
+/// In-memory Lambda, CloudWatch and SSM, plus a settable clock.
+#[derive(Debug, Default)]
+pub struct MemoryAws {
+    state: Mutex<State>,
+    clock: AtomicI64,
+}
+
+fn not_found(service: Service, message: String) -> PortError {
+    PortError::NotFound { service, message }
+}
+
+fn invalid(service: Service, message: String) -> PortError {
+    PortError::Invalid { service, message }
+}
+
+impl MemoryAws {
+    /// An empty account whose clock reads `now`.
+    pub fn new(now: Timestamp) -> Self {
+        let aws = Self::default();
+        aws.set_now(now);
+        aws
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the state half-written (every
+        // mutation is a single assignment), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the clock.
+    pub fn set_now(&self, now: Timestamp) {
+        self.clock.store(now.millis(), Ordering::SeqCst);
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, secs: i64) {
+        self.clock.fetch_add(secs * 1000, Ordering::SeqCst);
+    }
+
+    /// Creates a function with published versions `1..=versions`.
+    pub fn add_function(&self, name: &str, versions: u64) {
+        let mut s = self.lock();
+        let f = s.functions.entry(name.to_owned()).or_default();
+        f.versions.extend(1..=versions);
+    }
+
+    /// Creates or replaces an alias, bypassing the checks (test setup).
+    pub fn put_alias(&self, function: &str, alias: &str, routing: AliasRouting) {
+        let mut s = self.lock();
+        s.revision += 1;
+        let revision_id = format!("rev-{}", s.revision);
+        if let Some(f) = s.functions.get_mut(function) {
+            f.aliases.insert(
+                alias.to_owned(),
+                AliasState {
+                    routing,
+                    revision_id,
+                },
+            );
+        }
+    }
+
+    /// The alias's current state, if it exists.
+    pub fn alias(&self, function: &str, alias: &str) -> Option<AliasState> {
+        self.lock()
+            .functions
+            .get(function)?
+            .aliases
+            .get(alias)
+            .cloned()
+    }
+
+    /// The function's published versions, ascending.
+    pub fn versions(&self, function: &str) -> Vec<u64> {
+        self.lock()
+            .functions
+            .get(function)
+            .map(|f| f.versions.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sets the metrics a fetch for `key` returns (the window filters minutes).
+    pub fn put_metrics(&self, key: MetricSeriesKey, metrics: VersionMetrics) {
+        self.lock().metrics.insert(key, metrics);
+    }
+
+    /// Creates or changes an alarm.
+    pub fn set_alarm(&self, name: &str, value: AlarmValue) {
+        self.lock().alarms.insert(
+            name.to_owned(),
+            (value, Some(format!("set to {value:?} by the test"))),
+        );
+    }
+
+    /// A parameter's value.
+    pub fn parameter(&self, name: &str) -> Option<String> {
+        self.lock().parameters.get(name).cloned()
+    }
+
+    /// All parameters, by name.
+    pub fn parameters(&self) -> BTreeMap<String, String> {
+        self.lock().parameters.clone()
+    }
+
+    /// Sets a parameter directly (test setup).
+    pub fn put_parameter(&self, name: &str, value: &str) {
+        self.lock()
+            .parameters
+            .insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Makes the next call of kind `call` fail with `fault`. Faults queue in order.
+    pub fn inject(&self, call: Call, fault: Fault) {
+        self.lock().faults.push_back((call, fault));
+    }
+
+    /// How many calls of each kind were made (including failed ones).
+    pub fn calls(&self) -> BTreeMap<Call, u64> {
+        self.lock().calls.clone()
+    }
+
+    /// How many calls that change state were made.
+    pub fn writes(&self) -> u64 {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|(c, _)| c.is_write())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Counts the call and takes a queued fault for it, if any.
+    fn enter(&self, s: &mut State, call: Call) -> Option<Fault> {
+        *s.calls.entry(call).or_default() += 1;
+        let i = s.faults.iter().position(|(c, _)| *c == call)?;
+        s.faults.remove(i).map(|(_, f)| f)
+    }
+
+    /// Runs `op` on the state under the fault rules of `call`.
+    fn serve<T>(&self, call: Call, op: impl FnOnce(&mut State) -> PortResult<T>) -> PortResult<T> {
+        let mut s = self.lock();
+        match self.enter(&mut s, call) {
+            Some(Fault::Fail(e)) => Err(e),
+            Some(Fault::FailAfter(e)) => {
+                let _ = op(&mut s);
+                Err(e)
+            }
+            None => op(&mut s),
+        }
+    }
+}
+
+fn check_routing(f: &Function, routing: &AliasRouting) -> PortResult<()> {
+    let exists = |v: &str| {
+        v.parse::<u64>()
+            .ok()
+            .is_some_and(|n| f.versions.contains(&n))
+    };
+    for v in routing.versions() {
+        if v == "$LATEST" {
+            return Err(invalid(
+                Service::Lambda,
+                "an alias cannot route to $LATEST".into(),
+            ));
+        }
+        if !exists(v) {
+            return Err(not_found(
+                Service::Lambda,
+                format!("version {v} does not exist"),
+            ));
+        }
+    }
+    if let Some((extra, w)) = &routing.additional {
+        if extra == &routing.version {
+            return Err(invalid(
+                Service::Lambda,
+                "the additional version must differ from the primary".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(w) || !w.is_finite() {
+            return Err(invalid(
+                Service::Lambda,
+                format!("weight {w} is outside 0.0..1.0"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl AliasRouter for MemoryAws {
+    async fn get_alias(&self, function: &str, alias: &str) -> PortResult<AliasState> {
+        self.serve(Call::GetAlias, |s| {
+            let f = s
+                .functions
+                .get(function)
+                .ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
+            f.aliases
+                .get(alias)
+                .cloned()
+                .ok_or_else(|| not_found(Service::Lambda, format!("alias {function}:{alias}")))
+        })
+    }
+
+    async fn update_alias(
+        &self,
+        function: &str,
+        alias: &str,
+        routing: &AliasRouting,
+        expected_revision: Option<&str>,
+    ) -> PortResult<AliasState> {
+        self.serve(Call::UpdateAlias, |s| {
+            s.revision += 1;
+            let revision_id = format!("rev-{}", s.revision);
+            let f = s
+                .functions
+                .get_mut(function)
+                .ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
+            check_routing(f, routing)?;
+            let current = f
+                .aliases
+                .get_mut(alias)
+                .ok_or_else(|| not_found(Service::Lambda, format!("alias {function}:{alias}")))?;
+            if let Some(expected) = expected_revision {
+                if expected != current.revision_id {
+                    return Err(PortError::PreconditionFailed {
+                        service: Service::Lambda,
+                        message: format!(
+                            "RevisionId {expected} does not match {}",
+                            current.revision_id
+                        ),
+                    });
+                }
+            }
+            *current = AliasState {
+                routing: routing.clone(),
+                revision_id,
+            };
+            Ok(current.clone())
+        })
+    }
+}
+
+impl VersionCatalog for MemoryAws {
+    async fn list_versions(&self, function: &str) -> PortResult<Vec<String>> {
+        self.serve(Call::ListVersions, |s| {
+            let f = s
+                .functions
+                .get(function)
+                .ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
+            Ok(f.versions.iter().map(u64::to_string).collect())
+        })
+    }
+
+    async fn list_aliases(&self, function: &str) -> PortResult<Vec<(String, AliasRouting)>> {
+        self.serve(Call::ListAliases, |s| {
+            let f = s
+                .functions
+                .get(function)
+                .ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
+            Ok(f.aliases
+                .iter()
+                .map(|(n, a)| (n.clone(), a.routing.clone()))
+                .collect())
+        })
+    }
+
+    async fn delete_version(&self, function: &str, version: &str) -> PortResult<()> {
+        self.serve(Call::DeleteVersion, |s| {
+            let f = s
+                .functions
+                .get_mut(function)
+                .ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
+            if let Some((alias, _)) = f
+                .aliases
+                .iter()
+                .find(|(_, a)| a.routing.versions().contains(&version))
+            {
+                return Err(PortError::Conflict {
+                    service: Service::Lambda,
+                    message: format!("alias {alias} routes to version {version}"),
+                });
+            }
+            let n = version
+                .parse::<u64>()
+                .map_err(|_| invalid(Service::Lambda, format!("bad version {version}")))?;
+            f.versions.remove(&n);
+            Ok(())
+        })
+    }
+}
+
+impl MetricsSource for MemoryAws {
+    async fn fetch(
+        &self,
+        keys: &[MetricSeriesKey],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> PortResult<Vec<VersionMetrics>> {
+        self.serve(Call::GetMetricData, |s| {
+            Ok(keys
+                .iter()
+                .map(|k| {
+                    let all = s.metrics.get(k).cloned().unwrap_or_default();
+                    let minutes: Vec<MinuteCounts> = all
+                        .minutes
+                        .into_iter()
+                        .filter(|m| m.start >= start && m.start < end)
+                        .collect();
+                    let p99_duration_ms = if minutes.is_empty() {
+                        None
+                    } else {
+                        all.p99_duration_ms
+                    };
+                    VersionMetrics {
+                        minutes,
+                        p99_duration_ms,
+                    }
+                })
+                .collect())
+        })
+    }
+}
+
+impl AlarmSource for MemoryAws {
+    async fn alarm_states(&self, names: &[String]) -> PortResult<Vec<AlarmStatus>> {
+        self.serve(Call::DescribeAlarms, |s| {
+            Ok(names
+                .iter()
+                .map(|n| {
+                    let found = s.alarms.get(n);
+                    AlarmStatus {
+                        name: n.clone(),
+                        state: found.map(|a| a.0),
+                        reason: found.and_then(|a| a.1.clone()),
+                    }
+                })
+                .collect())
+        })
+    }
+}
+
+impl ParameterStore for MemoryAws {
+    async fn get_many(&self, names: &[String]) -> PortResult<Vec<(String, String)>> {
+        self.serve(Call::GetParameters, |s| {
+            Ok(names
+                .iter()
+                .filter_map(|n| s.parameters.get(n).map(|v| (n.clone(), v.clone())))
+                .collect())
+        })
+    }
+
+    async fn put(&self, name: &str, value: &str) -> PortResult<()> {
+        self.serve(Call::PutParameter, |s| {
+            s.parameters.insert(name.to_owned(), value.to_owned());
+            Ok(())
+        })
+    }
+
+    async fn create(&self, name: &str, value: &str) -> PortResult<()> {
+        self.serve(Call::CreateParameter, |s| {
+            if s.parameters.contains_key(name) {
+                return Err(PortError::AlreadyExists {
+                    service: Service::Ssm,
+                    message: name.to_owned(),
+                });
+            }
+            s.parameters.insert(name.to_owned(), value.to_owned());
+            Ok(())
+        })
+    }
+
+    async fn delete(&self, name: &str) -> PortResult<()> {
+        self.serve(Call::DeleteParameter, |s| {
+            s.parameters.remove(name);
+            Ok(())
+        })
+    }
+}
+
+impl Clock for MemoryAws {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.clock.load(Ordering::SeqCst))
+    }
+}

@@ -1,0 +1,406 @@
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+
+fn valid() -> Value {
+    json!({
+        "schema": 1,
+        "targets": [{"function": "orders-api", "alias": "live", "version": "42"}],
+        "strategy": "canary-10-5m"
+    })
+}
+
+/// Applies `edit` to a valid request and returns the fields its errors name.
+fn rejected_fields(edit: impl FnOnce(&mut Value)) -> Vec<String> {
+    let mut v = valid();
+    edit(&mut v);
+    match DeploymentRequest::from_value(v) {
+        Ok(r) => panic!("request was accepted: {r:?}"),
+        Err(e) => e.0.into_iter().map(|e| e.field).collect(),
+    }
+}
+
+fn assert_rejects(field: &str, edit: impl FnOnce(&mut Value)) {
+    let fields = rejected_fields(edit);
+    assert!(
+        fields.iter().any(|f| f == field),
+        "expected an error on `{field}`, got {fields:?}"
+    );
+}
+
+#[test]
+fn minimal_request_gets_documented_defaults() {
+    let r = DeploymentRequest::from_value(valid()).unwrap();
+    assert_eq!(r.targets[0].qualified(), "orders-api:live");
+    assert_eq!(r.lock_in_seconds, 300);
+    assert_eq!(r.approval_timeout_seconds, 86_400);
+    assert_eq!(r.keep_versions, None);
+    assert_eq!(r.health.min_invocations, 5);
+    assert_eq!(r.health.error_rate.max_percent, Some(5.0));
+    assert_eq!(r.health.insufficient_data.then, WhenInsufficient::RollBack);
+    let steps = r.steps();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[0].bake_seconds, 300);
+}
+
+#[test]
+fn version_may_be_a_json_number() {
+    let mut v = valid();
+    v["targets"][0]["version"] = json!(42);
+    assert_eq!(
+        DeploymentRequest::from_value(v).unwrap().targets[0].version,
+        "42"
+    );
+}
+
+#[test]
+fn custom_steps_are_expanded_with_their_approvals() {
+    let mut v = valid();
+    v["strategy"] = json!([
+        {"weight_percent": 5, "bake_seconds": 60},
+        {"weight_percent": 50, "bake_seconds": 120, "approval": true},
+        {"weight_percent": 100}
+    ]);
+    let steps = DeploymentRequest::from_value(v).unwrap().steps();
+    assert_eq!(
+        steps.iter().map(|s| s.weight_percent).collect::<Vec<_>>(),
+        [5.0, 50.0, 100.0]
+    );
+    assert_eq!(
+        steps.iter().map(|s| s.approval).collect::<Vec<_>>(),
+        [false, true, false]
+    );
+    assert_eq!(steps[2].bake_seconds, 0);
+}
+
+#[test]
+fn request_round_trips_through_json() {
+    let mut v = valid();
+    v["strategy"] = json!([{"weight_percent": 20, "bake_seconds": 60}, {"weight_percent": 100}]);
+    v["health"] = json!({"alarms": ["orders-5xx"], "p99_duration": {"max_ms": 800}});
+    let r = DeploymentRequest::from_value(v).unwrap();
+    let again = DeploymentRequest::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+    assert_eq!(r, again);
+}
+
+#[test]
+fn json_text_is_parsed_like_a_value() {
+    let r = DeploymentRequest::from_json(&valid().to_string()).unwrap();
+    assert_eq!(r.targets.len(), 1);
+    let err = DeploymentRequest::from_json("{\"schema\": 1, \"targets\": [").unwrap_err();
+    assert_eq!(err.fields(), ["request"]);
+    assert!(
+        err.to_string().starts_with("request: is not valid JSON"),
+        "{err}"
+    );
+}
+
+#[test]
+fn schema_is_required_and_must_be_one() {
+    assert_rejects("schema", |v| {
+        v.as_object_mut().unwrap().remove("schema");
+    });
+    assert_rejects("schema", |v| v["schema"] = json!(2));
+    assert_rejects("schema", |v| v["schema"] = json!("1"));
+}
+
+#[test]
+fn unknown_fields_are_named() {
+    assert_rejects("colour", |v| v["colour"] = json!("blue"));
+    assert_rejects("targets[0].weight", |v| {
+        v["targets"][0]["weight"] = json!(3)
+    });
+    assert_rejects("health.max_errors", |v| {
+        v["health"] = json!({"max_errors": 3})
+    });
+    assert_rejects("strategy[0].bake", |v| {
+        v["strategy"] = json!([{"weight_percent": 100, "bake": 1}])
+    });
+}
+
+#[test]
+fn wrong_types_are_named() {
+    assert_rejects("targets", |v| v["targets"] = json!("orders-api"));
+    assert_rejects("targets[0].function", |v| {
+        v["targets"][0]["function"] = json!(7)
+    });
+    assert_rejects("targets[0].version", |v| {
+        v["targets"][0]["version"] = json!(true)
+    });
+    assert_rejects("strategy", |v| v["strategy"] = json!(10));
+    assert_rejects("strategy[0].weight_percent", |v| {
+        v["strategy"] = json!([{"weight_percent": "ten"}])
+    });
+    assert_rejects(
+        "strategy[0].bake_seconds",
+        |v| {
+            v["strategy"] =
+                json!([{"weight_percent": 10, "bake_seconds": -5}, {"weight_percent": 100}])
+        },
+    );
+    assert_rejects("lock_in_seconds", |v| v["lock_in_seconds"] = json!("5m"));
+}
+
+#[test]
+fn missing_fields_are_named() {
+    assert_rejects("targets", |v| {
+        v.as_object_mut().unwrap().remove("targets");
+    });
+    assert_rejects("strategy", |v| {
+        v.as_object_mut().unwrap().remove("strategy");
+    });
+    assert_rejects("targets[0].alias", |v| {
+        v["targets"][0].as_object_mut().unwrap().remove("alias");
+    });
+}
+
+#[test]
+fn targets_rules() {
+    assert_rejects("targets", |v| v["targets"] = json!([]));
+    assert_rejects("targets[0].function", |v| {
+        v["targets"][0]["function"] = json!("")
+    });
+    assert_rejects("targets[0].function", |v| {
+        v["targets"][0]["function"] =
+            json!("arn:aws:lambda:us-east-1:123456789012:function:orders-api")
+    });
+    assert_rejects("targets[0].function", |v| {
+        v["targets"][0]["function"] = json!("orders api")
+    });
+    assert_rejects("targets[0].function", |v| {
+        v["targets"][0]["function"] = json!("f".repeat(65))
+    });
+    assert_rejects("targets[0].alias", |v| {
+        v["targets"][0]["alias"] = json!("7")
+    });
+    assert_rejects("targets[0].alias", |v| {
+        v["targets"][0]["alias"] = json!("live/now")
+    });
+    assert_rejects("targets[0].version", |v| {
+        v["targets"][0]["version"] = json!("$LATEST")
+    });
+    assert_rejects("targets[0].version", |v| {
+        v["targets"][0]["version"] = json!("v2")
+    });
+    assert_rejects("targets[0].version", |v| {
+        v["targets"][0]["version"] = json!("0")
+    });
+    assert_rejects("targets[0].version", |v| {
+        v["targets"][0]["version"] = json!("")
+    });
+    assert_rejects("targets[1]", |v| {
+        v["targets"] = json!([
+            {"function": "a", "alias": "live", "version": "2"},
+            {"function": "a", "alias": "live", "version": "3"}
+        ])
+    });
+    assert_rejects("targets", |v| {
+        v["targets"] = json!(
+            (0..21)
+                .map(|i| json!({"function": format!("f{i}"), "alias": "live", "version": "2"}))
+                .collect::<Vec<_>>()
+        )
+    });
+}
+
+#[test]
+fn strategy_rules() {
+    assert_rejects("strategy", |v| v["strategy"] = json!("canary-10-7m"));
+    assert_rejects("strategy", |v| v["strategy"] = json!([]));
+    assert_rejects(
+        "strategy[0].weight_percent",
+        |v| {
+            v["strategy"] =
+                json!([{"weight_percent": 0, "bake_seconds": 60}, {"weight_percent": 100}])
+        },
+    );
+    assert_rejects(
+        "strategy[0].weight_percent",
+        |v| {
+            v["strategy"] =
+                json!([{"weight_percent": -10, "bake_seconds": 60}, {"weight_percent": 100}])
+        },
+    );
+    assert_rejects("strategy[0].weight_percent", |v| {
+        v["strategy"] = json!([{"weight_percent": 150}])
+    });
+    assert_rejects(
+        "strategy[1].weight_percent",
+        |v| v["strategy"] = json!([{"weight_percent": 50, "bake_seconds": 60}, {"weight_percent": 20, "bake_seconds": 60}, {"weight_percent": 100}]),
+    );
+    assert_rejects(
+        "strategy[1].weight_percent",
+        |v| v["strategy"] = json!([{"weight_percent": 50, "bake_seconds": 60}, {"weight_percent": 50, "bake_seconds": 60}, {"weight_percent": 100}]),
+    );
+    assert_rejects(
+        "strategy[1].weight_percent",
+        |v| v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": 60}, {"weight_percent": 50, "bake_seconds": 60}]),
+    );
+    assert_rejects("strategy[0].bake_seconds", |v| {
+        v["strategy"] = json!([{"weight_percent": 10}, {"weight_percent": 100}])
+    });
+    assert_rejects(
+        "strategy[0].bake_seconds",
+        |v| v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": 10_000_000_000u64}, {"weight_percent": 100}]),
+    );
+    assert_rejects(
+        "strategy[1].bake_seconds",
+        |v| v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": 60}, {"weight_percent": 100, "bake_seconds": 600}]),
+    );
+    assert_rejects("strategy", |v| {
+        let steps: Vec<Value> = (1..=51)
+            .map(|i| json!({"weight_percent": f64::from(i) * 100.0 / 51.0, "bake_seconds": 1}))
+            .collect();
+        v["strategy"] = json!(steps);
+    });
+}
+
+#[test]
+fn total_duration_must_fit_one_execution() {
+    let fields = rejected_fields(|v| {
+        let steps: Vec<Value> = (1..=50)
+            .map(
+                |i| json!({"weight_percent": f64::from(i) * 2.0, "bake_seconds": MAX_WAIT_SECONDS}),
+            )
+            .map(|mut s| {
+                if s["weight_percent"] == json!(100.0) {
+                    s.as_object_mut().unwrap().remove("bake_seconds");
+                }
+                s
+            })
+            .collect();
+        v["strategy"] = json!(steps);
+    });
+    assert_eq!(fields, ["strategy"]);
+}
+
+#[test]
+fn health_rules() {
+    assert_rejects("health.error_rate.max_percent", |v| {
+        v["health"] = json!({"error_rate": {"max_percent": 101}})
+    });
+    assert_rejects("health.error_rate.max_percent", |v| {
+        v["health"] = json!({"error_rate": {"max_percent": -1}})
+    });
+    assert_rejects("health.p99_duration.max_ms", |v| {
+        v["health"] = json!({"p99_duration": {"max_ms": 0}})
+    });
+    assert_rejects("health.p99_duration.max_ms", |v| {
+        v["health"] = json!({"p99_duration": {"max_ms": 1e9}})
+    });
+    assert_rejects("health.throttles.max_count", |v| {
+        v["health"] = json!({"throttles": {"max_count": -1}})
+    });
+    assert_rejects("health.min_invocations", |v| {
+        v["health"] = json!({"min_invocations": 2_000_000_000u64})
+    });
+    assert_rejects("health.alarms[1]", |v| {
+        v["health"] = json!({"alarms": ["a", "a"]})
+    });
+    assert_rejects("health.alarms[0]", |v| {
+        v["health"] = json!({"alarms": [" "]})
+    });
+    assert_rejects(
+        "health.alarms",
+        |v| {
+            v["health"] =
+                json!({"alarms": (0..101).map(|i| format!("alarm-{i}")).collect::<Vec<_>>()})
+        },
+    );
+    assert_rejects("health.metric_lag_seconds", |v| {
+        v["health"] = json!({"metric_lag_seconds": 7200})
+    });
+    assert_rejects("health.check_interval_seconds", |v| {
+        v["health"] = json!({"check_interval_seconds": 10})
+    });
+    assert_rejects("health.insufficient_data.extensions", |v| {
+        v["health"] = json!({"insufficient_data": {"extensions": 1000}})
+    });
+    assert_rejects("health.insufficient_data.extension_seconds", |v| {
+        v["health"] = json!({"insufficient_data": {"extension_seconds": 0}})
+    });
+    assert_rejects("health.insufficient_data.then", |v| {
+        v["health"] = json!({"insufficient_data": {"then": "shrug"}})
+    });
+}
+
+#[test]
+fn top_level_limits() {
+    assert_rejects("lock_in_seconds", |v| {
+        v["lock_in_seconds"] = json!(MAX_WAIT_SECONDS + 1)
+    });
+    assert_rejects("approval_timeout_seconds", |v| {
+        v["approval_timeout_seconds"] = json!(0)
+    });
+    assert_rejects("keep_versions", |v| v["keep_versions"] = json!(0));
+    assert_rejects("request", |v| {
+        v["health"] = json!({"alarms": ["x".repeat(MAX_REQUEST_BYTES)]})
+    });
+    assert_rejects("request", |v| *v = json!([1, 2, 3]));
+}
+
+#[test]
+fn arrays_are_not_objects() {
+    assert_rejects("targets[0]", |v| {
+        v["targets"] = json!([["orders-api", "live", "42"]])
+    });
+    assert_rejects("strategy[0]", |v| v["strategy"] = json!([[100, 0]]));
+    assert_rejects("health", |v| v["health"] = json!([5, 5]));
+    assert_rejects("health.error_rate", |v| {
+        v["health"] = json!({"error_rate": [5]})
+    });
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let fields = rejected_fields(|v| {
+        v["targets"][0]["version"] = json!("$LATEST");
+        v["strategy"] = json!("nope");
+        v["keep_versions"] = json!(0);
+    });
+    assert_eq!(fields, ["targets[0].version", "strategy", "keep_versions"]);
+}
+
+#[test]
+fn messages_say_why() {
+    let mut v = valid();
+    v["strategy"] = json!("canary-10-7m");
+    let e = DeploymentRequest::from_value(v).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("strategy: unknown preset `canary-10-7m`; known presets: all-at-once,"),
+        "{e}"
+    );
+}
+
+proptest! {
+    #[test]
+    fn increasing_steps_ending_at_100_are_accepted(mut weights in proptest::collection::btree_set(1u32..100, 0..10), bake in 0u64..3600) {
+        weights.insert(100);
+        let steps: Vec<Value> = weights
+            .iter()
+            .map(|w| if *w == 100 { json!({"weight_percent": w}) } else { json!({"weight_percent": w, "bake_seconds": bake}) })
+            .collect();
+        let mut v = valid();
+        v["strategy"] = json!(steps);
+        let r = DeploymentRequest::from_value(v).unwrap();
+        let expanded = r.steps();
+        prop_assert_eq!(expanded.len(), weights.len());
+        prop_assert!(expanded.windows(2).all(|w| w[0].weight_percent < w[1].weight_percent));
+        prop_assert_eq!(expanded.last().unwrap().weight_percent, 100.0);
+    }
+
+    #[test]
+    fn any_decrease_is_rejected_at_the_step_that_decreases(a in 2u32..99, drop in 1u32..50) {
+        let b = a.saturating_sub(drop).max(1);
+        let mut v = valid();
+        v["strategy"] = json!([
+            {"weight_percent": a, "bake_seconds": 1},
+            {"weight_percent": b, "bake_seconds": 1},
+            {"weight_percent": 100}
+        ]);
+        let e = DeploymentRequest::from_value(v).unwrap_err();
+        prop_assert!(e.names("strategy[1].weight_percent"));
+    }
+}

@@ -1,0 +1,225 @@
+//! "Begin deployment": validate the request against the account, take the locks, and
+//! plan the steps. Nothing is written unless the whole request is acceptable.
+
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::info;
+
+use crate::deployment::{DeploymentState, Plan, PlannedTarget, Revision, Traffic};
+use crate::error::{FieldError, FieldErrors, PortError, TaskError};
+use crate::ports::{AlarmSource, AliasRouter, ParameterStore, VersionCatalog};
+use crate::records::{self, HistoryEntry, HistoryEvent, Lock, RecordKeys};
+use crate::request::DeploymentRequest;
+use crate::tasks::TaskConfig;
+use crate::time::{Clock, Timestamp};
+
+/// Input of "Begin deployment".
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BeginInput {
+    /// The execution input, as given.
+    pub request: Value,
+    /// `$$.Execution.Id`.
+    pub execution: String,
+    /// `$$.Execution.StartTime`.
+    pub started_at: Timestamp,
+}
+
+/// A target whose alias was found and checked.
+struct Resolved {
+    target: PlannedTarget,
+    revision_id: String,
+}
+
+/// Validates, resolves the aliases, takes the locks and returns the initial state.
+pub async fn begin<P>(
+    ports: &P,
+    config: &TaskConfig,
+    input: BeginInput,
+) -> Result<DeploymentState, TaskError>
+where
+    P: AliasRouter + VersionCatalog + AlarmSource + ParameterStore + Clock,
+{
+    let request =
+        DeploymentRequest::from_value(input.request).map_err(TaskError::InvalidRequest)?;
+    let resolved = resolve(ports, &request).await?;
+    let now = ports.now();
+
+    // Locks are taken in name order, so two releases over overlapping aliases cannot
+    // each hold one lock the other needs.
+    let mut order: Vec<&Resolved> = resolved.iter().collect();
+    order.sort_by(|a, b| {
+        (&a.target.function, &a.target.alias).cmp(&(&b.target.function, &b.target.alias))
+    });
+    let mut taken: Vec<RecordKeys> = Vec::new();
+    for r in order {
+        let t = &r.target;
+        let keys = RecordKeys::new(&config.parameter_prefix, &t.function, &t.alias);
+        let lock = Lock {
+            execution: input.execution.clone(),
+            candidate: t.candidate.clone(),
+            acquired_at: now,
+        };
+        if let Err(e) = records::acquire_lock(ports, &keys, &t.function, &t.alias, &lock).await {
+            for k in &taken {
+                // Best effort: the error we return matters more than a failed release,
+                // and "Record rejection" releases this execution's locks again.
+                let _ = records::release_lock(ports, k, &input.execution).await;
+            }
+            return Err(e);
+        }
+        taken.push(keys);
+    }
+
+    let mut targets = Vec::with_capacity(resolved.len());
+    let mut revisions = Vec::with_capacity(resolved.len());
+    for Resolved {
+        mut target,
+        revision_id,
+    } in resolved
+    {
+        let keys = RecordKeys::new(&config.parameter_prefix, &target.function, &target.alias);
+        let stored = records::load(ports, &keys).await?;
+        let entry = HistoryEntry {
+            at: now,
+            event: HistoryEvent::Started,
+            execution: Some(input.execution.clone()),
+            from: Some(target.stable.clone()),
+            to: Some(target.candidate.clone()),
+            detail: None,
+        };
+        records::append_history(ports, &keys, &stored.history, entry).await?;
+        target.records_before = stored.records;
+        revisions.push(Revision {
+            function: target.function.clone(),
+            alias: target.alias.clone(),
+            revision_id,
+        });
+        targets.push(target);
+    }
+
+    let plan = Plan {
+        execution: input.execution,
+        started_at: input.started_at,
+        targets,
+        steps: request.steps(),
+        health: request.health.clone(),
+        lock_in_seconds: request.lock_in_seconds,
+        keep_versions: request.keep_versions,
+        approval_timeout_seconds: request.approval_timeout_seconds,
+    };
+    info!(execution = %plan.execution, targets = plan.targets.len(), steps = plan.steps.len(), "deployment planned");
+    Ok(DeploymentState {
+        progress: plan.start(),
+        traffic: Traffic {
+            weight_percent: 0.0,
+            step_started_at: None,
+            revisions,
+        },
+        plan,
+        failure: None,
+    })
+}
+
+/// Checks every target and alarm against the account; read-only. Reports every problem.
+async fn resolve<P>(ports: &P, request: &DeploymentRequest) -> Result<Vec<Resolved>, TaskError>
+where
+    P: AliasRouter + VersionCatalog + AlarmSource,
+{
+    let mut errors = Vec::new();
+    let mut resolved = Vec::new();
+    for (i, t) in request.targets.iter().enumerate() {
+        let at = |field: &str| format!("targets[{i}].{field}");
+        let versions = match ports.list_versions(&t.function).await {
+            Ok(v) => v,
+            Err(PortError::NotFound { .. }) => {
+                errors.push(FieldError::new(
+                    at("function"),
+                    format!(
+                        "no function named {} in this account and region",
+                        t.function
+                    ),
+                ));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let alias = match ports.get_alias(&t.function, &t.alias).await {
+            Ok(a) => a,
+            Err(PortError::NotFound { .. }) => {
+                errors.push(FieldError::new(
+                    at("alias"),
+                    format!(
+                        "{} has no alias {}; create it pointing at the stable version first",
+                        t.function, t.alias
+                    ),
+                ));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if !versions.contains(&t.version) {
+            let mut numbers: Vec<u64> = versions.iter().filter_map(|v| v.parse().ok()).collect();
+            numbers.sort_unstable();
+            let newest = numbers.last().map_or("none".to_owned(), u64::to_string);
+            errors.push(FieldError::new(
+                at("version"),
+                format!(
+                    "version {} of {} is not published (newest published version: {newest})",
+                    t.version, t.function
+                ),
+            ));
+        }
+        if let Some((_, w)) = &alias.routing.additional {
+            if *w > 0.0 {
+                errors.push(FieldError::new(
+                    at("alias"),
+                    format!(
+                        "{} already splits traffic: {}; finish or roll back that release first",
+                        t.qualified(),
+                        alias.routing.describe()
+                    ),
+                ));
+            }
+        }
+        if alias.routing.version == t.version {
+            errors.push(FieldError::new(
+                at("version"),
+                format!(
+                    "{} already serves version {}; there is nothing to deploy",
+                    t.qualified(),
+                    t.version
+                ),
+            ));
+        }
+        resolved.push(Resolved {
+            target: PlannedTarget {
+                function: t.function.clone(),
+                alias: t.alias.clone(),
+                stable: alias.routing.version.clone(),
+                candidate: t.version.clone(),
+                records_before: Default::default(),
+            },
+            revision_id: alias.revision_id,
+        });
+    }
+    if !request.health.alarms.is_empty() {
+        let states = ports.alarm_states(&request.health.alarms).await?;
+        for (i, s) in states.iter().enumerate() {
+            if s.state.is_none() {
+                errors.push(FieldError::new(
+                    format!("health.alarms[{i}]"),
+                    format!(
+                        "no CloudWatch alarm named {} in this account and region",
+                        s.name
+                    ),
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(TaskError::InvalidRequest(FieldErrors(errors)))
+    }
+}

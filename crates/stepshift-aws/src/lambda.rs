@@ -38,6 +38,13 @@ where
     classify(Service::Lambda, e)
 }
 
+fn not_found(function: &str, alias: &str) -> PortError {
+    PortError::NotFound {
+        service: Service::Lambda,
+        message: format!("{function}:{alias} does not exist"),
+    }
+}
+
 impl AliasRouter for AwsPorts {
     async fn get_alias(&self, function: &str, alias: &str) -> PortResult<AliasState> {
         let out = self
@@ -47,7 +54,10 @@ impl AliasRouter for AwsPorts {
             .name(alias)
             .send()
             .await
-            .map_err(err)?;
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_resource_not_found_exception() => not_found(function, alias),
+                _ => err(e),
+            })?;
         Ok(AliasState {
             routing: routing_of(out.function_version(), out.routing_config()),
             revision_id: out.revision_id().unwrap_or_default().to_owned(),
@@ -77,7 +87,19 @@ impl AliasRouter for AwsPorts {
             .set_revision_id(expected_revision.map(str::to_owned))
             .send()
             .await
-            .map_err(err)?;
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_precondition_failed_exception() => {
+                    PortError::PreconditionFailed {
+                        service: Service::Lambda,
+                        message: format!(
+                            "{function}:{alias} changed since revision {}",
+                            expected_revision.unwrap_or("?")
+                        ),
+                    }
+                }
+                Some(se) if se.is_resource_not_found_exception() => not_found(function, alias),
+                _ => err(e),
+            })?;
         Ok(AliasState {
             routing: routing_of(out.function_version(), out.routing_config()),
             revision_id: out.revision_id().unwrap_or_default().to_owned(),

@@ -35,6 +35,19 @@ impl AwsPorts {
         }
     }
 
+    /// Ports on existing clients (tests use mocked ones).
+    pub fn from_clients(
+        lambda: aws_sdk_lambda::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        ssm: aws_sdk_ssm::Client,
+    ) -> Self {
+        Self {
+            lambda,
+            cloudwatch,
+            ssm,
+        }
+    }
+
     /// Clients from the environment's configuration (region, credentials, endpoints).
     pub async fn from_env() -> Self {
         Self::new(&load_config().await)

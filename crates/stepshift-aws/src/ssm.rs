@@ -58,21 +58,29 @@ impl ParameterStore for AwsPorts {
             .overwrite(false)
             .send()
             .await
-            .map_err(err)?;
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if se.is_parameter_already_exists() => PortError::AlreadyExists {
+                    service: Service::Ssm,
+                    message: format!("{name} already exists"),
+                },
+                _ => err(e),
+            })?;
         Ok(())
     }
 
     async fn delete(&self, name: &str) -> PortResult<()> {
-        match self
-            .ssm
-            .delete_parameter()
-            .name(name)
-            .send()
-            .await
-            .map_err(err)
-        {
-            Ok(_) | Err(PortError::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e),
+        match self.ssm.delete_parameter().name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_parameter_not_found()) =>
+            {
+                Ok(())
+            }
+            Err(e) => match err(e) {
+                PortError::NotFound { .. } => Ok(()),
+                other => Err(other),
+            },
         }
     }
 }

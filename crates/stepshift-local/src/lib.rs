@@ -1,0 +1,5 @@
+//! Runs stepshift's real state machine locally: the same `deployment.asl.json`, the same
+//! task handlers, simulated AWS, and a virtual clock, so a one-hour deployment plays out
+//! in milliseconds.
+
+pub mod asl;

@@ -8,10 +8,7 @@ use stepshift_core::tasks::TaskConfig;
 use stepshift_core::{TaskError, Timestamp};
 
 fn fixture() -> Value {
-    let path = format!(
-        "{}/tests/fixtures/check-canary.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/check-canary.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -20,11 +17,7 @@ fn at(text: &str) -> Timestamp {
 }
 
 fn key(version: &str) -> MetricSeriesKey {
-    MetricSeriesKey {
-        function: "orders".into(),
-        alias: "live".into(),
-        version: version.into(),
-    }
+    MetricSeriesKey { function: "orders".into(), alias: "live".into(), version: version.into() }
 }
 
 /// `per_minute` invocations and errors for minutes starting at 20:00 (plus `before`
@@ -33,12 +26,7 @@ fn series(first: &str, minutes: usize, invocations: u64, errors: u64, p99: f64) 
     let start = at(first);
     VersionMetrics {
         minutes: (0..minutes)
-            .map(|i| MinuteCounts {
-                start: start.plus_secs(60 * i as i64),
-                invocations,
-                errors,
-                throttles: 0,
-            })
+            .map(|i| MinuteCounts { start: start.plus_secs(60 * i as i64), invocations, errors, throttles: 0 })
             .collect(),
         p99_duration_ms: Some(p99),
     }
@@ -70,15 +58,8 @@ async fn healthy_after_the_bake_advances_with_the_numbers() {
     assert_eq!(verdict["targets"][0]["baseline"]["invocations"], 540);
     assert_eq!(verdict["targets"][0]["baseline"]["errors"], 6);
     // The window reaches back by the metric lag (120 s) from the step's start, by minute.
-    assert_eq!(
-        verdict["window"],
-        json!({"start": "2026-11-24T19:58:00Z", "end": "2026-11-24T20:06:00Z"})
-    );
-    assert_eq!(
-        aws.calls()[&Call::GetMetricData],
-        1,
-        "one GetMetricData call per check"
-    );
+    assert_eq!(verdict["window"], json!({"start": "2026-11-24T19:58:00Z", "end": "2026-11-24T20:06:00Z"}));
+    assert_eq!(aws.calls()[&Call::GetMetricData], 1, "one GetMetricData call per check");
 }
 
 #[tokio::test]
@@ -100,10 +81,7 @@ async fn slow_candidate_rolls_back() {
     aws.put_metrics(key("42"), series("2026-11-24T20:00:00Z", 6, 10, 0, 950.0));
     let progress = check(&aws, fixture()).await.unwrap();
     assert_eq!(progress["decision"], "roll_back");
-    assert_eq!(
-        progress["verdict"]["reasons"][0],
-        "orders:live version 42 p99 duration 950 ms is above 800 ms"
-    );
+    assert_eq!(progress["verdict"]["reasons"][0], "orders:live version 42 p99 duration 950 ms is above 800 ms");
 }
 
 #[tokio::test]
@@ -112,10 +90,7 @@ async fn an_alarm_rolls_back() {
     aws.set_alarm("orders-5xx", AlarmValue::Alarm);
     let progress = check(&aws, fixture()).await.unwrap();
     assert_eq!(progress["decision"], "roll_back");
-    assert_eq!(
-        progress["verdict"]["reasons"][0],
-        "alarm orders-5xx is in ALARM: set to Alarm by the test"
-    );
+    assert_eq!(progress["verdict"]["reasons"][0], "alarm orders-5xx is in ALARM: set to Alarm by the test");
 }
 
 #[tokio::test]
@@ -124,14 +99,8 @@ async fn data_older_than_the_window_does_not_count() {
     aws.put_metrics(key("42"), series("2026-11-24T19:50:00Z", 8, 10, 5, 120.0));
     let progress = check(&aws, fixture()).await.unwrap();
     assert_eq!(progress["verdict"]["status"], "inconclusive");
-    assert_eq!(
-        progress["verdict"]["targets"][0]["candidate"]["invocations"],
-        0
-    );
-    assert_eq!(
-        progress["decision"], "wait",
-        "inconclusive after the bake extends it"
-    );
+    assert_eq!(progress["verdict"]["targets"][0]["candidate"]["invocations"], 0);
+    assert_eq!(progress["decision"], "wait", "inconclusive after the bake extends it");
     assert_eq!(progress["cursor"]["extensions_used"], 1);
     assert_eq!(progress["cursor"]["wait_seconds"], 60);
 }
@@ -164,8 +133,5 @@ async fn a_check_before_any_shift_is_a_task_input_error() {
     let aws = account();
     let mut input = fixture();
     input["traffic"]["step_started_at"] = Value::Null;
-    assert_eq!(
-        check(&aws, input).await.unwrap_err().name(),
-        "InvalidTaskInput"
-    );
+    assert_eq!(check(&aws, input).await.unwrap_err().name(), "InvalidTaskInput");
 }

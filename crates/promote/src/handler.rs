@@ -4,11 +4,7 @@ use stepshift_core::tasks::{TaskConfig, decode, traffic};
 use stepshift_core::{Clock, TaskError, encode};
 
 /// Decodes the input, promotes every candidate, encodes the new traffic state.
-pub async fn handle<P: AliasRouter + Clock>(
-    ports: &P,
-    _config: &TaskConfig,
-    input: Value,
-) -> Result<Value, TaskError> {
+pub async fn handle<P: AliasRouter + Clock>(ports: &P, _config: &TaskConfig, input: Value) -> Result<Value, TaskError> {
     let input: traffic::TargetsInput = decode("promote", input)?;
     encode(traffic::promote(ports, input).await?)
 }

@@ -7,10 +7,7 @@ use stepshift_core::tasks::TaskConfig;
 use stepshift_core::{TaskError, Timestamp};
 
 fn fixture() -> Value {
-    let path = format!(
-        "{}/tests/fixtures/promote-after-canary.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/promote-after-canary.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -48,9 +45,6 @@ async fn drift_stops_the_promotion() {
     aws.put_alias("orders", "live", AliasRouting::split("41", "42", 0.5));
     let err = promote(&aws, fixture()).await.unwrap_err();
     assert_eq!(err.name(), "AliasDrift");
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::split("41", "42", 0.5)
-    );
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::split("41", "42", 0.5));
     assert_eq!(aws.calls().get(&Call::UpdateAlias), None);
 }

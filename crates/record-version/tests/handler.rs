@@ -41,30 +41,18 @@ async fn begin_plans_locks_and_records_the_start() {
     let aws = account();
     let state = call(&aws, fixture("begin-canary.json")).await.unwrap();
     let target = &state["plan"]["targets"][0];
-    assert_eq!(
-        (target["stable"].as_str(), target["candidate"].as_str()),
-        (Some("41"), Some("42"))
-    );
+    assert_eq!((target["stable"].as_str(), target["candidate"].as_str()), (Some("41"), Some("42")));
     assert_eq!(state["plan"]["steps"].as_array().unwrap().len(), 2);
     assert_eq!(state["progress"]["decision"], "advance");
     assert_eq!(state["progress"]["cursor"]["weight_percent"], 10.0);
-    assert_eq!(
-        state["traffic"]["revisions"][0]["revision_id"],
-        aws.alias("orders", "live").unwrap().revision_id
-    );
+    assert_eq!(state["traffic"]["revisions"][0]["revision_id"], aws.alias("orders", "live").unwrap().revision_id);
     assert_eq!(state["failure"], Value::Null);
 
-    let lock: Value =
-        serde_json::from_str(&aws.parameter("/stepshift/orders/live/lock").unwrap()).unwrap();
+    let lock: Value = serde_json::from_str(&aws.parameter("/stepshift/orders/live/lock").unwrap()).unwrap();
     assert_eq!(lock["execution"], EXEC);
-    let history: Value =
-        serde_json::from_str(&aws.parameter("/stepshift/orders/live/history").unwrap()).unwrap();
+    let history: Value = serde_json::from_str(&aws.parameter("/stepshift/orders/live/history").unwrap()).unwrap();
     assert_eq!(history[0]["event"], "started");
-    assert_eq!(
-        aws.calls().get(&Call::UpdateAlias),
-        None,
-        "begin never moves traffic"
-    );
+    assert_eq!(aws.calls().get(&Call::UpdateAlias), None, "begin never moves traffic");
 }
 
 #[tokio::test]
@@ -72,13 +60,8 @@ async fn begin_retried_by_the_same_execution_succeeds() {
     let aws = account();
     call(&aws, fixture("begin-canary.json")).await.unwrap();
     call(&aws, fixture("begin-canary.json")).await.unwrap();
-    let history: Value =
-        serde_json::from_str(&aws.parameter("/stepshift/orders/live/history").unwrap()).unwrap();
-    assert_eq!(
-        history.as_array().unwrap().len(),
-        1,
-        "the start is recorded once"
-    );
+    let history: Value = serde_json::from_str(&aws.parameter("/stepshift/orders/live/history").unwrap()).unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 1, "the start is recorded once");
 }
 
 #[tokio::test]
@@ -86,14 +69,12 @@ async fn a_second_deployment_of_the_alias_is_rejected_naming_the_holder() {
     let aws = account();
     call(&aws, fixture("begin-canary.json")).await.unwrap();
     let mut other = fixture("begin-canary.json");
-    other["execution"] =
-        json!("arn:aws:states:us-east-1:123456789012:execution:stepshift:orders-43");
+    other["execution"] = json!("arn:aws:states:us-east-1:123456789012:execution:stepshift:orders-43");
     other["request"]["targets"][0]["version"] = json!("40");
     let err = call(&aws, other).await.unwrap_err();
     assert_eq!(err.name(), "DeploymentInProgress");
     assert!(err.to_string().contains(EXEC), "{err}");
-    let lock: Value =
-        serde_json::from_str(&aws.parameter("/stepshift/orders/live/lock").unwrap()).unwrap();
+    let lock: Value = serde_json::from_str(&aws.parameter("/stepshift/orders/live/lock").unwrap()).unwrap();
     assert_eq!(lock["execution"], EXEC, "the holder keeps its lock");
 }
 
@@ -103,13 +84,7 @@ async fn multi_target_begin_takes_every_lock_or_none() {
     let state = call(&aws, fixture("begin-release.json")).await.unwrap();
     let targets = state["plan"]["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 2);
-    assert_eq!(
-        (
-            targets[1]["stable"].as_str(),
-            targets[1]["candidate"].as_str()
-        ),
-        (Some("7"), Some("8"))
-    );
+    assert_eq!((targets[1]["stable"].as_str(), targets[1]["candidate"].as_str()), (Some("7"), Some("8")));
     assert!(aws.parameter("/stepshift/orders/live/lock").is_some());
     assert!(aws.parameter("/stepshift/billing/live/lock").is_some());
     assert_eq!(state["plan"]["steps"][1]["approval"], true);
@@ -128,39 +103,19 @@ async fn multi_target_begin_takes_every_lock_or_none() {
     // billing sorts first, so it is locked before orders is refused.
     let err = call(&aws, release).await.unwrap_err();
     assert_eq!(err.name(), "DeploymentInProgress");
-    assert!(
-        aws.parameter("/stepshift/billing/live/lock").is_none(),
-        "the lock taken first was released"
-    );
+    assert!(aws.parameter("/stepshift/billing/live/lock").is_none(), "the lock taken first was released");
 }
 
 #[tokio::test]
 async fn invalid_requests_name_every_field_and_write_nothing() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
-        (
-            "targets[0].function",
-            Box::new(|r| r["targets"][0]["function"] = json!("nope")),
-        ),
-        (
-            "targets[0].alias",
-            Box::new(|r| r["targets"][0]["alias"] = json!("staging")),
-        ),
-        (
-            "targets[0].version",
-            Box::new(|r| r["targets"][0]["version"] = json!("99")),
-        ),
-        (
-            "targets[0].version",
-            Box::new(|r| r["targets"][0]["version"] = json!("41")),
-        ),
-        (
-            "health.alarms[0]",
-            Box::new(|r| r["health"]["alarms"] = json!(["no-such-alarm"])),
-        ),
-        (
-            "strategy",
-            Box::new(|r| r["strategy"] = json!("canary-10-1h")),
-        ),
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        ("targets[0].function", Box::new(|r| r["targets"][0]["function"] = json!("nope"))),
+        ("targets[0].alias", Box::new(|r| r["targets"][0]["alias"] = json!("staging"))),
+        ("targets[0].version", Box::new(|r| r["targets"][0]["version"] = json!("99"))),
+        ("targets[0].version", Box::new(|r| r["targets"][0]["version"] = json!("41"))),
+        ("health.alarms[0]", Box::new(|r| r["health"]["alarms"] = json!(["no-such-alarm"]))),
+        ("strategy", Box::new(|r| r["strategy"] = json!("canary-10-1h"))),
         ("schema", Box::new(|r| r["schema"] = json!(3))),
     ];
     for (field, edit) in cases {
@@ -169,11 +124,7 @@ async fn invalid_requests_name_every_field_and_write_nothing() {
         edit(&mut input["request"]);
         let err = call(&aws, input).await.unwrap_err();
         assert_eq!(field_names(&err), [field], "{err}");
-        assert_eq!(
-            aws.writes(),
-            0,
-            "{field}: a rejected request must change nothing"
-        );
+        assert_eq!(aws.writes(), 0, "{field}: a rejected request must change nothing");
     }
 }
 
@@ -183,11 +134,7 @@ async fn an_alias_that_already_splits_traffic_is_refused() {
     aws.put_alias("orders", "live", AliasRouting::split("41", "40", 0.2));
     let err = call(&aws, fixture("begin-canary.json")).await.unwrap_err();
     assert_eq!(field_names(&err), ["targets[0].alias"]);
-    assert!(
-        err.to_string()
-            .contains("already splits traffic: version 41 (80%) + version 40 (20%)"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("already splits traffic: version 41 (80%) + version 40 (20%)"), "{err}");
     assert_eq!(aws.writes(), 0);
 }
 
@@ -218,62 +165,27 @@ async fn promotion_then_confirmation_records_versions_prunes_and_unlocks() {
     aws.put_alias("orders", "live", AliasRouting::single("42"));
     aws.put_alias("orders", "canary", AliasRouting::single("3"));
 
-    call(&aws, json!({"action": "promoted", "plan": state["plan"]}))
-        .await
-        .unwrap();
-    assert_eq!(
-        aws.parameter("/stepshift/orders/live/current-version")
-            .as_deref(),
-        Some("42")
-    );
-    assert_eq!(
-        aws.parameter("/stepshift/orders/live/previous-version")
-            .as_deref(),
-        Some("41")
-    );
-    let stamped = aws
-        .parameter("/stepshift/orders/live/deployment-timestamp")
-        .unwrap();
+    call(&aws, json!({"action": "promoted", "plan": state["plan"]})).await.unwrap();
+    assert_eq!(aws.parameter("/stepshift/orders/live/current-version").as_deref(), Some("42"));
+    assert_eq!(aws.parameter("/stepshift/orders/live/previous-version").as_deref(), Some("41"));
+    let stamped = aws.parameter("/stepshift/orders/live/deployment-timestamp").unwrap();
 
     aws.advance(600);
-    let released = call(
-        &aws,
-        json!({"action": "confirmed", "plan": state["plan"], "progress": state["progress"]}),
-    )
-    .await
-    .unwrap();
+    let released =
+        call(&aws, json!({"action": "confirmed", "plan": state["plan"], "progress": state["progress"]})).await.unwrap();
     assert_eq!(released["status"], "promoted");
-    assert_eq!(
-        released["summary"],
-        "Released: orders:live now serves version 42 (was 41)."
-    );
-    assert_eq!(
-        aws.parameter("/stepshift/orders/live/last-known-good-version")
-            .as_deref(),
-        Some("42")
-    );
-    assert_eq!(
-        aws.parameter("/stepshift/orders/live/deployment-timestamp"),
-        Some(stamped),
-        "promotion time is kept"
-    );
+    assert_eq!(released["summary"], "Released: orders:live now serves version 42 (was 41).");
+    assert_eq!(aws.parameter("/stepshift/orders/live/last-known-good-version").as_deref(), Some("42"));
+    assert_eq!(aws.parameter("/stepshift/orders/live/deployment-timestamp"), Some(stamped), "promotion time is kept");
     assert!(aws.parameter("/stepshift/orders/live/lock").is_none());
     // keep 3 newest (42, 41, 40); protected: 38 (last-known-good before this release)
     // and 3 (routed by another alias).
     let left = aws.versions("orders");
     assert_eq!(left, [3, 38, 40, 41, 42]);
-    assert_eq!(
-        released["targets"][0]["pruned"].as_array().unwrap().len(),
-        37
-    );
+    assert_eq!(released["targets"][0]["pruned"].as_array().unwrap().len(), 37);
 
     // Confirming again (a retry after a crash) changes nothing and still succeeds.
-    call(
-        &aws,
-        json!({"action": "confirmed", "plan": state["plan"], "progress": state["progress"]}),
-    )
-    .await
-    .unwrap();
+    call(&aws, json!({"action": "confirmed", "plan": state["plan"], "progress": state["progress"]})).await.unwrap();
     assert_eq!(aws.versions("orders"), left);
 }
 
@@ -283,9 +195,7 @@ async fn rollback_restores_the_records_and_explains_itself() {
     aws.put_parameter("/stepshift/orders/live/current-version", "41");
     aws.put_parameter("/stepshift/orders/live/previous-version", "39");
     let state = begun(&aws).await;
-    call(&aws, json!({"action": "promoted", "plan": state["plan"]}))
-        .await
-        .unwrap();
+    call(&aws, json!({"action": "promoted", "plan": state["plan"]})).await.unwrap();
 
     let mut progress = state["progress"].clone();
     progress["verdict"] = json!({
@@ -307,14 +217,9 @@ async fn rollback_restores_the_records_and_explains_itself() {
         outcome["Cause"],
         "Rolled back orders:live from 42 to 41: the candidate was unhealthy at step 1 of 2 (10%): orders:live version 42 error rate 7.5% is above 5% (30 errors in 400 invocations)."
     );
+    assert_eq!(aws.parameter("/stepshift/orders/live/current-version").as_deref(), Some("41"));
     assert_eq!(
-        aws.parameter("/stepshift/orders/live/current-version")
-            .as_deref(),
-        Some("41")
-    );
-    assert_eq!(
-        aws.parameter("/stepshift/orders/live/previous-version")
-            .as_deref(),
+        aws.parameter("/stepshift/orders/live/previous-version").as_deref(),
         Some("39"),
         "restored, not the failed candidate"
     );
@@ -336,20 +241,11 @@ async fn rollback_after_drift_leaves_the_changed_alias_and_says_so() {
     assert_eq!(outcome["Error"], "AliasDrift");
     let cause = outcome["Cause"].as_str().unwrap();
     assert!(
-        cause.starts_with(
-            "Stopped without moving traffic back: orders:live was changed outside this deployment"
-        ),
+        cause.starts_with("Stopped without moving traffic back: orders:live was changed outside this deployment"),
         "{cause}"
     );
-    assert!(
-        cause.ends_with("orders:live was left as someone else set it: version 40 (100%)."),
-        "{cause}"
-    );
-    assert!(
-        aws.parameter("/stepshift/orders/live/current-version")
-            .is_none(),
-        "records untouched"
-    );
+    assert!(cause.ends_with("orders:live was left as someone else set it: version 40 (100%)."), "{cause}");
+    assert!(aws.parameter("/stepshift/orders/live/current-version").is_none(), "records untouched");
     assert!(aws.parameter("/stepshift/orders/live/lock").is_none());
 }
 
@@ -364,21 +260,12 @@ async fn rejection_releases_only_this_executions_locks() {
         "error": {"Error": "DeploymentInProgress", "Cause": "{\"errorType\":\"DeploymentInProgress\",\"errorMessage\":\"orders:live is already being deployed\"}"}
     });
     let outcome = call(&aws, other).await.unwrap();
-    assert_eq!(
-        outcome,
-        json!({"Error": "DeploymentInProgress", "Cause": "orders:live is already being deployed"})
-    );
-    assert!(
-        aws.parameter("/stepshift/orders/live/lock").is_some(),
-        "someone else's lock is kept"
-    );
+    assert_eq!(outcome, json!({"Error": "DeploymentInProgress", "Cause": "orders:live is already being deployed"}));
+    assert!(aws.parameter("/stepshift/orders/live/lock").is_some(), "someone else's lock is kept");
 
     let mine = json!({"action": "rejected", "execution": EXEC, "request": fixture("begin-canary.json")["request"], "error": {"Error": "Lambda.Unknown", "Cause": "crashed"}});
     let outcome = call(&aws, mine).await.unwrap();
-    assert_eq!(
-        outcome["Cause"],
-        "the deployment could not begin: Lambda.Unknown: crashed"
-    );
+    assert_eq!(outcome["Cause"], "the deployment could not begin: Lambda.Unknown: crashed");
     assert!(aws.parameter("/stepshift/orders/live/lock").is_none());
 }
 
@@ -387,9 +274,7 @@ async fn unknown_actions_and_fields_are_task_input_errors() {
     let aws = account();
     let err = call(&aws, json!({"action": "dance"})).await.unwrap_err();
     assert_eq!(err.name(), "InvalidTaskInput");
-    let err = call(&aws, json!({"action": "promoted", "plan": {}}))
-        .await
-        .unwrap_err();
+    let err = call(&aws, json!({"action": "promoted", "plan": {}})).await.unwrap_err();
     assert_eq!(err.name(), "InvalidTaskInput");
     assert!(err.to_string().contains("record-version"), "{err}");
 }

@@ -4,11 +4,7 @@ use stepshift_core::tasks::{TaskConfig, decode, traffic};
 use stepshift_core::{TaskError, encode};
 
 /// Decodes the input, rolls every target back, encodes the report.
-pub async fn handle<P: AliasRouter>(
-    ports: &P,
-    _config: &TaskConfig,
-    input: Value,
-) -> Result<Value, TaskError> {
+pub async fn handle<P: AliasRouter>(ports: &P, _config: &TaskConfig, input: Value) -> Result<Value, TaskError> {
     let input: traffic::TargetsInput = decode("rollback", input)?;
     encode(traffic::rollback(ports, input).await?)
 }

@@ -8,10 +8,7 @@ use stepshift_core::tasks::TaskConfig;
 use stepshift_core::{PortError, Service, TaskError, Timestamp};
 
 fn fixture() -> Value {
-    let path = format!(
-        "{}/tests/fixtures/rollback-at-canary.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/rollback-at-canary.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -30,12 +27,7 @@ async fn rollback(aws: &MemoryAws) -> Result<Value, TaskError> {
 }
 
 fn actions(report: &Value) -> Vec<&str> {
-    report["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["action"].as_str().unwrap())
-        .collect()
+    report["targets"].as_array().unwrap().iter().map(|t| t["action"].as_str().unwrap()).collect()
 }
 
 #[tokio::test]
@@ -43,14 +35,8 @@ async fn restores_stable_and_is_idempotent() {
     let aws = account();
     let report = rollback(&aws).await.unwrap();
     assert_eq!(actions(&report), ["restored", "restored"]);
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::single("41")
-    );
-    assert_eq!(
-        aws.alias("billing", "live").unwrap().routing,
-        AliasRouting::single("7")
-    );
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::single("41"));
+    assert_eq!(aws.alias("billing", "live").unwrap().routing, AliasRouting::single("7"));
 
     let again = rollback(&aws).await.unwrap();
     assert_eq!(actions(&again), ["already_stable", "already_stable"]);
@@ -62,10 +48,7 @@ async fn restores_after_promotion_too() {
     aws.put_alias("orders", "live", AliasRouting::single("42"));
     let report = rollback(&aws).await.unwrap();
     assert_eq!(actions(&report), ["restored", "restored"]);
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::single("41")
-    );
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::single("41"));
 }
 
 #[tokio::test]
@@ -74,10 +57,7 @@ async fn an_alias_a_person_moved_elsewhere_is_left_alone() {
     aws.put_alias("billing", "live", AliasRouting::single("5"));
     let report = rollback(&aws).await.unwrap();
     assert_eq!(actions(&report), ["restored", "left_alone"]);
-    assert_eq!(
-        aws.alias("billing", "live").unwrap().routing,
-        AliasRouting::single("5")
-    );
+    assert_eq!(aws.alias("billing", "live").unwrap().routing, AliasRouting::single("5"));
     assert_eq!(report["targets"][1]["routing"]["version"], "5");
 }
 
@@ -87,10 +67,7 @@ async fn a_weight_a_person_changed_between_our_versions_is_still_rolled_back() {
     aws.put_alias("orders", "live", AliasRouting::split("41", "42", 0.6));
     let report = rollback(&aws).await.unwrap();
     assert_eq!(actions(&report)[0], "restored");
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::single("41")
-    );
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::single("41"));
 }
 
 #[tokio::test]
@@ -98,10 +75,7 @@ async fn a_change_racing_the_rollback_is_read_again() {
     let aws = account();
     aws.inject(
         Call::UpdateAlias,
-        Fault::Fail(PortError::PreconditionFailed {
-            service: Service::Lambda,
-            message: "RevisionId mismatch".into(),
-        }),
+        Fault::Fail(PortError::PreconditionFailed { service: Service::Lambda, message: "RevisionId mismatch".into() }),
     );
     let report = rollback(&aws).await.unwrap();
     assert_eq!(actions(&report), ["restored", "restored"]);
@@ -113,10 +87,7 @@ async fn throttling_is_reported_for_the_state_machine_to_retry() {
     let aws = account();
     aws.inject(
         Call::UpdateAlias,
-        Fault::Fail(PortError::Throttled {
-            service: Service::Lambda,
-            message: "Rate exceeded".into(),
-        }),
+        Fault::Fail(PortError::Throttled { service: Service::Lambda, message: "Rate exceeded".into() }),
     );
     assert_eq!(rollback(&aws).await.unwrap_err().name(), "Throttled");
     let report = rollback(&aws).await.unwrap();

@@ -7,10 +7,7 @@ use stepshift_core::tasks::TaskConfig;
 use stepshift_core::{PortError, Service, TaskError, Timestamp};
 
 fn fixture() -> Value {
-    let path = format!(
-        "{}/tests/fixtures/shift-first-step.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/shift-first-step.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -32,24 +29,12 @@ async fn shift(aws: &MemoryAws, input: Value) -> Result<Value, TaskError> {
 async fn shifts_every_target_and_records_the_new_revisions() {
     let aws = account();
     let traffic = shift(&aws, fixture()).await.unwrap();
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::split("41", "42", 0.1)
-    );
-    assert_eq!(
-        aws.alias("billing", "live").unwrap().routing,
-        AliasRouting::split("7", "8", 0.1)
-    );
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::split("41", "42", 0.1));
+    assert_eq!(aws.alias("billing", "live").unwrap().routing, AliasRouting::split("7", "8", 0.1));
     assert_eq!(traffic["weight_percent"], 10.0);
     assert_eq!(traffic["step_started_at"], "2026-11-24T20:00:05Z");
-    assert_eq!(
-        traffic["revisions"][0]["revision_id"],
-        aws.alias("orders", "live").unwrap().revision_id
-    );
-    assert_eq!(
-        traffic["revisions"][1]["revision_id"],
-        aws.alias("billing", "live").unwrap().revision_id
-    );
+    assert_eq!(traffic["revisions"][0]["revision_id"], aws.alias("orders", "live").unwrap().revision_id);
+    assert_eq!(traffic["revisions"][1]["revision_id"], aws.alias("billing", "live").unwrap().revision_id);
 
     // The next step starts from the returned traffic.
     let mut next = fixture();
@@ -57,10 +42,7 @@ async fn shifts_every_target_and_records_the_new_revisions() {
     next["cursor"]["index"] = json!(1);
     next["cursor"]["weight_percent"] = json!(50.0);
     shift(&aws, next).await.unwrap();
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::split("41", "42", 0.5)
-    );
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::split("41", "42", 0.5));
 }
 
 #[tokio::test]
@@ -69,31 +51,18 @@ async fn a_retry_after_a_lost_answer_succeeds_without_writing_again() {
     // The write lands but its answer is lost (a crash or timeout after Lambda acted).
     aws.inject(
         Call::UpdateAlias,
-        Fault::FailAfter(PortError::Unavailable {
-            service: Service::Lambda,
-            message: "timeout".into(),
-        }),
+        Fault::FailAfter(PortError::Unavailable { service: Service::Lambda, message: "timeout".into() }),
     );
     let err = shift(&aws, fixture()).await.unwrap_err();
     assert_eq!(err.name(), "AwsUnavailable");
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::split("41", "42", 0.1)
-    );
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::split("41", "42", 0.1));
 
     // The state machine retries with the same input: the old revision no longer matches,
     // but the alias is already where this step wants it, so that is not drift.
     let updates = aws.calls()[&Call::UpdateAlias];
     let traffic = shift(&aws, fixture()).await.unwrap();
-    assert_eq!(
-        traffic["revisions"][0]["revision_id"],
-        aws.alias("orders", "live").unwrap().revision_id
-    );
-    assert_eq!(
-        aws.calls()[&Call::UpdateAlias],
-        updates + 1,
-        "only billing still needed its write"
-    );
+    assert_eq!(traffic["revisions"][0]["revision_id"], aws.alias("orders", "live").unwrap().revision_id);
+    assert_eq!(aws.calls()[&Call::UpdateAlias], updates + 1, "only billing still needed its write");
 }
 
 #[tokio::test]
@@ -106,15 +75,8 @@ async fn a_persons_change_is_drift_and_nothing_is_overwritten() {
         err.to_string(),
         "orders:live was changed outside this deployment: it routes version 40 (100%), where stepshift left version 41 (100%)"
     );
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::single("40")
-    );
-    assert_eq!(
-        aws.calls().get(&Call::UpdateAlias),
-        None,
-        "no alias was written, billing included"
-    );
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::single("40"));
+    assert_eq!(aws.calls().get(&Call::UpdateAlias), None, "no alias was written, billing included");
 }
 
 #[tokio::test]
@@ -122,14 +84,8 @@ async fn drift_on_a_later_target_stops_before_any_write() {
     let aws = account();
     aws.put_alias("billing", "live", AliasRouting::split("7", "6", 0.5));
     let err = shift(&aws, fixture()).await.unwrap_err();
-    assert!(
-        matches!(&err, TaskError::AliasDrift { function, .. } if function == "billing"),
-        "{err:?}"
-    );
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::single("41")
-    );
+    assert!(matches!(&err, TaskError::AliasDrift { function, .. } if function == "billing"), "{err:?}");
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::single("41"));
 }
 
 #[tokio::test]
@@ -137,18 +93,11 @@ async fn a_change_racing_the_write_is_drift() {
     let aws = account();
     aws.inject(
         Call::UpdateAlias,
-        Fault::Fail(PortError::PreconditionFailed {
-            service: Service::Lambda,
-            message: "RevisionId mismatch".into(),
-        }),
+        Fault::Fail(PortError::PreconditionFailed { service: Service::Lambda, message: "RevisionId mismatch".into() }),
     );
     let err = shift(&aws, fixture()).await.unwrap_err();
     assert_eq!(err.name(), "AliasDrift");
-    assert!(
-        err.to_string()
-            .contains("it changed while stepshift was updating it"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("it changed while stepshift was updating it"), "{err}");
 }
 
 #[tokio::test]
@@ -159,10 +108,7 @@ async fn a_deleted_alias_is_drift() {
     input["traffic"]["revisions"][0]["alias"] = json!("gone");
     let err = shift(&aws, input).await.unwrap_err();
     assert_eq!(err.name(), "AliasDrift");
-    assert!(
-        err.to_string().ends_with("the alias no longer exists"),
-        "{err}"
-    );
+    assert!(err.to_string().ends_with("the alias no longer exists"), "{err}");
 }
 
 #[tokio::test]
@@ -170,17 +116,11 @@ async fn throttling_is_retryable_and_changes_nothing() {
     let aws = account();
     aws.inject(
         Call::UpdateAlias,
-        Fault::Fail(PortError::Throttled {
-            service: Service::Lambda,
-            message: "Rate exceeded".into(),
-        }),
+        Fault::Fail(PortError::Throttled { service: Service::Lambda, message: "Rate exceeded".into() }),
     );
     let err = shift(&aws, fixture()).await.unwrap_err();
     assert_eq!(err.name(), "Throttled");
-    assert_eq!(
-        aws.alias("orders", "live").unwrap().routing,
-        AliasRouting::single("41")
-    );
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::single("41"));
 }
 
 #[tokio::test]
@@ -188,10 +128,7 @@ async fn the_full_step_is_not_a_shift() {
     let aws = account();
     let mut input = fixture();
     input["cursor"]["weight_percent"] = json!(100.0);
-    assert_eq!(
-        shift(&aws, input).await.unwrap_err().name(),
-        "InvalidTaskInput"
-    );
+    assert_eq!(shift(&aws, input).await.unwrap_err().name(), "InvalidTaskInput");
     let err = shift(&aws, json!({"targets": []})).await.unwrap_err();
     assert_eq!(err.name(), "InvalidTaskInput");
     assert_eq!(aws.writes(), 0);

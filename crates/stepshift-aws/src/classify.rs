@@ -15,29 +15,16 @@ const THROTTLED: &[&str] = &[
     "RequestLimitExceeded",
     "TooManyUpdates",
 ];
-const NOT_FOUND: &[&str] = &[
-    "ResourceNotFoundException",
-    "ParameterNotFound",
-    "ResourceNotFound",
-];
-const CONFLICT: &[&str] = &[
-    "ResourceConflictException",
-    "ResourceInUseException",
-    "ConcurrentModificationException",
-];
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException", "ParameterNotFound", "ResourceNotFound"];
+const CONFLICT: &[&str] = &["ResourceConflictException", "ResourceInUseException", "ConcurrentModificationException"];
 const INVALID: &[&str] = &[
     "InvalidParameterValueException",
     "ValidationException",
     "InvalidParameterValue",
     "InvalidRequestContentException",
 ];
-const UNAVAILABLE: &[&str] = &[
-    "ServiceException",
-    "InternalServerError",
-    "InternalFailure",
-    "InternalServiceFault",
-    "ServiceUnavailable",
-];
+const UNAVAILABLE: &[&str] =
+    &["ServiceException", "InternalServerError", "InternalFailure", "InternalServiceFault", "ServiceUnavailable"];
 
 /// Classifies an SDK error from `service`.
 pub fn classify<E>(service: Service, err: SdkError<E, HttpResponse>) -> PortError

@@ -6,20 +6,15 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_cloudwatch::types::{
-    AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue,
-};
+use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue};
 use stepshift_core::ports::{
-    AlarmSource, AlarmStatus, AlarmValue, MetricSeriesKey, MetricsSource, MinuteCounts, PortResult,
-    VersionMetrics,
+    AlarmSource, AlarmStatus, AlarmValue, MetricSeriesKey, MetricsSource, MinuteCounts, PortResult, VersionMetrics,
 };
 use stepshift_core::{PortError, Service, Timestamp};
 
 use crate::{AwsPorts, classify, from_smithy, to_smithy};
 
-fn err<E>(
-    e: aws_sdk_cloudwatch::error::SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>,
-) -> PortError
+fn err<E>(e: aws_sdk_cloudwatch::error::SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>) -> PortError
 where
     E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -30,11 +25,7 @@ where
 pub const MAX_KEYS_PER_CALL: usize = 125;
 
 /// The queries of one key, in id order: sums of Invocations, Errors, Throttles, then p99.
-const SUMS: [(&str, &str); 3] = [
-    ("inv", "Invocations"),
-    ("err", "Errors"),
-    ("thr", "Throttles"),
-];
+const SUMS: [(&str, &str); 3] = [("inv", "Invocations"), ("err", "Errors"), ("thr", "Throttles")];
 
 fn metric(key: &MetricSeriesKey, name: &str) -> Metric {
     let dim = |n: &str, v: String| Dimension::builder().name(n).value(v).build();
@@ -50,13 +41,7 @@ fn metric(key: &MetricSeriesKey, name: &str) -> Metric {
 fn query(id: String, metric: Metric, period: i32, stat: &str) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(id)
-        .metric_stat(
-            MetricStat::builder()
-                .metric(metric)
-                .period(period)
-                .stat(stat)
-                .build(),
-        )
+        .metric_stat(MetricStat::builder().metric(metric).period(period).stat(stat).build())
         .return_data(true)
         .build()
 }
@@ -68,19 +53,9 @@ pub fn queries(keys: &[MetricSeriesKey], window_secs: i64) -> Vec<MetricDataQuer
     let mut out = Vec::with_capacity(keys.len() * 4);
     for (i, key) in keys.iter().enumerate() {
         for (suffix, name) in SUMS {
-            out.push(query(
-                format!("m{i}_{suffix}"),
-                metric(key, name),
-                60,
-                "Sum",
-            ));
+            out.push(query(format!("m{i}_{suffix}"), metric(key, name), 60, "Sum"));
         }
-        out.push(query(
-            format!("m{i}_p99"),
-            metric(key, "Duration"),
-            whole,
-            "p99",
-        ));
+        out.push(query(format!("m{i}_p99"), metric(key, "Duration"), whole, "p99"));
     }
     out
 }
@@ -128,10 +103,7 @@ impl MetricsSource for AwsPorts {
                         continue;
                     }
                     let start = from_smithy(t).floor_minute();
-                    let m = slot.entry(start.millis()).or_insert(MinuteCounts {
-                        start,
-                        ..Default::default()
-                    });
+                    let m = slot.entry(start.millis()).or_insert(MinuteCounts { start, ..Default::default() });
                     let n = v.max(0.0).round() as u64;
                     match kind {
                         "inv" => m.invocations += n,
@@ -144,10 +116,7 @@ impl MetricsSource for AwsPorts {
         Ok(minutes
             .into_iter()
             .zip(p99)
-            .map(|(m, p99_duration_ms)| VersionMetrics {
-                minutes: m.into_values().collect(),
-                p99_duration_ms,
-            })
+            .map(|(m, p99_duration_ms)| VersionMetrics { minutes: m.into_values().collect(), p99_duration_ms })
             .collect())
     }
 }
@@ -172,20 +141,12 @@ impl AlarmSource for AwsPorts {
                 .send();
             while let Some(page) = pages.next().await {
                 let page = page.map_err(err)?;
-                let metric = page
-                    .metric_alarms()
-                    .iter()
-                    .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
-                let composite = page
-                    .composite_alarms()
-                    .iter()
-                    .map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+                let metric = page.metric_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
+                let composite =
+                    page.composite_alarms().iter().map(|a| (a.alarm_name(), a.state_value(), a.state_reason()));
                 for (name, state, reason) in metric.chain(composite) {
                     if let (Some(name), Some(state)) = (name, state) {
-                        found.insert(
-                            name.to_owned(),
-                            (alarm_value(state), reason.map(str::to_owned)),
-                        );
+                        found.insert(name.to_owned(), (alarm_value(state), reason.map(str::to_owned)));
                     }
                 }
             }
@@ -194,11 +155,7 @@ impl AlarmSource for AwsPorts {
             .iter()
             .map(|n| {
                 let hit = found.get(n);
-                AlarmStatus {
-                    name: n.clone(),
-                    state: hit.map(|h| h.0),
-                    reason: hit.and_then(|h| h.1.clone()),
-                }
+                AlarmStatus { name: n.clone(), state: hit.map(|h| h.0), reason: hit.and_then(|h| h.1.clone()) }
             })
             .collect())
     }
@@ -217,11 +174,7 @@ mod tests {
     use super::*;
 
     fn key(version: &str) -> MetricSeriesKey {
-        MetricSeriesKey {
-            function: "orders".into(),
-            alias: "live".into(),
-            version: version.into(),
-        }
+        MetricSeriesKey { function: "orders".into(), alias: "live".into(), version: version.into() }
     }
 
     #[test]
@@ -229,33 +182,16 @@ mod tests {
         let q = queries(&[key("42"), key("41")], 330);
         assert_eq!(q.len(), 8);
         let ids: Vec<&str> = q.iter().filter_map(|q| q.id()).collect();
-        assert_eq!(
-            ids,
-            [
-                "m0_inv", "m0_err", "m0_thr", "m0_p99", "m1_inv", "m1_err", "m1_thr", "m1_p99"
-            ]
-        );
+        assert_eq!(ids, ["m0_inv", "m0_err", "m0_thr", "m0_p99", "m1_inv", "m1_err", "m1_thr", "m1_p99"]);
         let stat = q[3].metric_stat().unwrap();
         assert_eq!(
             (stat.period(), stat.stat()),
             (Some(360), Some("p99")),
             "p99 spans the window, rounded up to minutes"
         );
-        let dims: Vec<(&str, &str)> = stat
-            .metric()
-            .unwrap()
-            .dimensions()
-            .iter()
-            .map(|d| (d.name().unwrap(), d.value().unwrap()))
-            .collect();
-        assert_eq!(
-            dims,
-            [
-                ("FunctionName", "orders"),
-                ("Resource", "orders:live"),
-                ("ExecutedVersion", "42")
-            ]
-        );
+        let dims: Vec<(&str, &str)> =
+            stat.metric().unwrap().dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
+        assert_eq!(dims, [("FunctionName", "orders"), ("Resource", "orders:live"), ("ExecutedVersion", "42")]);
         assert_eq!(q[0].metric_stat().unwrap().period(), Some(60));
     }
 

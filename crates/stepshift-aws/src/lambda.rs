@@ -8,18 +8,12 @@ use stepshift_core::{PortError, Service};
 
 use crate::{AwsPorts, classify};
 
-fn routing_of(
-    function_version: Option<&str>,
-    routing: Option<&AliasRoutingConfiguration>,
-) -> AliasRouting {
+fn routing_of(function_version: Option<&str>, routing: Option<&AliasRoutingConfiguration>) -> AliasRouting {
     let additional = routing
         .and_then(|r| r.additional_version_weights())
         .and_then(|weights| weights.iter().next())
         .map(|(v, w)| (v.clone(), *w));
-    AliasRouting {
-        version: function_version.unwrap_or_default().to_owned(),
-        additional,
-    }
+    AliasRouting { version: function_version.unwrap_or_default().to_owned(), additional }
 }
 
 fn state_of(alias: &AliasConfiguration) -> AliasState {
@@ -29,9 +23,7 @@ fn state_of(alias: &AliasConfiguration) -> AliasState {
     }
 }
 
-fn err<E>(
-    e: aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
-) -> PortError
+fn err<E>(e: aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>) -> PortError
 where
     E: aws_sdk_lambda::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -39,25 +31,17 @@ where
 }
 
 fn not_found(function: &str, alias: &str) -> PortError {
-    PortError::NotFound {
-        service: Service::Lambda,
-        message: format!("{function}:{alias} does not exist"),
-    }
+    PortError::NotFound { service: Service::Lambda, message: format!("{function}:{alias} does not exist") }
 }
 
 impl AliasRouter for AwsPorts {
     async fn get_alias(&self, function: &str, alias: &str) -> PortResult<AliasState> {
-        let out = self
-            .lambda
-            .get_alias()
-            .function_name(function)
-            .name(alias)
-            .send()
-            .await
-            .map_err(|e| match e.as_service_error() {
+        let out = self.lambda.get_alias().function_name(function).name(alias).send().await.map_err(|e| {
+            match e.as_service_error() {
                 Some(se) if se.is_resource_not_found_exception() => not_found(function, alias),
                 _ => err(e),
-            })?;
+            }
+        })?;
         Ok(AliasState {
             routing: routing_of(out.function_version(), out.routing_config()),
             revision_id: out.revision_id().unwrap_or_default().to_owned(),
@@ -74,9 +58,7 @@ impl AliasRouter for AwsPorts {
         // Always send a routing configuration: leaving it out keeps the old one, and an
         // empty map is how Lambda clears it.
         let weights: HashMap<String, f64> = routing.additional.iter().cloned().collect();
-        let config = AliasRoutingConfiguration::builder()
-            .set_additional_version_weights(Some(weights))
-            .build();
+        let config = AliasRoutingConfiguration::builder().set_additional_version_weights(Some(weights)).build();
         let out = self
             .lambda
             .update_alias()
@@ -88,15 +70,10 @@ impl AliasRouter for AwsPorts {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_precondition_failed_exception() => {
-                    PortError::PreconditionFailed {
-                        service: Service::Lambda,
-                        message: format!(
-                            "{function}:{alias} changed since revision {}",
-                            expected_revision.unwrap_or("?")
-                        ),
-                    }
-                }
+                Some(se) if se.is_precondition_failed_exception() => PortError::PreconditionFailed {
+                    service: Service::Lambda,
+                    message: format!("{function}:{alias} changed since revision {}", expected_revision.unwrap_or("?")),
+                },
                 Some(se) if se.is_resource_not_found_exception() => not_found(function, alias),
                 _ => err(e),
             })?;
@@ -109,13 +86,7 @@ impl AliasRouter for AwsPorts {
 
 impl VersionCatalog for AwsPorts {
     async fn list_versions(&self, function: &str) -> PortResult<Vec<String>> {
-        let mut pages = self
-            .lambda
-            .list_versions_by_function()
-            .function_name(function)
-            .into_paginator()
-            .items()
-            .send();
+        let mut pages = self.lambda.list_versions_by_function().function_name(function).into_paginator().items().send();
         let mut versions = Vec::new();
         while let Some(item) = pages.next().await {
             let config = item.map_err(err)?;
@@ -128,32 +99,17 @@ impl VersionCatalog for AwsPorts {
     }
 
     async fn list_aliases(&self, function: &str) -> PortResult<Vec<(String, AliasRouting)>> {
-        let mut pages = self
-            .lambda
-            .list_aliases()
-            .function_name(function)
-            .into_paginator()
-            .items()
-            .send();
+        let mut pages = self.lambda.list_aliases().function_name(function).into_paginator().items().send();
         let mut aliases = Vec::new();
         while let Some(item) = pages.next().await {
             let alias = item.map_err(err)?;
-            aliases.push((
-                alias.name().unwrap_or_default().to_owned(),
-                state_of(&alias).routing,
-            ));
+            aliases.push((alias.name().unwrap_or_default().to_owned(), state_of(&alias).routing));
         }
         Ok(aliases)
     }
 
     async fn delete_version(&self, function: &str, version: &str) -> PortResult<()> {
-        self.lambda
-            .delete_function()
-            .function_name(function)
-            .qualifier(version)
-            .send()
-            .await
-            .map_err(err)?;
+        self.lambda.delete_function().function_name(function).qualifier(version).send().await.map_err(err)?;
         Ok(())
     }
 }

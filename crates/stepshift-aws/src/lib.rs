@@ -41,11 +41,7 @@ impl AwsPorts {
         cloudwatch: aws_sdk_cloudwatch::Client,
         ssm: aws_sdk_ssm::Client,
     ) -> Self {
-        Self {
-            lambda,
-            cloudwatch,
-            ssm,
-        }
+        Self { lambda, cloudwatch, ssm }
     }
 
     /// Clients from the environment's configuration (region, credentials, endpoints).

@@ -17,17 +17,12 @@ pub const PREFIX_VAR: &str = "STEPSHIFT_PARAMETER_PREFIX";
 pub fn task_config() -> Result<TaskConfig, lambda_runtime::Error> {
     let prefix = std::env::var(PREFIX_VAR).unwrap_or_else(|_| DEFAULT_PREFIX.to_owned());
     validate_prefix(&prefix).map_err(|e| format!("{PREFIX_VAR}: {e}"))?;
-    Ok(TaskConfig {
-        parameter_prefix: prefix,
-    })
+    Ok(TaskConfig { parameter_prefix: prefix })
 }
 
 /// A task error as the Lambda runtime reports it.
 pub fn diagnostic(error: TaskError) -> Diagnostic {
-    Diagnostic {
-        error_type: error.name().to_owned(),
-        error_message: error.to_string(),
-    }
+    Diagnostic { error_type: error.name().to_owned(), error_message: error.to_string() }
 }
 
 /// Serves `handler` on the Lambda runtime until the process ends.

@@ -20,13 +20,7 @@ impl ParameterStore for AwsPorts {
     async fn get_many(&self, names: &[String]) -> PortResult<Vec<(String, String)>> {
         let mut found = Vec::new();
         for chunk in names.chunks(NAMES_PER_CALL) {
-            let out = self
-                .ssm
-                .get_parameters()
-                .set_names(Some(chunk.to_vec()))
-                .send()
-                .await
-                .map_err(err)?;
+            let out = self.ssm.get_parameters().set_names(Some(chunk.to_vec())).send().await.map_err(err)?;
             for p in out.parameters() {
                 if let (Some(name), Some(value)) = (p.name(), p.value()) {
                     found.push((name.to_owned(), value.to_owned()));
@@ -59,10 +53,9 @@ impl ParameterStore for AwsPorts {
             .send()
             .await
             .map_err(|e| match e.as_service_error() {
-                Some(se) if se.is_parameter_already_exists() => PortError::AlreadyExists {
-                    service: Service::Ssm,
-                    message: format!("{name} already exists"),
-                },
+                Some(se) if se.is_parameter_already_exists() => {
+                    PortError::AlreadyExists { service: Service::Ssm, message: format!("{name} already exists") }
+                }
                 _ => err(e),
             })?;
         Ok(())
@@ -71,12 +64,7 @@ impl ParameterStore for AwsPorts {
     async fn delete(&self, name: &str) -> PortResult<()> {
         match self.ssm.delete_parameter().name(name).send().await {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_parameter_not_found()) =>
-            {
-                Ok(())
-            }
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_parameter_not_found()) => Ok(()),
             Err(e) => match err(e) {
                 PortError::NotFound { .. } => Ok(()),
                 other => Err(other),

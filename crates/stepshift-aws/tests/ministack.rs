@@ -7,16 +7,13 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_cloudwatch::types::{
-    ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, Statistic,
-};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, Statistic};
 use aws_sdk_lambda::config::Credentials;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use stepshift_aws::AwsPorts;
 use stepshift_core::ports::{
-    AlarmSource, AlarmValue, AliasRouter, AliasRouting, MetricSeriesKey, MetricsSource,
-    ParameterStore, VersionCatalog,
+    AlarmSource, AlarmValue, AliasRouter, AliasRouting, MetricSeriesKey, MetricsSource, ParameterStore, VersionCatalog,
 };
 use stepshift_core::records::{self, HistoryEntry, HistoryEvent, Lock, RecordKeys, VersionRecords};
 use stepshift_core::{Clock, PortError, SystemClock, Timestamp};
@@ -35,11 +32,7 @@ async fn config() -> SdkConfig {
 /// A name no other test in this process uses.
 fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
 }
 
 /// An empty zip archive: the code is never run by these tests.
@@ -71,22 +64,10 @@ async fn function(config: &SdkConfig, versions: u32) -> String {
             .send()
             .await
             .expect("update_function_configuration");
-        let v = lambda
-            .publish_version()
-            .function_name(&name)
-            .send()
-            .await
-            .expect("publish_version");
+        let v = lambda.publish_version().function_name(&name).send().await.expect("publish_version");
         assert_eq!(v.version(), Some(i.to_string().as_str()));
     }
-    lambda
-        .create_alias()
-        .function_name(&name)
-        .name("live")
-        .function_version("1")
-        .send()
-        .await
-        .expect("create_alias");
+    lambda.create_alias().function_name(&name).name("live").function_version("1").send().await.expect("create_alias");
     name
 }
 
@@ -100,40 +81,15 @@ async fn alias_routing_round_trips_and_clears() {
     assert_eq!(start.routing, AliasRouting::single("1"));
     assert!(!start.revision_id.is_empty());
 
-    let split = aws
-        .update_alias(
-            &f,
-            "live",
-            &AliasRouting::split("1", "2", 0.1),
-            Some(&start.revision_id),
-        )
-        .await
-        .unwrap();
+    let split =
+        aws.update_alias(&f, "live", &AliasRouting::split("1", "2", 0.1), Some(&start.revision_id)).await.unwrap();
     assert_eq!(split.routing, AliasRouting::split("1", "2", 0.1));
-    assert_ne!(
-        split.revision_id, start.revision_id,
-        "every update changes the RevisionId"
-    );
+    assert_ne!(split.revision_id, start.revision_id, "every update changes the RevisionId");
     assert_eq!(aws.get_alias(&f, "live").await.unwrap(), split);
 
-    let promoted = aws
-        .update_alias(
-            &f,
-            "live",
-            &AliasRouting::single("2"),
-            Some(&split.revision_id),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        promoted.routing,
-        AliasRouting::single("2"),
-        "an empty routing config clears the split"
-    );
-    assert_eq!(
-        aws.get_alias(&f, "live").await.unwrap().routing,
-        AliasRouting::single("2")
-    );
+    let promoted = aws.update_alias(&f, "live", &AliasRouting::single("2"), Some(&split.revision_id)).await.unwrap();
+    assert_eq!(promoted.routing, AliasRouting::single("2"), "an empty routing config clears the split");
+    assert_eq!(aws.get_alias(&f, "live").await.unwrap().routing, AliasRouting::single("2"));
 }
 
 #[tokio::test]
@@ -142,27 +98,11 @@ async fn a_stale_revision_is_refused() {
     let aws = AwsPorts::new(&config);
     let f = function(&config, 2).await;
     let start = aws.get_alias(&f, "live").await.unwrap();
-    aws.update_alias(&f, "live", &AliasRouting::single("2"), None)
-        .await
-        .unwrap();
-    let err = aws
-        .update_alias(
-            &f,
-            "live",
-            &AliasRouting::split("1", "2", 0.5),
-            Some(&start.revision_id),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PortError::PreconditionFailed { .. }),
-        "{err:?}"
-    );
-    assert_eq!(
-        aws.get_alias(&f, "live").await.unwrap().routing,
-        AliasRouting::single("2"),
-        "nothing changed"
-    );
+    aws.update_alias(&f, "live", &AliasRouting::single("2"), None).await.unwrap();
+    let err =
+        aws.update_alias(&f, "live", &AliasRouting::split("1", "2", 0.5), Some(&start.revision_id)).await.unwrap_err();
+    assert!(matches!(err, PortError::PreconditionFailed { .. }), "{err:?}");
+    assert_eq!(aws.get_alias(&f, "live").await.unwrap().routing, AliasRouting::single("2"), "nothing changed");
 }
 
 #[tokio::test]
@@ -170,18 +110,9 @@ async fn missing_functions_and_aliases_are_not_found() {
     let config = config().await;
     let aws = AwsPorts::new(&config);
     let f = function(&config, 1).await;
-    assert!(matches!(
-        aws.get_alias(&f, "nope").await,
-        Err(PortError::NotFound { .. })
-    ));
-    assert!(matches!(
-        aws.get_alias("no-such-function", "live").await,
-        Err(PortError::NotFound { .. })
-    ));
-    assert!(matches!(
-        aws.list_versions("no-such-function").await,
-        Err(PortError::NotFound { .. })
-    ));
+    assert!(matches!(aws.get_alias(&f, "nope").await, Err(PortError::NotFound { .. })));
+    assert!(matches!(aws.get_alias("no-such-function", "live").await, Err(PortError::NotFound { .. })));
+    assert!(matches!(aws.list_versions("no-such-function").await, Err(PortError::NotFound { .. })));
 }
 
 #[tokio::test]
@@ -191,26 +122,14 @@ async fn versions_are_listed_and_pruned_but_routed_ones_are_kept() {
     let f = function(&config, 5).await;
     let mut versions = aws.list_versions(&f).await.unwrap();
     versions.sort();
-    assert_eq!(
-        versions,
-        ["1", "2", "3", "4", "5"],
-        "$LATEST is not a published version"
-    );
-    aws.update_alias(&f, "live", &AliasRouting::split("4", "5", 0.2), None)
-        .await
-        .unwrap();
+    assert_eq!(versions, ["1", "2", "3", "4", "5"], "$LATEST is not a published version");
+    aws.update_alias(&f, "live", &AliasRouting::split("4", "5", 0.2), None).await.unwrap();
     let aliases = aws.list_aliases(&f).await.unwrap();
-    assert_eq!(
-        aliases,
-        [("live".to_owned(), AliasRouting::split("4", "5", 0.2))]
-    );
+    assert_eq!(aliases, [("live".to_owned(), AliasRouting::split("4", "5", 0.2))]);
 
     aws.delete_version(&f, "2").await.unwrap();
     let err = aws.delete_version(&f, "5").await.unwrap_err();
-    assert!(
-        matches!(err, PortError::Conflict { .. }),
-        "a routed version cannot be deleted: {err:?}"
-    );
+    assert!(matches!(err, PortError::Conflict { .. }), "a routed version cannot be deleted: {err:?}");
     let mut left = aws.list_versions(&f).await.unwrap();
     left.sort();
     assert_eq!(left, ["1", "3", "4", "5"]);
@@ -223,24 +142,15 @@ async fn parameters_create_put_read_and_delete() {
     let base = format!("/{}", unique("params"));
     let (a, b) = (format!("{base}/a"), format!("{base}/b"));
     aws.create(&a, "one").await.unwrap();
-    assert!(matches!(
-        aws.create(&a, "again").await,
-        Err(PortError::AlreadyExists { .. })
-    ));
+    assert!(matches!(aws.create(&a, "again").await, Err(PortError::AlreadyExists { .. })));
     aws.put(&a, "two").await.unwrap();
     aws.put(&b, "three").await.unwrap();
-    let names: Vec<String> = (0..12)
-        .map(|i| format!("{base}/missing-{i}"))
-        .chain([a.clone(), b.clone()])
-        .collect();
+    let names: Vec<String> = (0..12).map(|i| format!("{base}/missing-{i}")).chain([a.clone(), b.clone()]).collect();
     let mut found = aws.get_many(&names).await.unwrap();
     found.sort();
     assert_eq!(
         found,
-        [
-            (a.clone(), "two".to_owned()),
-            (b.clone(), "three".to_owned())
-        ],
+        [(a.clone(), "two".to_owned()), (b.clone(), "three".to_owned())],
         "more than 10 names are chunked"
     );
     aws.delete(&a).await.unwrap();
@@ -254,17 +164,9 @@ async fn records_history_and_locks_live_in_ssm() {
     let aws = AwsPorts::new(&config);
     let keys = RecordKeys::new(&format!("/{}", unique("stepshift")), "orders", "live");
     let now = aws.now();
-    let lock = |execution: &str| Lock {
-        execution: execution.into(),
-        candidate: "42".into(),
-        acquired_at: now,
-    };
-    records::acquire_lock(&aws, &keys, "orders", "live", &lock("exec-1"))
-        .await
-        .unwrap();
-    let err = records::acquire_lock(&aws, &keys, "orders", "live", &lock("exec-2"))
-        .await
-        .unwrap_err();
+    let lock = |execution: &str| Lock { execution: execution.into(), candidate: "42".into(), acquired_at: now };
+    records::acquire_lock(&aws, &keys, "orders", "live", &lock("exec-1")).await.unwrap();
+    let err = records::acquire_lock(&aws, &keys, "orders", "live", &lock("exec-2")).await.unwrap_err();
     assert_eq!(err.name(), "DeploymentInProgress");
 
     let after = VersionRecords {
@@ -273,9 +175,7 @@ async fn records_history_and_locks_live_in_ssm() {
         last_known_good: None,
         deployed_at: Some(now),
     };
-    records::save(&aws, &keys, &VersionRecords::default(), &after)
-        .await
-        .unwrap();
+    records::save(&aws, &keys, &VersionRecords::default(), &after).await.unwrap();
     let entry = HistoryEntry {
         at: now,
         event: HistoryEvent::Promoted,
@@ -284,9 +184,7 @@ async fn records_history_and_locks_live_in_ssm() {
         to: Some("42".into()),
         detail: None,
     };
-    records::append_history(&aws, &keys, &[], entry.clone())
-        .await
-        .unwrap();
+    records::append_history(&aws, &keys, &[], entry.clone()).await.unwrap();
 
     let stored = records::load(&aws, &keys).await.unwrap();
     assert_eq!(stored.records, after);
@@ -296,14 +194,7 @@ async fn records_history_and_locks_live_in_ssm() {
     assert_eq!(records::load(&aws, &keys).await.unwrap().lock, None);
 }
 
-fn datum(
-    function: &str,
-    version: &str,
-    metric: &str,
-    at: Timestamp,
-    value: f64,
-    unit: StandardUnit,
-) -> MetricDatum {
+fn datum(function: &str, version: &str, metric: &str, at: Timestamp, value: f64, unit: StandardUnit) -> MetricDatum {
     let dim = |n: &str, v: &str| Dimension::builder().name(n).value(v).build();
     MetricDatum::builder()
         .metric_name(metric)
@@ -333,14 +224,7 @@ async fn per_version_metrics_come_back_by_minute_with_p99() {
     }
     // 100 durations for the candidate: 1..=100 ms, so p99 is close to 99.
     for ms in 1..=100 {
-        data.push(datum(
-            &f,
-            "2",
-            "Duration",
-            base.plus_secs(30),
-            f64::from(ms),
-            StandardUnit::Milliseconds,
-        ));
+        data.push(datum(&f, "2", "Duration", base.plus_secs(30), f64::from(ms), StandardUnit::Milliseconds));
     }
     for chunk in data.chunks(500) {
         cloudwatch
@@ -351,38 +235,21 @@ async fn per_version_metrics_come_back_by_minute_with_p99() {
             .await
             .expect("put_metric_data");
     }
-    let key = |v: &str| MetricSeriesKey {
-        function: f.clone(),
-        alias: "live".into(),
-        version: v.into(),
-    };
-    let got = aws
-        .fetch(&[key("2"), key("1"), key("3")], base, base.plus_secs(300))
-        .await
-        .unwrap();
+    let key = |v: &str| MetricSeriesKey { function: f.clone(), alias: "live".into(), version: v.into() };
+    let got = aws.fetch(&[key("2"), key("1"), key("3")], base, base.plus_secs(300)).await.unwrap();
     assert_eq!(got.len(), 3);
     let candidate = got[0].totals();
-    assert_eq!(
-        (candidate.invocations, candidate.errors, candidate.throttles),
-        (30, 3, 6)
-    );
+    assert_eq!((candidate.invocations, candidate.errors, candidate.throttles), (30, 3, 6));
     assert_eq!(got[0].minutes.len(), 3, "one entry per minute with data");
     assert_eq!(got[0].minutes[1].start, base.plus_secs(60));
     let p99 = got[0].p99_duration_ms.expect("p99 over the window");
     assert!((98.0..=100.0).contains(&p99), "p99 was {p99}");
     assert_eq!(got[1].totals().invocations, 270);
-    assert_eq!(
-        got[2].totals().invocations,
-        0,
-        "a version without data is empty, not an error"
-    );
+    assert_eq!(got[2].totals().invocations, 0, "a version without data is empty, not an error");
     assert_eq!(got[2].p99_duration_ms, None);
 
     // Data outside the window is not counted.
-    let late = aws
-        .fetch(&[key("2")], base.plus_secs(120), base.plus_secs(300))
-        .await
-        .unwrap();
+    let late = aws.fetch(&[key("2")], base.plus_secs(120), base.plus_secs(300)).await.unwrap();
     assert_eq!(late[0].totals().invocations, 10);
 }
 

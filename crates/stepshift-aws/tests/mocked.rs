@@ -11,25 +11,15 @@ use aws_sdk_ssm::types::error::ParameterNotFound;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::body::SdkBody;
 use stepshift_aws::AwsPorts;
-use stepshift_core::ports::{
-    AliasRouter, AliasRouting, MetricSeriesKey, MetricsSource, ParameterStore,
-};
+use stepshift_core::ports::{AliasRouter, AliasRouting, MetricSeriesKey, MetricsSource, ParameterStore};
 use stepshift_core::{PortError, Timestamp};
 
 fn ports(lambda: &[&Rule], cloudwatch: &[&Rule], ssm: &[&Rule]) -> AwsPorts {
     AwsPorts::from_clients(
-        mock_client!(
-            aws_sdk_lambda,
-            RuleMode::MatchAny,
-            lambda.iter().copied(),
-            |c| c.retry_config(RetryConfig::disabled())
-        ),
-        mock_client!(
-            aws_sdk_cloudwatch,
-            RuleMode::MatchAny,
-            cloudwatch.iter().copied(),
-            |c| c.retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
-        ),
+        mock_client!(aws_sdk_lambda, RuleMode::MatchAny, lambda.iter().copied(), |c| c
+            .retry_config(RetryConfig::disabled())),
+        mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, cloudwatch.iter().copied(), |c| c
+            .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())),
         mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm.iter().copied(), |c| c
             .retry_config(aws_sdk_ssm::config::retry::RetryConfig::disabled())),
     )
@@ -38,16 +28,10 @@ fn ports(lambda: &[&Rule], cloudwatch: &[&Rule], ssm: &[&Rule]) -> AwsPorts {
 fn json_error(status: u16, code: &str) -> aws_sdk_lambda::config::http::HttpResponse {
     let mut response = aws_sdk_lambda::config::http::HttpResponse::new(
         status.try_into().unwrap(),
-        SdkBody::from(format!(
-            r#"{{"Type":"User","message":"{code} from the mock"}}"#
-        )),
+        SdkBody::from(format!(r#"{{"Type":"User","message":"{code} from the mock"}}"#)),
     );
-    response
-        .headers_mut()
-        .insert("x-amzn-errortype", code.to_owned());
-    response
-        .headers_mut()
-        .insert("content-type", "application/json");
+    response.headers_mut().insert("x-amzn-errortype", code.to_owned());
+    response.headers_mut().insert("content-type", "application/json");
     response
 }
 
@@ -57,21 +41,11 @@ async fn promotion_sends_an_empty_routing_map_and_the_revision() {
         .match_requests(|r| {
             r.function_version() == Some("42")
                 && r.revision_id() == Some("rev-7")
-                && r.routing_config()
-                    .and_then(|c| c.additional_version_weights())
-                    .is_some_and(|w| w.is_empty())
+                && r.routing_config().and_then(|c| c.additional_version_weights()).is_some_and(|w| w.is_empty())
         })
-        .then_output(|| {
-            UpdateAliasOutput::builder()
-                .function_version("42")
-                .revision_id("rev-8")
-                .build()
-        });
+        .then_output(|| UpdateAliasOutput::builder().function_version("42").revision_id("rev-8").build());
     let aws = ports(&[&update], &[], &[]);
-    let state = aws
-        .update_alias("orders", "live", &AliasRouting::single("42"), Some("rev-7"))
-        .await
-        .unwrap();
+    let state = aws.update_alias("orders", "live", &AliasRouting::single("42"), Some("rev-7")).await.unwrap();
     assert_eq!(state.routing, AliasRouting::single("42"));
     assert_eq!(state.revision_id, "rev-8");
     assert_eq!(update.num_calls(), 1);
@@ -81,33 +55,19 @@ async fn promotion_sends_an_empty_routing_map_and_the_revision() {
 async fn a_split_keeps_stable_primary_and_weights_the_candidate() {
     let update = mock!(aws_sdk_lambda::Client::update_alias)
         .match_requests(|r| {
-            let weights = r
-                .routing_config()
-                .and_then(|c| c.additional_version_weights());
-            r.function_version() == Some("41")
-                && weights.is_some_and(|w| w.len() == 1 && w.get("42") == Some(&0.25))
+            let weights = r.routing_config().and_then(|c| c.additional_version_weights());
+            r.function_version() == Some("41") && weights.is_some_and(|w| w.len() == 1 && w.get("42") == Some(&0.25))
         })
         .then_output(|| {
             UpdateAliasOutput::builder()
                 .function_version("41")
-                .routing_config(
-                    AliasRoutingConfiguration::builder()
-                        .additional_version_weights("42", 0.25)
-                        .build(),
-                )
+                .routing_config(AliasRoutingConfiguration::builder().additional_version_weights("42", 0.25).build())
                 .revision_id("rev-9")
                 .build()
         });
     let aws = ports(&[&update], &[], &[]);
-    let state = aws
-        .update_alias(
-            "orders",
-            "live",
-            &AliasRouting::split("41", "42", 0.25),
-            Some("rev-8"),
-        )
-        .await
-        .unwrap();
+    let state =
+        aws.update_alias("orders", "live", &AliasRouting::split("41", "42", 0.25), Some("rev-8")).await.unwrap();
     assert_eq!(state.routing, AliasRouting::split("41", "42", 0.25));
 }
 
@@ -122,8 +82,7 @@ async fn lambda_errors_are_classified_for_retry() {
         (403, "AccessDeniedException", "other"),
     ];
     for (status, code, expected) in cases {
-        let rule = mock!(aws_sdk_lambda::Client::get_alias)
-            .then_http_response(move || json_error(status, code));
+        let rule = mock!(aws_sdk_lambda::Client::get_alias).then_http_response(move || json_error(status, code));
         let aws = ports(&[&rule], &[], &[]);
         let err = aws.get_alias("orders", "live").await.unwrap_err();
         let kind = match &err {
@@ -135,11 +94,7 @@ async fn lambda_errors_are_classified_for_retry() {
             _ => "other",
         };
         assert_eq!(kind, expected, "{code}: {err}");
-        assert_eq!(
-            err.is_retryable(),
-            matches!(expected, "throttled" | "conflict" | "unavailable"),
-            "{code}"
-        );
+        assert_eq!(err.is_retryable(), matches!(expected, "throttled" | "conflict" | "unavailable"), "{code}");
     }
 }
 
@@ -148,19 +103,12 @@ async fn get_alias_reads_the_routing_config() {
     let get = mock!(aws_sdk_lambda::Client::get_alias).then_output(|| {
         GetAliasOutput::builder()
             .function_version("41")
-            .routing_config(
-                AliasRoutingConfiguration::builder()
-                    .additional_version_weights("42", 0.1)
-                    .build(),
-            )
+            .routing_config(AliasRoutingConfiguration::builder().additional_version_weights("42", 0.1).build())
             .revision_id("rev-1")
             .build()
     });
     let aws = ports(&[&get], &[], &[]);
-    assert_eq!(
-        aws.get_alias("orders", "live").await.unwrap().routing,
-        AliasRouting::split("41", "42", 0.1)
-    );
+    assert_eq!(aws.get_alias("orders", "live").await.unwrap().routing, AliasRouting::split("41", "42", 0.1));
 }
 
 #[tokio::test]
@@ -170,40 +118,14 @@ async fn one_get_metric_data_call_covers_every_key() {
         .then_output(|| {
             let at = aws_smithy_types::DateTime::from_secs(1_800_000_060);
             GetMetricDataOutput::builder()
-                .metric_data_results(
-                    MetricDataResult::builder()
-                        .id("m2_inv")
-                        .timestamps(at)
-                        .values(7.0)
-                        .build(),
-                )
-                .metric_data_results(
-                    MetricDataResult::builder()
-                        .id("m2_err")
-                        .timestamps(at)
-                        .values(2.0)
-                        .build(),
-                )
-                .metric_data_results(
-                    MetricDataResult::builder()
-                        .id("m2_p99")
-                        .timestamps(at)
-                        .values(300.0)
-                        .build(),
-                )
+                .metric_data_results(MetricDataResult::builder().id("m2_inv").timestamps(at).values(7.0).build())
+                .metric_data_results(MetricDataResult::builder().id("m2_err").timestamps(at).values(2.0).build())
+                .metric_data_results(MetricDataResult::builder().id("m2_p99").timestamps(at).values(300.0).build())
                 .build()
         });
     let aws = ports(&[], &[&get], &[]);
-    let key = |f: &str, v: &str| MetricSeriesKey {
-        function: f.into(),
-        alias: "live".into(),
-        version: v.into(),
-    };
-    let keys = [
-        key("orders", "42"),
-        key("orders", "41"),
-        key("billing", "8"),
-    ];
+    let key = |f: &str, v: &str| MetricSeriesKey { function: f.into(), alias: "live".into(), version: v.into() };
+    let keys = [key("orders", "42"), key("orders", "41"), key("billing", "8")];
     let start = Timestamp::from_secs(1_800_000_000);
     let got = aws.fetch(&keys, start, start.plus_secs(300)).await.unwrap();
     assert_eq!(get.num_calls(), 1);
@@ -215,9 +137,8 @@ async fn one_get_metric_data_call_covers_every_key() {
 
 #[tokio::test]
 async fn deleting_a_missing_parameter_is_not_an_error() {
-    let delete = mock!(aws_sdk_ssm::Client::delete_parameter).then_error(|| {
-        DeleteParameterError::ParameterNotFound(ParameterNotFound::builder().build())
-    });
+    let delete = mock!(aws_sdk_ssm::Client::delete_parameter)
+        .then_error(|| DeleteParameterError::ParameterNotFound(ParameterNotFound::builder().build()));
     let aws = ports(&[], &[], &[&delete]);
     aws.delete("/stepshift/orders/live/lock").await.unwrap();
     assert_eq!(delete.num_calls(), 1);

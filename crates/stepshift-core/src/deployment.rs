@@ -89,25 +89,14 @@ pub struct Traffic {
 impl Traffic {
     /// The last known RevisionId of `function:alias`.
     pub fn revision(&self, function: &str, alias: &str) -> Option<&str> {
-        self.revisions
-            .iter()
-            .find(|r| r.function == function && r.alias == alias)
-            .map(|r| r.revision_id.as_str())
+        self.revisions.iter().find(|r| r.function == function && r.alias == alias).map(|r| r.revision_id.as_str())
     }
 
     /// Records `revision_id` as the last known revision of `function:alias`.
     pub fn set_revision(&mut self, function: &str, alias: &str, revision_id: String) {
-        match self
-            .revisions
-            .iter_mut()
-            .find(|r| r.function == function && r.alias == alias)
-        {
+        match self.revisions.iter_mut().find(|r| r.function == function && r.alias == alias) {
             Some(r) => r.revision_id = revision_id,
-            None => self.revisions.push(Revision {
-                function: function.into(),
-                alias: alias.into(),
-                revision_id,
-            }),
+            None => self.revisions.push(Revision { function: function.into(), alias: alias.into(), revision_id }),
         }
     }
 }
@@ -187,24 +176,20 @@ pub struct DeploymentState {
     pub traffic: Traffic,
     /// No failure yet (`null`); a Catch writes `{Error, Cause}` here.
     pub failure: Option<serde_json::Value>,
+    /// No rollback yet (`null`); "Roll back" writes its report here.
+    pub rollback: Option<serde_json::Value>,
 }
 
 impl Plan {
     /// How long step `index` is watched: its bake, or the lock-in for the promotion step.
     pub fn bake_of(&self, index: usize) -> u64 {
-        if index + 1 >= self.steps.len() {
-            self.lock_in_seconds
-        } else {
-            self.steps[index].bake_seconds
-        }
+        if index + 1 >= self.steps.len() { self.lock_in_seconds } else { self.steps[index].bake_seconds }
     }
 
     /// The first Wait of a step: its whole bake, or one check interval if that is shorter.
     fn first_wait(&self, index: usize) -> u64 {
         let bake = self.bake_of(index);
-        self.health
-            .check_interval_seconds
-            .map_or(bake, |every| every.min(bake))
+        self.health.check_interval_seconds.map_or(bake, |every| every.min(bake))
     }
 
     /// The cursor at the start of step `index`.
@@ -222,12 +207,7 @@ impl Plan {
 
     /// The progress before the first step.
     pub fn start(&self) -> Progress {
-        Progress {
-            cursor: self.cursor(0),
-            decision: Decision::Advance,
-            verdict: None,
-            steps: Vec::new(),
-        }
+        Progress { cursor: self.cursor(0), decision: Decision::Advance, verdict: None, steps: Vec::new() }
     }
 }
 
@@ -283,10 +263,7 @@ pub fn decide(
         _ if elapsed < bake => {
             let remaining = bake - elapsed;
             next.decision = Decision::Wait;
-            next.cursor.wait_seconds = plan
-                .health
-                .check_interval_seconds
-                .map_or(remaining, |e| e.min(remaining));
+            next.cursor.wait_seconds = plan.health.check_interval_seconds.map_or(remaining, |e| e.min(remaining));
         }
         VerdictStatus::Healthy => done(&mut next),
         VerdictStatus::Inconclusive if cursor.extensions_used < ins.extensions => {

@@ -19,10 +19,7 @@ pub struct FieldError {
 impl FieldError {
     /// A problem with `field`.
     pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            reason: reason.into(),
-        }
+        Self { field: field.into(), reason: reason.into() }
     }
 }
 
@@ -163,10 +160,7 @@ pub enum PortError {
 impl PortError {
     /// Whether waiting and trying again may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Throttled { .. } | Self::Conflict { .. } | Self::Unavailable { .. }
-        )
+        matches!(self, Self::Throttled { .. } | Self::Conflict { .. } | Self::Unavailable { .. })
     }
 }
 
@@ -283,36 +277,21 @@ mod tests {
 
     #[test]
     fn port_errors_map_to_retryable_task_errors() {
-        let throttled = PortError::Throttled {
-            service: Service::Lambda,
-            message: "slow down".into(),
-        };
+        let throttled = PortError::Throttled { service: Service::Lambda, message: "slow down".into() };
         assert!(throttled.is_retryable());
         assert_eq!(TaskError::from(throttled).name(), "Throttled");
-        let conflict = PortError::Conflict {
-            service: Service::Lambda,
-            message: "busy".into(),
-        };
+        let conflict = PortError::Conflict { service: Service::Lambda, message: "busy".into() };
         assert_eq!(TaskError::from(conflict).name(), "Conflict");
-        let down = PortError::Unavailable {
-            service: Service::Ssm,
-            message: "timeout".into(),
-        };
+        let down = PortError::Unavailable { service: Service::Ssm, message: "timeout".into() };
         assert_eq!(TaskError::from(down).name(), "AwsUnavailable");
-        let denied = PortError::Other {
-            service: Service::Ssm,
-            message: "AccessDenied".into(),
-        };
+        let denied = PortError::Other { service: Service::Ssm, message: "AccessDenied".into() };
         assert!(!denied.is_retryable());
         assert_eq!(TaskError::from(denied).name(), "AwsError");
     }
 
     #[test]
     fn every_variant_name_is_listed() {
-        let port = PortError::Other {
-            service: Service::Lambda,
-            message: String::new(),
-        };
+        let port = PortError::Other { service: Service::Lambda, message: String::new() };
         let all = [
             TaskError::invalid("f", "r"),
             TaskError::DeploymentInProgress {
@@ -322,16 +301,8 @@ mod tests {
                 candidate: "2".into(),
                 since: "t".into(),
             },
-            TaskError::AliasDrift {
-                function: "f".into(),
-                alias: "a".into(),
-                detail: "d".into(),
-            },
-            TaskError::LockLost {
-                function: "f".into(),
-                alias: "a".into(),
-                holder: "h".into(),
-            },
+            TaskError::AliasDrift { function: "f".into(), alias: "a".into(), detail: "d".into() },
+            TaskError::LockLost { function: "f".into(), alias: "a".into(), holder: "h".into() },
             TaskError::Throttled(port.clone()),
             TaskError::Conflict(port.clone()),
             TaskError::AwsUnavailable(port.clone()),
@@ -348,10 +319,7 @@ mod tests {
             FieldError::new("targets[0].version", "must not be $LATEST"),
             FieldError::new("strategy", "unknown preset"),
         ]);
-        assert_eq!(
-            errors.to_string(),
-            "targets[0].version: must not be $LATEST; strategy: unknown preset"
-        );
+        assert_eq!(errors.to_string(), "targets[0].version: must not be $LATEST; strategy: unknown preset");
         assert!(errors.names("strategy"));
     }
 }

@@ -49,8 +49,7 @@ impl VersionSample {
             invocations: t.invocations,
             errors: t.errors,
             throttles: t.throttles,
-            error_rate_percent: (t.invocations > 0)
-                .then(|| 100.0 * t.errors as f64 / t.invocations as f64),
+            error_rate_percent: (t.invocations > 0).then(|| 100.0 * t.errors as f64 / t.invocations as f64),
             p99_duration_ms: metrics.p99_duration_ms,
         }
     }
@@ -163,12 +162,7 @@ pub fn p99_duration(h: &HealthSettings, t: &TargetSample) -> Finding {
         return Finding::Pass;
     };
     if has_enough(h, t) && p99 > max {
-        Finding::Fail(format!(
-            "{} p99 duration {} ms is above {} ms",
-            label(t),
-            round2(p99),
-            round2(max)
-        ))
+        Finding::Fail(format!("{} p99 duration {} ms is above {} ms", label(t), round2(p99), round2(max)))
     } else {
         Finding::Pass
     }
@@ -228,19 +222,9 @@ pub fn judge(
     } else if !gaps.is_empty() {
         (VerdictStatus::Inconclusive, gaps)
     } else {
-        (
-            VerdictStatus::Healthy,
-            targets.iter().map(healthy_summary).collect(),
-        )
+        (VerdictStatus::Healthy, targets.iter().map(healthy_summary).collect())
     };
-    Verdict {
-        status,
-        reasons,
-        checked_at,
-        window,
-        targets,
-        alarms,
-    }
+    Verdict { status, reasons, checked_at, window, targets, alarms }
 }
 
 fn healthy_summary(t: &TargetSample) -> String {

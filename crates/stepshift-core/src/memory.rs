@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::error::{PortError, Service};
 use crate::ports::{
-    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricSeriesKey,
-    MetricsSource, MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
+    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricSeriesKey, MetricsSource,
+    MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
 use crate::time::{Clock, Timestamp};
 
@@ -60,11 +60,7 @@ impl Call {
     pub fn is_lambda_control_plane(self) -> bool {
         matches!(
             self,
-            Call::GetAlias
-                | Call::UpdateAlias
-                | Call::ListVersions
-                | Call::ListAliases
-                | Call::DeleteVersion
+            Call::GetAlias | Call::UpdateAlias | Call::ListVersions | Call::ListAliases | Call::DeleteVersion
         )
     }
 
@@ -72,10 +68,7 @@ impl Call {
     pub fn service(self) -> Service {
         match self {
             Call::GetMetricData | Call::DescribeAlarms => Service::CloudWatch,
-            Call::GetParameters
-            | Call::PutParameter
-            | Call::CreateParameter
-            | Call::DeleteParameter => Service::Ssm,
+            Call::GetParameters | Call::PutParameter | Call::CreateParameter | Call::DeleteParameter => Service::Ssm,
             _ => Service::Lambda,
         }
     }
@@ -160,33 +153,18 @@ impl MemoryAws {
         s.revision += 1;
         let revision_id = format!("rev-{}", s.revision);
         if let Some(f) = s.functions.get_mut(function) {
-            f.aliases.insert(
-                alias.to_owned(),
-                AliasState {
-                    routing,
-                    revision_id,
-                },
-            );
+            f.aliases.insert(alias.to_owned(), AliasState { routing, revision_id });
         }
     }
 
     /// The alias's current state, if it exists.
     pub fn alias(&self, function: &str, alias: &str) -> Option<AliasState> {
-        self.lock()
-            .functions
-            .get(function)?
-            .aliases
-            .get(alias)
-            .cloned()
+        self.lock().functions.get(function)?.aliases.get(alias).cloned()
     }
 
     /// The function's published versions, ascending.
     pub fn versions(&self, function: &str) -> Vec<u64> {
-        self.lock()
-            .functions
-            .get(function)
-            .map(|f| f.versions.iter().copied().collect())
-            .unwrap_or_default()
+        self.lock().functions.get(function).map(|f| f.versions.iter().copied().collect()).unwrap_or_default()
     }
 
     /// Sets the metrics a fetch for `key` returns (the window filters minutes).
@@ -196,10 +174,7 @@ impl MemoryAws {
 
     /// Creates or changes an alarm.
     pub fn set_alarm(&self, name: &str, value: AlarmValue) {
-        self.lock().alarms.insert(
-            name.to_owned(),
-            (value, Some(format!("set to {value:?} by the test"))),
-        );
+        self.lock().alarms.insert(name.to_owned(), (value, Some(format!("set to {value:?} by the test"))));
     }
 
     /// A parameter's value.
@@ -214,9 +189,7 @@ impl MemoryAws {
 
     /// Sets a parameter directly (test setup).
     pub fn put_parameter(&self, name: &str, value: &str) {
-        self.lock()
-            .parameters
-            .insert(name.to_owned(), value.to_owned());
+        self.lock().parameters.insert(name.to_owned(), value.to_owned());
     }
 
     /// Makes the next call of kind `call` fail with `fault`. Faults queue in order.
@@ -231,12 +204,7 @@ impl MemoryAws {
 
     /// How many calls that change state were made.
     pub fn writes(&self) -> u64 {
-        self.lock()
-            .calls
-            .iter()
-            .filter(|(c, _)| c.is_write())
-            .map(|(_, n)| n)
-            .sum()
+        self.lock().calls.iter().filter(|(c, _)| c.is_write()).map(|(_, n)| n).sum()
     }
 
     /// Counts the call and takes a queued fault for it, if any.
@@ -261,37 +229,21 @@ impl MemoryAws {
 }
 
 fn check_routing(f: &Function, routing: &AliasRouting) -> PortResult<()> {
-    let exists = |v: &str| {
-        v.parse::<u64>()
-            .ok()
-            .is_some_and(|n| f.versions.contains(&n))
-    };
+    let exists = |v: &str| v.parse::<u64>().ok().is_some_and(|n| f.versions.contains(&n));
     for v in routing.versions() {
         if v == "$LATEST" {
-            return Err(invalid(
-                Service::Lambda,
-                "an alias cannot route to $LATEST".into(),
-            ));
+            return Err(invalid(Service::Lambda, "an alias cannot route to $LATEST".into()));
         }
         if !exists(v) {
-            return Err(not_found(
-                Service::Lambda,
-                format!("version {v} does not exist"),
-            ));
+            return Err(not_found(Service::Lambda, format!("version {v} does not exist")));
         }
     }
     if let Some((extra, w)) = &routing.additional {
         if extra == &routing.version {
-            return Err(invalid(
-                Service::Lambda,
-                "the additional version must differ from the primary".into(),
-            ));
+            return Err(invalid(Service::Lambda, "the additional version must differ from the primary".into()));
         }
         if !(0.0..=1.0).contains(w) || !w.is_finite() {
-            return Err(invalid(
-                Service::Lambda,
-                format!("weight {w} is outside 0.0..1.0"),
-            ));
+            return Err(invalid(Service::Lambda, format!("weight {w} is outside 0.0..1.0")));
         }
     }
     Ok(())
@@ -300,14 +252,9 @@ fn check_routing(f: &Function, routing: &AliasRouting) -> PortResult<()> {
 impl AliasRouter for MemoryAws {
     async fn get_alias(&self, function: &str, alias: &str) -> PortResult<AliasState> {
         self.serve(Call::GetAlias, |s| {
-            let f = s
-                .functions
-                .get(function)
-                .ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
-            f.aliases
-                .get(alias)
-                .cloned()
-                .ok_or_else(|| not_found(Service::Lambda, format!("alias {function}:{alias}")))
+            let f =
+                s.functions.get(function).ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
+            f.aliases.get(alias).cloned().ok_or_else(|| not_found(Service::Lambda, format!("alias {function}:{alias}")))
         })
     }
 
@@ -330,21 +277,15 @@ impl AliasRouter for MemoryAws {
                 .aliases
                 .get_mut(alias)
                 .ok_or_else(|| not_found(Service::Lambda, format!("alias {function}:{alias}")))?;
-            if let Some(expected) = expected_revision {
-                if expected != current.revision_id {
-                    return Err(PortError::PreconditionFailed {
-                        service: Service::Lambda,
-                        message: format!(
-                            "RevisionId {expected} does not match {}",
-                            current.revision_id
-                        ),
-                    });
-                }
+            if let Some(expected) = expected_revision
+                && expected != current.revision_id
+            {
+                return Err(PortError::PreconditionFailed {
+                    service: Service::Lambda,
+                    message: format!("RevisionId {expected} does not match {}", current.revision_id),
+                });
             }
-            *current = AliasState {
-                routing: routing.clone(),
-                revision_id,
-            };
+            *current = AliasState { routing: routing.clone(), revision_id };
             Ok(current.clone())
         })
     }
@@ -353,24 +294,17 @@ impl AliasRouter for MemoryAws {
 impl VersionCatalog for MemoryAws {
     async fn list_versions(&self, function: &str) -> PortResult<Vec<String>> {
         self.serve(Call::ListVersions, |s| {
-            let f = s
-                .functions
-                .get(function)
-                .ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
+            let f =
+                s.functions.get(function).ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
             Ok(f.versions.iter().map(u64::to_string).collect())
         })
     }
 
     async fn list_aliases(&self, function: &str) -> PortResult<Vec<(String, AliasRouting)>> {
         self.serve(Call::ListAliases, |s| {
-            let f = s
-                .functions
-                .get(function)
-                .ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
-            Ok(f.aliases
-                .iter()
-                .map(|(n, a)| (n.clone(), a.routing.clone()))
-                .collect())
+            let f =
+                s.functions.get(function).ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
+            Ok(f.aliases.iter().map(|(n, a)| (n.clone(), a.routing.clone())).collect())
         })
     }
 
@@ -380,19 +314,13 @@ impl VersionCatalog for MemoryAws {
                 .functions
                 .get_mut(function)
                 .ok_or_else(|| not_found(Service::Lambda, format!("function {function}")))?;
-            if let Some((alias, _)) = f
-                .aliases
-                .iter()
-                .find(|(_, a)| a.routing.versions().contains(&version))
-            {
+            if let Some((alias, _)) = f.aliases.iter().find(|(_, a)| a.routing.versions().contains(&version)) {
                 return Err(PortError::Conflict {
                     service: Service::Lambda,
                     message: format!("alias {alias} routes to version {version}"),
                 });
             }
-            let n = version
-                .parse::<u64>()
-                .map_err(|_| invalid(Service::Lambda, format!("bad version {version}")))?;
+            let n = version.parse::<u64>().map_err(|_| invalid(Service::Lambda, format!("bad version {version}")))?;
             f.versions.remove(&n);
             Ok(())
         })
@@ -411,20 +339,10 @@ impl MetricsSource for MemoryAws {
                 .iter()
                 .map(|k| {
                     let all = s.metrics.get(k).cloned().unwrap_or_default();
-                    let minutes: Vec<MinuteCounts> = all
-                        .minutes
-                        .into_iter()
-                        .filter(|m| m.start >= start && m.start < end)
-                        .collect();
-                    let p99_duration_ms = if minutes.is_empty() {
-                        None
-                    } else {
-                        all.p99_duration_ms
-                    };
-                    VersionMetrics {
-                        minutes,
-                        p99_duration_ms,
-                    }
+                    let minutes: Vec<MinuteCounts> =
+                        all.minutes.into_iter().filter(|m| m.start >= start && m.start < end).collect();
+                    let p99_duration_ms = if minutes.is_empty() { None } else { all.p99_duration_ms };
+                    VersionMetrics { minutes, p99_duration_ms }
                 })
                 .collect())
         })
@@ -438,11 +356,7 @@ impl AlarmSource for MemoryAws {
                 .iter()
                 .map(|n| {
                     let found = s.alarms.get(n);
-                    AlarmStatus {
-                        name: n.clone(),
-                        state: found.map(|a| a.0),
-                        reason: found.and_then(|a| a.1.clone()),
-                    }
+                    AlarmStatus { name: n.clone(), state: found.map(|a| a.0), reason: found.and_then(|a| a.1.clone()) }
                 })
                 .collect())
         })
@@ -452,10 +366,7 @@ impl AlarmSource for MemoryAws {
 impl ParameterStore for MemoryAws {
     async fn get_many(&self, names: &[String]) -> PortResult<Vec<(String, String)>> {
         self.serve(Call::GetParameters, |s| {
-            Ok(names
-                .iter()
-                .filter_map(|n| s.parameters.get(n).map(|v| (n.clone(), v.clone())))
-                .collect())
+            Ok(names.iter().filter_map(|n| s.parameters.get(n).map(|v| (n.clone(), v.clone()))).collect())
         })
     }
 
@@ -469,10 +380,7 @@ impl ParameterStore for MemoryAws {
     async fn create(&self, name: &str, value: &str) -> PortResult<()> {
         self.serve(Call::CreateParameter, |s| {
             if s.parameters.contains_key(name) {
-                return Err(PortError::AlreadyExists {
-                    service: Service::Ssm,
-                    message: name.to_owned(),
-                });
+                return Err(PortError::AlreadyExists { service: Service::Ssm, message: name.to_owned() });
             }
             s.parameters.insert(name.to_owned(), value.to_owned());
             Ok(())

@@ -27,18 +27,12 @@ pub struct AliasRouting {
 impl AliasRouting {
     /// All traffic to `version`.
     pub fn single(version: impl Into<String>) -> Self {
-        Self {
-            version: version.into(),
-            additional: None,
-        }
+        Self { version: version.into(), additional: None }
     }
 
     /// `1 - weight` to `primary` and `weight` to `additional`.
     pub fn split(primary: impl Into<String>, additional: impl Into<String>, weight: f64) -> Self {
-        Self {
-            version: primary.into(),
-            additional: Some((additional.into(), weight)),
-        }
+        Self { version: primary.into(), additional: Some((additional.into(), weight)) }
     }
 
     /// The share of traffic `version` receives, 0.0 to 1.0.
@@ -47,11 +41,8 @@ impl AliasRouting {
             Some((v, w)) if v == version => *w,
             _ => 0.0,
         };
-        let primary = if self.version == version {
-            1.0 - self.additional.as_ref().map_or(0.0, |(_, w)| *w)
-        } else {
-            0.0
-        };
+        let primary =
+            if self.version == version { 1.0 - self.additional.as_ref().map_or(0.0, |(_, w)| *w) } else { 0.0 };
         primary + extra
     }
 
@@ -101,11 +92,7 @@ pub struct AliasState {
 /// Moves traffic between versions behind a Lambda alias.
 pub trait AliasRouter: Send + Sync {
     /// The alias's routing and RevisionId. `NotFound` if the function or alias does not exist.
-    fn get_alias(
-        &self,
-        function: &str,
-        alias: &str,
-    ) -> impl Future<Output = PortResult<AliasState>> + Send;
+    fn get_alias(&self, function: &str, alias: &str) -> impl Future<Output = PortResult<AliasState>> + Send;
 
     /// Sets the alias's routing. With `expected_revision`, fails with `PreconditionFailed`
     /// if the alias changed since that revision.
@@ -121,21 +108,13 @@ pub trait AliasRouter: Send + Sync {
 /// Lists and deletes a function's published versions.
 pub trait VersionCatalog: Send + Sync {
     /// The published versions (never `$LATEST`), in any order. `NotFound` if no such function.
-    fn list_versions(&self, function: &str)
-    -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    fn list_versions(&self, function: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
 
     /// Every alias of the function with its routing.
-    fn list_aliases(
-        &self,
-        function: &str,
-    ) -> impl Future<Output = PortResult<Vec<(String, AliasRouting)>>> + Send;
+    fn list_aliases(&self, function: &str) -> impl Future<Output = PortResult<Vec<(String, AliasRouting)>>> + Send;
 
     /// Deletes one published version. `Conflict` if an alias still routes to it.
-    fn delete_version(
-        &self,
-        function: &str,
-        version: &str,
-    ) -> impl Future<Output = PortResult<()>> + Send;
+    fn delete_version(&self, function: &str, version: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 /// One version behind one alias whose metrics a check needs.
@@ -174,14 +153,12 @@ pub struct MinuteCounts {
 impl VersionMetrics {
     /// Totals over the window.
     pub fn totals(&self) -> MinuteCounts {
-        self.minutes
-            .iter()
-            .fold(MinuteCounts::default(), |acc, m| MinuteCounts {
-                start: acc.start,
-                invocations: acc.invocations + m.invocations,
-                errors: acc.errors + m.errors,
-                throttles: acc.throttles + m.throttles,
-            })
+        self.minutes.iter().fold(MinuteCounts::default(), |acc, m| MinuteCounts {
+            start: acc.start,
+            invocations: acc.invocations + m.invocations,
+            errors: acc.errors + m.errors,
+            throttles: acc.throttles + m.throttles,
+        })
     }
 }
 
@@ -223,19 +200,13 @@ pub struct AlarmStatus {
 /// Reads CloudWatch alarm states.
 pub trait AlarmSource: Send + Sync {
     /// The state of each named alarm, one entry per name in the same order.
-    fn alarm_states(
-        &self,
-        names: &[String],
-    ) -> impl Future<Output = PortResult<Vec<AlarmStatus>>> + Send;
+    fn alarm_states(&self, names: &[String]) -> impl Future<Output = PortResult<Vec<AlarmStatus>>> + Send;
 }
 
 /// A store of named text values (SSM Parameter Store) holding the version records and locks.
 pub trait ParameterStore: Send + Sync {
     /// The values of the named parameters that exist, as `(name, value)`.
-    fn get_many(
-        &self,
-        names: &[String],
-    ) -> impl Future<Output = PortResult<Vec<(String, String)>>> + Send;
+    fn get_many(&self, names: &[String]) -> impl Future<Output = PortResult<Vec<(String, String)>>> + Send;
 
     /// Writes a value, replacing any existing one.
     fn put(&self, name: &str, value: &str) -> impl Future<Output = PortResult<()>> + Send;
@@ -264,24 +235,13 @@ mod tests {
     fn same_as_compares_versions_and_weights() {
         assert!(!AliasRouting::split("41", "42", 0.0).same_as(&AliasRouting::single("41")));
         assert!(!AliasRouting::split("41", "42", 0.1).same_as(&AliasRouting::single("41")));
-        assert!(
-            AliasRouting::split("41", "42", 0.1).same_as(&AliasRouting::split(
-                "41",
-                "42",
-                0.1 + 1e-12
-            ))
-        );
-        assert!(
-            !AliasRouting::split("41", "42", 0.1).same_as(&AliasRouting::split("41", "43", 0.1))
-        );
+        assert!(AliasRouting::split("41", "42", 0.1).same_as(&AliasRouting::split("41", "42", 0.1 + 1e-12)));
+        assert!(!AliasRouting::split("41", "42", 0.1).same_as(&AliasRouting::split("41", "43", 0.1)));
     }
 
     #[test]
     fn describe_reads_well() {
-        assert_eq!(
-            AliasRouting::split("41", "42", 0.1).describe(),
-            "version 41 (90%) + version 42 (10%)"
-        );
+        assert_eq!(AliasRouting::split("41", "42", 0.1).describe(), "version 41 (90%) + version 42 (10%)");
         assert_eq!(AliasRouting::single("42").describe(), "version 42 (100%)");
     }
 }

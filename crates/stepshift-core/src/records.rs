@@ -33,17 +33,9 @@ pub fn validate_prefix(prefix: &str) -> Result<(), String> {
     let ok = prefix.starts_with('/')
         && !prefix.ends_with('/')
         && prefix.len() <= 512
-        && prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b))
+        && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b))
         && !prefix.contains("//");
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{prefix}` is not a parameter prefix such as /stepshift"
-        ))
-    }
+    if ok { Ok(()) } else { Err(format!("`{prefix}` is not a parameter prefix such as /stepshift")) }
 }
 
 /// The parameter names of one alias's records.
@@ -55,9 +47,7 @@ pub struct RecordKeys {
 impl RecordKeys {
     /// Names under `{prefix}/{function}/{alias}`.
     pub fn new(prefix: &str, function: &str, alias: &str) -> Self {
-        Self {
-            base: format!("{prefix}/{function}/{alias}"),
-        }
+        Self { base: format!("{prefix}/{function}/{alias}") }
     }
 
     /// The full name of one record.
@@ -71,10 +61,7 @@ impl RecordKeys {
     }
 
     fn all(&self) -> Vec<String> {
-        [CURRENT, PREVIOUS, LAST_KNOWN_GOOD, TIMESTAMP, HISTORY, LOCK]
-            .iter()
-            .map(|l| self.name(l))
-            .collect()
+        [CURRENT, PREVIOUS, LAST_KNOWN_GOOD, TIMESTAMP, HISTORY, LOCK].iter().map(|l| self.name(l)).collect()
     }
 }
 
@@ -94,10 +81,7 @@ pub struct VersionRecords {
 impl VersionRecords {
     /// The versions that must never be pruned.
     pub fn protected(&self) -> impl Iterator<Item = &str> {
-        [&self.current, &self.previous, &self.last_known_good]
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
+        [&self.current, &self.previous, &self.last_known_good].into_iter().flatten().map(String::as_str)
     }
 }
 
@@ -167,10 +151,7 @@ pub async fn load<S: ParameterStore>(store: &S, keys: &RecordKeys) -> PortResult
     let values = store.get_many(&keys.all()).await?;
     let get = |leaf: &str| {
         let name = keys.name(leaf);
-        values
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.clone())
+        values.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())
     };
     let records = VersionRecords {
         current: get(CURRENT),
@@ -178,9 +159,7 @@ pub async fn load<S: ParameterStore>(store: &S, keys: &RecordKeys) -> PortResult
         last_known_good: get(LAST_KNOWN_GOOD),
         deployed_at: get(TIMESTAMP).and_then(|t| Timestamp::parse_rfc3339(&t).ok()),
     };
-    let history = get(HISTORY)
-        .and_then(|h| serde_json::from_str(&h).ok())
-        .unwrap_or_default();
+    let history = get(HISTORY).and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default();
     let lock = get(LOCK).map(|raw| {
         serde_json::from_str(&raw).unwrap_or(Lock {
             execution: format!("unknown (unreadable lock value {raw:?})"),
@@ -188,11 +167,7 @@ pub async fn load<S: ParameterStore>(store: &S, keys: &RecordKeys) -> PortResult
             acquired_at: Timestamp::from_millis(0),
         })
     });
-    Ok(AliasRecords {
-        records,
-        history,
-        lock,
-    })
+    Ok(AliasRecords { records, history, lock })
 }
 
 /// Writes the records that differ from `before`; a `None` deletes the record.
@@ -205,11 +180,7 @@ pub async fn save<S: ParameterStore>(
     let fields = [
         (CURRENT, &before.current, &after.current),
         (PREVIOUS, &before.previous, &after.previous),
-        (
-            LAST_KNOWN_GOOD,
-            &before.last_known_good,
-            &after.last_known_good,
-        ),
+        (LAST_KNOWN_GOOD, &before.last_known_good, &after.last_known_good),
     ];
     for (leaf, old, new) in fields {
         if old != new {
@@ -237,10 +208,8 @@ pub async fn append_history<S: ParameterStore>(
     history: &[HistoryEntry],
     entry: HistoryEntry,
 ) -> PortResult<Vec<HistoryEntry>> {
-    let duplicate = entry.execution.is_some()
-        && history
-            .iter()
-            .any(|h| h.execution == entry.execution && h.event == entry.event);
+    let duplicate =
+        entry.execution.is_some() && history.iter().any(|h| h.execution == entry.execution && h.event == entry.event);
     if duplicate {
         return Ok(history.to_vec());
     }
@@ -291,20 +260,13 @@ pub async fn acquire_lock<S: ParameterStore>(
     }
     Err(TaskError::Conflict(PortError::Conflict {
         service: crate::error::Service::Ssm,
-        message: format!(
-            "the lock {} changed hands twice while being taken",
-            keys.lock()
-        ),
+        message: format!("the lock {} changed hands twice while being taken", keys.lock()),
     }))
 }
 
 /// Releases the alias's lock if `execution` holds it. Returns whether it did; a lock held
 /// by someone else is left alone.
-pub async fn release_lock<S: ParameterStore>(
-    store: &S,
-    keys: &RecordKeys,
-    execution: &str,
-) -> PortResult<bool> {
+pub async fn release_lock<S: ParameterStore>(store: &S, keys: &RecordKeys, execution: &str) -> PortResult<bool> {
     match load(store, keys).await?.lock {
         Some(held) if held.execution == execution => {
             store.delete(&keys.lock()).await?;
@@ -317,23 +279,13 @@ pub async fn release_lock<S: ParameterStore>(
 /// The versions to delete so that only the newest `keep` published versions remain,
 /// never deleting a protected one (current, previous, last-known-good, or any version an
 /// alias routes to). Returned oldest first.
-pub fn versions_to_prune(
-    published: &[String],
-    keep: usize,
-    protected: &HashSet<String>,
-) -> Vec<String> {
-    let mut numbered: Vec<(u64, &String)> = published
-        .iter()
-        .filter_map(|v| v.parse::<u64>().ok().map(|n| (n, v)))
-        .collect();
-    numbered.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+pub fn versions_to_prune(published: &[String], keep: usize, protected: &HashSet<String>) -> Vec<String> {
+    let mut numbered: Vec<(u64, &String)> =
+        published.iter().filter_map(|v| v.parse::<u64>().ok().map(|n| (n, v))).collect();
+    numbered.sort_unstable_by_key(|&(n, _)| std::cmp::Reverse(n));
     numbered.dedup_by_key(|(n, _)| *n);
-    let mut doomed: Vec<String> = numbered
-        .into_iter()
-        .skip(keep)
-        .filter(|(_, v)| !protected.contains(*v))
-        .map(|(_, v)| v.clone())
-        .collect();
+    let mut doomed: Vec<String> =
+        numbered.into_iter().skip(keep).filter(|(_, v)| !protected.contains(*v)).map(|(_, v)| v.clone()).collect();
     doomed.reverse();
     doomed
 }

@@ -155,11 +155,7 @@ pub struct InsufficientData {
 
 impl Default for InsufficientData {
     fn default() -> Self {
-        Self {
-            extensions: 3,
-            extension_seconds: 60,
-            then: WhenInsufficient::RollBack,
-        }
+        Self { extensions: 3, extension_seconds: 60, then: WhenInsufficient::RollBack }
     }
 }
 
@@ -174,9 +170,7 @@ pub struct ErrorRateRule {
 
 impl Default for ErrorRateRule {
     fn default() -> Self {
-        Self {
-            max_percent: Some(5.0),
-        }
+        Self { max_percent: Some(5.0) }
     }
 }
 
@@ -274,20 +268,14 @@ impl DeploymentRequest {
         if text.len() > MAX_REQUEST_BYTES {
             return Err(too_large(text.len()));
         }
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            FieldErrors::from(FieldError::new(
-                "request",
-                format!("is not valid JSON: {e}"),
-            ))
-        })?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| FieldErrors::from(FieldError::new("request", format!("is not valid JSON: {e}"))))?;
         Self::from_value(value)
     }
 
     /// Parses and validates a request given as a JSON value.
     pub fn from_value(value: serde_json::Value) -> Result<Self, FieldErrors> {
-        let size = serde_json::to_vec(&value)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_REQUEST_BYTES {
             return Err(too_large(size));
         }
@@ -320,35 +308,24 @@ impl DeploymentRequest {
             Some(SCHEMA_VERSION) => {}
             Some(other) => errors.push(FieldError::new(
                 "schema",
-                format!(
-                    "version {other} is not supported; this stepshift reads schema {SCHEMA_VERSION}"
-                ),
+                format!("version {other} is not supported; this stepshift reads schema {SCHEMA_VERSION}"),
             )),
         }
         validate_targets(&self.targets, &mut errors);
         validate_strategy(&self.strategy, &mut errors);
         validate_health(&self.health, &mut errors);
         check_wait(&mut errors, "lock_in_seconds", self.lock_in_seconds, 0);
-        check_wait(
-            &mut errors,
-            "approval_timeout_seconds",
-            self.approval_timeout_seconds,
-            1,
-        );
-        if let Some(keep) = self.keep_versions {
-            if !(1..=1000).contains(&keep) {
-                errors.push(FieldError::new(
-                    "keep_versions",
-                    "must be between 1 and 1000",
-                ));
-            }
+        check_wait(&mut errors, "approval_timeout_seconds", self.approval_timeout_seconds, 1);
+        if let Some(keep) = self.keep_versions
+            && !(1..=1000).contains(&keep)
+        {
+            errors.push(FieldError::new("keep_versions", "must be between 1 and 1000"));
         }
         if errors.is_empty() {
             let steps = self.steps();
             let total = steps.iter().map(|s| s.bake_seconds).sum::<u64>()
                 + self.lock_in_seconds
-                + steps.iter().filter(|s| s.approval).count() as u64
-                    * self.approval_timeout_seconds;
+                + steps.iter().filter(|s| s.approval).count() as u64 * self.approval_timeout_seconds;
             if total > MAX_TOTAL_SECONDS {
                 errors.push(FieldError::new(
                     "strategy",
@@ -358,11 +335,7 @@ impl DeploymentRequest {
                 ));
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(FieldErrors(errors))
-        }
+        if errors.is_empty() { Ok(()) } else { Err(FieldErrors(errors)) }
     }
 }
 
@@ -379,20 +352,11 @@ fn require_objects(value: &serde_json::Value) -> Result<(), FieldErrors> {
                 Value::Number(_) => "a number",
                 _ => "a boolean",
             };
-            errors.push(FieldError::new(
-                field,
-                format!("must be a JSON object, not {kind}"),
-            ));
+            errors.push(FieldError::new(field, format!("must be a JSON object, not {kind}")));
         }
     };
     expect("request".into(), Some(value));
-    let items = |name: &str| {
-        value
-            .get(name)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
+    let items = |name: &str| value.get(name).and_then(Value::as_array).cloned().unwrap_or_default();
     for (i, t) in items("targets").iter().enumerate() {
         expect(format!("targets[{i}]"), Some(t));
     }
@@ -401,28 +365,15 @@ fn require_objects(value: &serde_json::Value) -> Result<(), FieldErrors> {
     }
     expect("health".into(), value.get("health"));
     if let Some(h) = value.get("health").filter(|h| h.is_object()) {
-        for rule in [
-            "error_rate",
-            "p99_duration",
-            "throttles",
-            "insufficient_data",
-        ] {
+        for rule in ["error_rate", "p99_duration", "throttles", "insufficient_data"] {
             expect(format!("health.{rule}"), h.get(rule));
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(FieldErrors(errors))
-    }
+    if errors.is_empty() { Ok(()) } else { Err(FieldErrors(errors)) }
 }
 
 fn too_large(size: usize) -> FieldErrors {
-    FieldError::new(
-        "request",
-        format!("is {size} bytes of JSON; at most {MAX_REQUEST_BYTES} are accepted"),
-    )
-    .into()
+    FieldError::new("request", format!("is {size} bytes of JSON; at most {MAX_REQUEST_BYTES} are accepted")).into()
 }
 
 /// Turns serde's message into a field error that names the field on its own.
@@ -435,33 +386,17 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldErrors {
         None => message,
     };
     let join = |name: &str| {
-        if path == "." {
-            name.to_owned()
-        } else {
-            format!("{path}.{name}")
-        }
+        if path == "." { name.to_owned() } else { format!("{path}.{name}") }
     };
     if let Some(name) = backticked(&message, "missing field `") {
         return FieldError::new(join(name), "is required").into();
     }
     if let Some(name) = backticked(&message, "unknown field `") {
-        let expected = message
-            .split_once(", expected ")
-            .map(|(_, rest)| rest)
-            .unwrap_or("");
-        let field = if path.ends_with(name) {
-            path.clone()
-        } else {
-            join(name)
-        };
-        return FieldError::new(field, format!("is not a known field (expected {expected})"))
-            .into();
+        let expected = message.split_once(", expected ").map(|(_, rest)| rest).unwrap_or("");
+        let field = if path.ends_with(name) { path.clone() } else { join(name) };
+        return FieldError::new(field, format!("is not a known field (expected {expected})")).into();
     }
-    let field = if path == "." {
-        "request".to_owned()
-    } else {
-        path
-    };
+    let field = if path == "." { "request".to_owned() } else { path };
     FieldError::new(field, message).into()
 }
 
@@ -472,52 +407,33 @@ fn backticked<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
 
 fn check_wait(errors: &mut Vec<FieldError>, field: &str, value: u64, min: u64) {
     if value < min || value > MAX_WAIT_SECONDS {
-        errors.push(FieldError::new(
-            field,
-            format!("must be between {min} and {MAX_WAIT_SECONDS} seconds (7 days)"),
-        ));
+        errors.push(FieldError::new(field, format!("must be between {min} and {MAX_WAIT_SECONDS} seconds (7 days)")));
     }
 }
 
 /// Whether `text` is a Lambda function or alias name of at most `max` characters.
 pub fn is_resource_name(text: &str, max: usize) -> bool {
-    !text.is_empty()
-        && text.len() <= max
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !text.is_empty() && text.len() <= max && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn validate_targets(targets: &[Target], errors: &mut Vec<FieldError>) {
     if targets.is_empty() {
-        errors.push(FieldError::new(
-            "targets",
-            "must list at least one {function, alias, version}",
-        ));
+        errors.push(FieldError::new("targets", "must list at least one {function, alias, version}"));
         return;
     }
     if targets.len() > MAX_TARGETS {
         errors.push(FieldError::new(
             "targets",
-            format!(
-                "lists {}; at most {MAX_TARGETS} can be released together",
-                targets.len()
-            ),
+            format!("lists {}; at most {MAX_TARGETS} can be released together", targets.len()),
         ));
     }
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for (i, t) in targets.iter().enumerate() {
         let at = |name: &str| format!("targets[{i}].{name}");
         if t.function.starts_with("arn:") {
-            errors.push(FieldError::new(
-                at("function"),
-                "give the function name, not its ARN",
-            ));
+            errors.push(FieldError::new(at("function"), "give the function name, not its ARN"));
         } else if !is_resource_name(&t.function, 64) {
-            errors.push(FieldError::new(
-                at("function"),
-                "must be a function name: 1-64 letters, digits, '-' or '_'",
-            ));
+            errors.push(FieldError::new(at("function"), "must be a function name: 1-64 letters, digits, '-' or '_'"));
         }
         if !is_resource_name(&t.alias, 128) || t.alias.bytes().all(|b| b.is_ascii_digit()) {
             errors.push(FieldError::new(
@@ -526,10 +442,8 @@ fn validate_targets(targets: &[Target], errors: &mut Vec<FieldError>) {
             ));
         }
         if t.version == "$LATEST" {
-            errors.push(FieldError::new(
-                at("version"),
-                "must be a published version; an alias cannot route to $LATEST",
-            ));
+            errors
+                .push(FieldError::new(at("version"), "must be a published version; an alias cannot route to $LATEST"));
         } else if t.version.is_empty()
             || t.version.len() > 10
             || !t.version.bytes().all(|b| b.is_ascii_digit())
@@ -537,22 +451,13 @@ fn validate_targets(targets: &[Target], errors: &mut Vec<FieldError>) {
         {
             errors.push(FieldError::new(
                 at("version"),
-                format!(
-                    "`{}` is not a published version number (1, 2, 3, ...)",
-                    t.version
-                ),
+                format!("`{}` is not a published version number (1, 2, 3, ...)", t.version),
             ));
         }
-        if let Some(first) = seen
-            .iter()
-            .position(|(f, a)| *f == t.function && *a == t.alias)
-        {
+        if let Some(first) = seen.iter().position(|(f, a)| *f == t.function && *a == t.alias) {
             errors.push(FieldError::new(
                 format!("targets[{i}]"),
-                format!(
-                    "{} is already targets[{first}]; list each alias once",
-                    t.qualified()
-                ),
+                format!("{} is already targets[{first}]; list each alias once", t.qualified()),
             ));
         }
         seen.push((&t.function, &t.alias));
@@ -573,20 +478,12 @@ fn validate_strategy(strategy: &Strategy, errors: &mut Vec<FieldError>) {
         Strategy::Steps(specs) => specs,
     };
     if specs.is_empty() {
-        errors.push(FieldError::new(
-            "strategy",
-            "lists no steps; give at least [{\"weight_percent\": 100}]",
-        ));
+        errors.push(FieldError::new("strategy", "lists no steps; give at least [{\"weight_percent\": 100}]"));
         return;
     }
     if specs.len() > MAX_STEPS {
-        errors.push(FieldError::new(
-            "strategy",
-            format!(
-                "lists {} steps; at most {MAX_STEPS} are allowed",
-                specs.len()
-            ),
-        ));
+        errors
+            .push(FieldError::new("strategy", format!("lists {} steps; at most {MAX_STEPS} are allowed", specs.len())));
     }
     let last = specs.len() - 1;
     let mut previous: Option<f64> = None;
@@ -599,16 +496,22 @@ fn validate_strategy(strategy: &Strategy, errors: &mut Vec<FieldError>) {
                 format!("{w} is out of range; must be above 0 and at most 100"),
             ));
         } else if let Some(p) = previous.filter(|p| w <= *p) {
-            errors.push(FieldError::new(at("weight_percent"), format!("{w} does not increase on the previous step's {p}; weights must strictly increase")));
+            errors.push(FieldError::new(
+                at("weight_percent"),
+                format!("{w} does not increase on the previous step's {p}; weights must strictly increase"),
+            ));
         }
         if w.is_finite() {
             previous = Some(w);
         }
         match (i == last, s.bake_seconds) {
-            (false, None) => errors.push(FieldError::new(at("bake_seconds"), "is required for every step before the last")),
-            (false, Some(b)) if b > MAX_WAIT_SECONDS => {
-                errors.push(FieldError::new(at("bake_seconds"), format!("{b} s is more than the 7-day limit ({MAX_WAIT_SECONDS} s)")))
+            (false, None) => {
+                errors.push(FieldError::new(at("bake_seconds"), "is required for every step before the last"))
             }
+            (false, Some(b)) if b > MAX_WAIT_SECONDS => errors.push(FieldError::new(
+                at("bake_seconds"),
+                format!("{b} s is more than the 7-day limit ({MAX_WAIT_SECONDS} s)"),
+            )),
             (true, Some(b)) if b > 0 => errors.push(FieldError::new(
                 at("bake_seconds"),
                 "the final 100% step is watched after promotion for lock_in_seconds; set that instead",
@@ -620,57 +523,43 @@ fn validate_strategy(strategy: &Strategy, errors: &mut Vec<FieldError>) {
     if final_weight > 0.0 && final_weight < 100.0 {
         errors.push(FieldError::new(
             format!("strategy[{last}].weight_percent"),
-            format!(
-                "the last step must be 100 so that the candidate is promoted; it is {final_weight}"
-            ),
+            format!("the last step must be 100 so that the candidate is promoted; it is {final_weight}"),
         ));
     }
 }
 
 fn validate_health(h: &HealthSettings, errors: &mut Vec<FieldError>) {
     if h.min_invocations > 1_000_000_000 {
+        errors.push(FieldError::new("health.min_invocations", "must be at most 1000000000"));
+    }
+    if let Some(p) = h.error_rate.max_percent
+        && (!p.is_finite() || !(0.0..=100.0).contains(&p))
+    {
         errors.push(FieldError::new(
-            "health.min_invocations",
-            "must be at most 1000000000",
+            "health.error_rate.max_percent",
+            format!("{p} is out of range; must be between 0 and 100"),
         ));
     }
-    if let Some(p) = h.error_rate.max_percent {
-        if !p.is_finite() || !(0.0..=100.0).contains(&p) {
-            errors.push(FieldError::new(
-                "health.error_rate.max_percent",
-                format!("{p} is out of range; must be between 0 and 100"),
-            ));
-        }
-    }
-    if let Some(ms) = h.p99_duration.max_ms {
-        if !ms.is_finite() || ms <= 0.0 || ms > 900_000.0 {
-            errors.push(FieldError::new(
-                "health.p99_duration.max_ms",
-                format!("{ms} is out of range; must be above 0 and at most 900000 (Lambda's 15-minute limit)"),
-            ));
-        }
+    if let Some(ms) = h.p99_duration.max_ms
+        && (!ms.is_finite() || ms <= 0.0 || ms > 900_000.0)
+    {
+        errors.push(FieldError::new(
+            "health.p99_duration.max_ms",
+            format!("{ms} is out of range; must be above 0 and at most 900000 (Lambda's 15-minute limit)"),
+        ));
     }
     if h.alarms.len() > MAX_ALARMS {
         errors.push(FieldError::new(
             "health.alarms",
-            format!(
-                "lists {}; at most {MAX_ALARMS} alarms can be watched",
-                h.alarms.len()
-            ),
+            format!("lists {}; at most {MAX_ALARMS} alarms can be watched", h.alarms.len()),
         ));
     }
     let mut names = HashSet::new();
     for (i, name) in h.alarms.iter().enumerate() {
         if name.trim().is_empty() || name.len() > 255 {
-            errors.push(FieldError::new(
-                format!("health.alarms[{i}]"),
-                "must be an alarm name of 1-255 characters",
-            ));
+            errors.push(FieldError::new(format!("health.alarms[{i}]"), "must be an alarm name of 1-255 characters"));
         } else if !names.insert(name) {
-            errors.push(FieldError::new(
-                format!("health.alarms[{i}]"),
-                format!("`{name}` is listed twice"),
-            ));
+            errors.push(FieldError::new(format!("health.alarms[{i}]"), format!("`{name}` is listed twice")));
         }
     }
     if h.metric_lag_seconds > 3600 {
@@ -679,20 +568,17 @@ fn validate_health(h: &HealthSettings, errors: &mut Vec<FieldError>) {
             "must be at most 3600; CloudWatch delivers Lambda metrics within minutes",
         ));
     }
-    if let Some(every) = h.check_interval_seconds {
-        if !(60..=MAX_WAIT_SECONDS).contains(&every) {
-            errors.push(FieldError::new(
-                "health.check_interval_seconds",
-                "must be at least 60 (Lambda metrics come in 1-minute periods) and at most 7 days",
-            ));
-        }
+    if let Some(every) = h.check_interval_seconds
+        && !(60..=MAX_WAIT_SECONDS).contains(&every)
+    {
+        errors.push(FieldError::new(
+            "health.check_interval_seconds",
+            "must be at least 60 (Lambda metrics come in 1-minute periods) and at most 7 days",
+        ));
     }
     let ins = &h.insufficient_data;
     if ins.extensions > 100 {
-        errors.push(FieldError::new(
-            "health.insufficient_data.extensions",
-            "must be at most 100",
-        ));
+        errors.push(FieldError::new("health.insufficient_data.extensions", "must be at most 100"));
     }
     if ins.extension_seconds == 0 || ins.extension_seconds > MAX_WAIT_SECONDS {
         errors.push(FieldError::new(

@@ -38,31 +38,11 @@ enum PresetKind {
 
 /// Every preset stepshift knows, in the order the documentation lists them.
 pub const PRESETS: [Preset; 9] = [
-    Preset {
-        name: "all-at-once",
-        codedeploy: "LambdaAllAtOnce",
-        kind: PresetKind::AllAtOnce,
-    },
-    Preset {
-        name: "canary-10-5m",
-        codedeploy: "LambdaCanary10Percent5Minutes",
-        kind: PresetKind::Canary10(5),
-    },
-    Preset {
-        name: "canary-10-10m",
-        codedeploy: "LambdaCanary10Percent10Minutes",
-        kind: PresetKind::Canary10(10),
-    },
-    Preset {
-        name: "canary-10-15m",
-        codedeploy: "LambdaCanary10Percent15Minutes",
-        kind: PresetKind::Canary10(15),
-    },
-    Preset {
-        name: "canary-10-30m",
-        codedeploy: "LambdaCanary10Percent30Minutes",
-        kind: PresetKind::Canary10(30),
-    },
+    Preset { name: "all-at-once", codedeploy: "LambdaAllAtOnce", kind: PresetKind::AllAtOnce },
+    Preset { name: "canary-10-5m", codedeploy: "LambdaCanary10Percent5Minutes", kind: PresetKind::Canary10(5) },
+    Preset { name: "canary-10-10m", codedeploy: "LambdaCanary10Percent10Minutes", kind: PresetKind::Canary10(10) },
+    Preset { name: "canary-10-15m", codedeploy: "LambdaCanary10Percent15Minutes", kind: PresetKind::Canary10(15) },
+    Preset { name: "canary-10-30m", codedeploy: "LambdaCanary10Percent30Minutes", kind: PresetKind::Canary10(30) },
     Preset {
         name: "linear-10-every-1m",
         codedeploy: "LambdaLinear10PercentEvery1Minute",
@@ -93,28 +73,20 @@ impl Preset {
 
     /// The steps this preset walks; the last one is 100% with no bake of its own.
     pub fn steps(&self) -> Vec<Step> {
-        let step = |weight_percent: f64, bake_seconds: u64| Step {
-            weight_percent,
-            bake_seconds,
-            approval: false,
-        };
+        let step = |weight_percent: f64, bake_seconds: u64| Step { weight_percent, bake_seconds, approval: false };
         match self.kind {
             PresetKind::AllAtOnce => vec![step(100.0, 0)],
             PresetKind::Canary10(minutes) => vec![step(10.0, minutes * 60), step(100.0, 0)],
-            PresetKind::Linear10(minutes) => (1..=10)
-                .map(|i| step(f64::from(i * 10), if i < 10 { minutes * 60 } else { 0 }))
-                .collect(),
+            PresetKind::Linear10(minutes) => {
+                (1..=10).map(|i| step(f64::from(i * 10), if i < 10 { minutes * 60 } else { 0 })).collect()
+            }
         }
     }
 }
 
 /// The names of all presets, comma separated, for error messages and help texts.
 pub fn preset_names() -> String {
-    PRESETS
-        .iter()
-        .map(|p| p.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
@@ -125,10 +97,7 @@ mod tests {
     fn canary_presets_are_ten_percent_then_all() {
         let steps = Preset::find("canary-10-15m").unwrap().steps();
         assert_eq!(steps.len(), 2);
-        assert_eq!(
-            (steps[0].weight_percent, steps[0].bake_seconds),
-            (10.0, 900)
-        );
+        assert_eq!((steps[0].weight_percent, steps[0].bake_seconds), (10.0, 900));
         assert_eq!((steps[1].weight_percent, steps[1].bake_seconds), (100.0, 0));
     }
 
@@ -136,10 +105,7 @@ mod tests {
     fn linear_presets_add_ten_percent_per_interval() {
         let steps = Preset::find("linear-10-every-3m").unwrap().steps();
         let weights: Vec<f64> = steps.iter().map(|s| s.weight_percent).collect();
-        assert_eq!(
-            weights,
-            [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0]
-        );
+        assert_eq!(weights, [10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0]);
         assert!(steps[..9].iter().all(|s| s.bake_seconds == 180));
         assert_eq!(steps[9].bake_seconds, 0);
     }
@@ -147,14 +113,7 @@ mod tests {
     #[test]
     fn all_at_once_is_one_full_step() {
         let steps = Preset::find("all-at-once").unwrap().steps();
-        assert_eq!(
-            steps,
-            vec![Step {
-                weight_percent: 100.0,
-                bake_seconds: 0,
-                approval: false
-            }]
-        );
+        assert_eq!(steps, vec![Step { weight_percent: 100.0, bake_seconds: 0, approval: false }]);
     }
 
     #[test]

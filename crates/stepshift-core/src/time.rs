@@ -55,11 +55,7 @@ impl Timestamp {
     /// The start of the next minute, or this instant if it starts a minute.
     pub const fn ceil_minute(self) -> Self {
         let rem = self.0.rem_euclid(60_000);
-        if rem == 0 {
-            self
-        } else {
-            Self(self.0 - rem + 60_000)
-        }
+        if rem == 0 { self } else { Self(self.0 - rem + 60_000) }
     }
 
     /// RFC 3339 text, e.g. `2026-11-24T20:14:13.192Z` (milliseconds only when non-zero).
@@ -84,12 +80,10 @@ impl Timestamp {
 
     /// Parses RFC 3339 text such as Step Functions' `$$.Execution.StartTime`.
     pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
-        let dt = OffsetDateTime::parse(text, &Rfc3339)
-            .map_err(|e| format!("`{text}` is not an RFC 3339 timestamp: {e}"))?;
+        let dt =
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|e| format!("`{text}` is not an RFC 3339 timestamp: {e}"))?;
         let millis = dt.unix_timestamp_nanos() / 1_000_000;
-        i64::try_from(millis)
-            .map(Self)
-            .map_err(|_| format!("`{text}` is out of range"))
+        i64::try_from(millis).map(Self).map_err(|_| format!("`{text}` is out of range"))
     }
 }
 
@@ -146,10 +140,7 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2019-03-26T20:14:13.192Z");
         let whole = Timestamp::from_secs(1_553_631_253);
         assert_eq!(whole.to_rfc3339(), "2019-03-26T20:14:13Z");
-        assert_eq!(
-            Timestamp::parse_rfc3339(&whole.to_rfc3339()).unwrap(),
-            whole
-        );
+        assert_eq!(Timestamp::parse_rfc3339(&whole.to_rfc3339()).unwrap(), whole);
     }
 
     #[test]

@@ -3,3 +3,7 @@
 //! in milliseconds.
 
 pub mod asl;
+pub mod runner;
+pub mod sim;
+
+pub use runner::{Answer, Outcome, Scenario, Simulation};

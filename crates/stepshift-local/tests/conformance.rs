@@ -6,9 +6,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde_json::{Value, json};
 use stepshift_core::Timestamp;
-use stepshift_local::asl::{
-    Environment, Execution, Options, StateMachine, Status, TaskCall, TaskResult,
-};
+use stepshift_local::asl::{Environment, Execution, Options, StateMachine, Status, TaskCall, TaskResult};
 
 /// Answers each Task state from its script, in order, and records what it was called with.
 #[derive(Default)]
@@ -19,18 +17,11 @@ struct Scripted {
 
 impl Environment for Scripted {
     fn invoke(&mut self, call: TaskCall<'_>) -> TaskResult {
-        self.calls
-            .entry(call.state.to_owned())
-            .or_default()
-            .push(call.input.clone());
+        self.calls.entry(call.state.to_owned()).or_default().push(call.input.clone());
         if call.token.is_some() {
             return TaskResult::Pending;
         }
-        let Some(next) = self
-            .scripts
-            .get_mut(call.state)
-            .and_then(VecDeque::pop_front)
-        else {
+        let Some(next) = self.scripts.get_mut(call.state).and_then(VecDeque::pop_front) else {
             return TaskResult::Error {
                 error: "NoScript".into(),
                 cause: format!("no scripted answer left for {}", call.state),
@@ -61,10 +52,7 @@ fn run_case(case: &Value) -> Result<(), String> {
     let mut env = Scripted::default();
     if let Some(tasks) = case["tasks"].as_object() {
         for (state, answers) in tasks {
-            env.scripts.insert(
-                state.clone(),
-                answers.as_array().cloned().unwrap_or_default().into(),
-            );
+            env.scripts.insert(state.clone(), answers.as_array().cloned().unwrap_or_default().into());
         }
     }
     let start = case["start"]
@@ -78,7 +66,7 @@ fn run_case(case: &Value) -> Result<(), String> {
         seed: 1,
         task_millis: 0,
     };
-    let mut exec = Execution::start(&machine, case["input"].clone(), options);
+    let mut exec = Execution::start(std::sync::Arc::new(machine.clone()), case["input"].clone(), options);
     exec.run(&mut env);
     if let Status::Waiting { token, .. } = exec.status().clone() {
         let action = &case["token"];
@@ -92,9 +80,7 @@ fn run_case(case: &Value) -> Result<(), String> {
             )?,
             Some("timeout") => exec.advance(365 * 24 * 3600, &mut env),
             other => {
-                return Err(format!(
-                    "the execution waits for a token but the case says {other:?}"
-                ));
+                return Err(format!("the execution waits for a token but the case says {other:?}"));
             }
         }
         exec.run(&mut env);
@@ -111,11 +97,7 @@ fn run_case(case: &Value) -> Result<(), String> {
     match &status {
         Status::Succeeded(out) => {
             check("output", out.clone(), &expect["output"]);
-            check(
-                "output_error",
-                out["err"]["Error"].clone(),
-                &expect["output_error"],
-            );
+            check("output_error", out["err"]["Error"].clone(), &expect["output_error"]);
         }
         Status::Failed { error, cause } => {
             check("error", json!(error), &expect["error"]);
@@ -124,30 +106,14 @@ fn run_case(case: &Value) -> Result<(), String> {
         _ => {}
     }
     check("path", json!(exec.path()), &expect["path"]);
-    check(
-        "transitions",
-        json!(exec.transitions()),
-        &expect["transitions"],
-    );
-    check(
-        "elapsed_seconds",
-        json!(exec.now().secs_since(start)),
-        &expect["elapsed_seconds"],
-    );
+    check("transitions", json!(exec.transitions()), &expect["transitions"]);
+    check("elapsed_seconds", json!(exec.now().secs_since(start)), &expect["elapsed_seconds"]);
     if let Some(calls) = expect["calls"].as_object() {
         for (state, want) in calls {
-            check(
-                &format!("calls of {state}"),
-                json!(env.calls.get(state).cloned().unwrap_or_default()),
-                want,
-            );
+            check(&format!("calls of {state}"), json!(env.calls.get(state).cloned().unwrap_or_default()), want);
         }
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
-    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 
 #[test]
@@ -155,32 +121,19 @@ fn every_conformance_case_behaves_as_specified() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/conformance");
     let mut failures = Vec::new();
     let mut count = 0;
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     for file in files {
-        let cases: Vec<Value> =
-            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         for case in &cases {
             count += 1;
             if let Err(e) = run_case(case) {
-                failures.push(format!(
-                    "{} / {}: {e}",
-                    file.file_name().unwrap().to_string_lossy(),
-                    case["name"]
-                ));
+                failures.push(format!("{} / {}: {e}", file.file_name().unwrap().to_string_lossy(), case["name"]));
             }
         }
     }
     assert!(count >= 20, "only {count} cases found");
-    assert!(
-        failures.is_empty(),
-        "{} of {count} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {count} cases failed:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -188,11 +141,8 @@ fn history_is_shaped_like_step_functions() {
     let def = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:000000000000:function:f", "End": true}}});
     let machine = StateMachine::load(&def.to_string(), &HashMap::new()).unwrap();
     let mut env = Scripted::default();
-    env.scripts.insert(
-        "T".into(),
-        VecDeque::from([json!({"output": {"ok": true}})]),
-    );
-    let mut exec = Execution::start(&machine, json!({"in": 1}), Options::default());
+    env.scripts.insert("T".into(), VecDeque::from([json!({"output": {"ok": true}})]));
+    let mut exec = Execution::start(std::sync::Arc::new(machine.clone()), json!({"in": 1}), Options::default());
     exec.run(&mut env);
     let kinds: Vec<&str> = exec.history().iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
@@ -223,13 +173,9 @@ fn jitter_is_bounded_and_repeatable_for_a_seed() {
         answers.push_back(json!({"output": 1}));
         env.scripts.insert("T".into(), answers);
         let mut exec = Execution::start(
-            &machine,
+            std::sync::Arc::new(machine.clone()),
             json!({}),
-            Options {
-                seed,
-                task_millis: 0,
-                ..Options::default()
-            },
+            Options { seed, task_millis: 0, ..Options::default() },
         );
         exec.run(&mut env);
         assert!(matches!(exec.status(), Status::Succeeded(_)));
@@ -240,8 +186,5 @@ fn jitter_is_bounded_and_repeatable_for_a_seed() {
     // Without jitter the five delays add up to 10+20+40+80+160 = 310 s; with it, less.
     assert!(a < 310_000, "{a}");
     let spread: Vec<i64> = (2..12).map(run).collect();
-    assert!(
-        spread.iter().any(|d| *d != a),
-        "different seeds give different delays: {spread:?}"
-    );
+    assert!(spread.iter().any(|d| *d != a), "different seeds give different delays: {spread:?}");
 }

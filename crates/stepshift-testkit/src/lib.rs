@@ -35,25 +35,17 @@ pub struct Emulator {
 
 /// The project's root directory.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
 /// The project's Python venv: `STEPSHIFT_VENV`, or `.venv` in the workspace.
 pub fn venv() -> PathBuf {
-    std::env::var_os("STEPSHIFT_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv"))
+    std::env::var_os("STEPSHIFT_VENV").map(PathBuf::from).unwrap_or_else(|| workspace_root().join(".venv"))
 }
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 impl Emulator {
@@ -70,8 +62,7 @@ impl Emulator {
             bin.display()
         );
         let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("stepshift-{name}-{}-{port}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("stepshift-{name}-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("emulator directory");
         let log = std::fs::File::create(dir.join("log")).expect("emulator log");
         let mut cmd = Command::new("sh");
@@ -92,29 +83,17 @@ impl Emulator {
                     .env("GATEWAY_PORT", port.to_string())
                     .env("IOT_MTLS_ENABLED", "0")
                     .env("SFTP_ENABLED", "0")
-                    .env(
-                        "SERVICES",
-                        "lambda,ssm,monitoring,states,events,logs,iam,sts",
-                    )
+                    .env("SERVICES", "lambda,ssm,monitoring,states,events,logs,iam,sts")
                     .env("LOG_LEVEL", "WARNING");
             }
             Kind::Moto => {
-                cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                    .env("MOTO_PORT", port.to_string());
+                cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]).env("MOTO_PORT", port.to_string());
             }
         }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {name}: {e}"));
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("could not start {name}: {e}"));
         let guard = child.stdin.take();
         let url = format!("http://127.0.0.1:{port}");
-        let emulator = Emulator {
-            url,
-            port,
-            dir,
-            child,
-            guard,
-        };
+        let emulator = Emulator { url, port, dir, child, guard };
         let ready = match kind {
             Kind::Ministack => "/_ministack/ready",
             Kind::Moto => "/moto-api/config",
@@ -153,10 +132,7 @@ impl Emulator {
     /// GET `path`: status and body.
     pub fn get(&self, path: &str) -> Result<(u16, String), String> {
         let agent = agent();
-        let mut res = agent
-            .get(format!("{}{path}", self.url))
-            .call()
-            .map_err(|e| e.to_string())?;
+        let mut res = agent.get(format!("{}{path}", self.url)).call().map_err(|e| e.to_string())?;
         let status = res.status().as_u16();
         Ok((status, res.body_mut().read_to_string().unwrap_or_default()))
     }

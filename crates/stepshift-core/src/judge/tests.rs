@@ -14,19 +14,11 @@ fn sample(version: &str, invocations: u64, errors: u64) -> VersionSample {
 }
 
 fn target(candidate: VersionSample) -> TargetSample {
-    TargetSample {
-        function: "orders".into(),
-        alias: "live".into(),
-        candidate,
-        baseline: Some(sample("41", 900, 1)),
-    }
+    TargetSample { function: "orders".into(), alias: "live".into(), candidate, baseline: Some(sample("41", 900, 1)) }
 }
 
 fn run(settings: &HealthSettings, targets: Vec<TargetSample>, alarms: Vec<AlarmStatus>) -> Verdict {
-    let window = Window {
-        start: Timestamp::from_secs(0),
-        end: Timestamp::from_secs(300),
-    };
+    let window = Window { start: Timestamp::from_secs(0), end: Timestamp::from_secs(300) };
     judge(settings, targets, alarms, window, Timestamp::from_secs(300))
 }
 
@@ -35,21 +27,11 @@ fn seeds_rule_error_rate_above_threshold_with_enough_invocations() {
     let h = HealthSettings::default(); // 5%, at least 5 invocations
     let v = run(&h, vec![target(sample("42", 100, 6))], vec![]);
     assert_eq!(v.status, VerdictStatus::Unhealthy);
-    assert_eq!(
-        v.reasons,
-        ["orders:live version 42 error rate 6% is above 5% (6 errors in 100 invocations)"]
-    );
-    assert_eq!(
-        v.targets[0].candidate.errors, 6,
-        "the verdict carries its numbers"
-    );
+    assert_eq!(v.reasons, ["orders:live version 42 error rate 6% is above 5% (6 errors in 100 invocations)"]);
+    assert_eq!(v.targets[0].candidate.errors, 6, "the verdict carries its numbers");
 
     let at_limit = run(&h, vec![target(sample("42", 100, 5))], vec![]);
-    assert_eq!(
-        at_limit.status,
-        VerdictStatus::Healthy,
-        "5% is not above 5%"
-    );
+    assert_eq!(at_limit.status, VerdictStatus::Healthy, "5% is not above 5%");
 }
 
 #[test]
@@ -59,9 +41,7 @@ fn too_few_invocations_is_inconclusive_even_with_errors() {
     assert_eq!(v.status, VerdictStatus::Inconclusive);
     assert_eq!(
         v.reasons,
-        [
-            "orders:live version 42 served 4 invocations; 5 needed to judge it (health.min_invocations)"
-        ]
+        ["orders:live version 42 served 4 invocations; 5 needed to judge it (health.min_invocations)"]
     );
     let none = run(&h, vec![target(sample("42", 0, 0))], vec![]);
     assert_eq!(none.status, VerdictStatus::Inconclusive);
@@ -73,10 +53,7 @@ fn p99_limit() {
     h.p99_duration.max_ms = Some(100.0);
     let v = run(&h, vec![target(sample("42", 100, 0))], vec![]);
     assert_eq!(v.status, VerdictStatus::Unhealthy);
-    assert_eq!(
-        v.reasons,
-        ["orders:live version 42 p99 duration 120 ms is above 100 ms"]
-    );
+    assert_eq!(v.reasons, ["orders:live version 42 p99 duration 120 ms is above 100 ms"]);
 }
 
 #[test]
@@ -87,33 +64,17 @@ fn throttles_need_no_minimum() {
     c.throttles = 3;
     let v = run(&h, vec![target(c)], vec![]);
     assert_eq!(v.status, VerdictStatus::Unhealthy);
-    assert!(
-        v.reasons[0].contains("throttled 3 times"),
-        "{:?}",
-        v.reasons
-    );
+    assert!(v.reasons[0].contains("throttled 3 times"), "{:?}", v.reasons);
 }
 
 #[test]
 fn an_alarm_in_alarm_is_unhealthy_and_a_missing_one_inconclusive() {
     let h = HealthSettings::default();
-    let alarm = |state| AlarmStatus {
-        name: "orders-5xx".into(),
-        state,
-        reason: None,
-    };
-    let v = run(
-        &h,
-        vec![target(sample("42", 100, 0))],
-        vec![alarm(Some(AlarmValue::Alarm))],
-    );
+    let alarm = |state| AlarmStatus { name: "orders-5xx".into(), state, reason: None };
+    let v = run(&h, vec![target(sample("42", 100, 0))], vec![alarm(Some(AlarmValue::Alarm))]);
     assert_eq!(v.status, VerdictStatus::Unhealthy);
     assert_eq!(v.reasons, ["alarm orders-5xx is in ALARM"]);
-    let ok = run(
-        &h,
-        vec![target(sample("42", 100, 0))],
-        vec![alarm(Some(AlarmValue::InsufficientData))],
-    );
+    let ok = run(&h, vec![target(sample("42", 100, 0))], vec![alarm(Some(AlarmValue::InsufficientData))]);
     assert_eq!(ok.status, VerdictStatus::Healthy);
     let gone = run(&h, vec![target(sample("42", 100, 0))], vec![alarm(None)]);
     assert_eq!(gone.status, VerdictStatus::Inconclusive);
@@ -122,10 +83,7 @@ fn an_alarm_in_alarm_is_unhealthy_and_a_missing_one_inconclusive() {
 #[test]
 fn failures_outrank_gaps_and_every_target_counts() {
     let h = HealthSettings::default();
-    let thin = TargetSample {
-        function: "billing".into(),
-        ..target(sample("7", 1, 0))
-    };
+    let thin = TargetSample { function: "billing".into(), ..target(sample("7", 1, 0)) };
     let bad = target(sample("42", 100, 50));
     let v = run(&h, vec![thin.clone(), bad], vec![]);
     assert_eq!(v.status, VerdictStatus::Unhealthy);
@@ -137,11 +95,7 @@ fn failures_outrank_gaps_and_every_target_counts() {
 
 #[test]
 fn healthy_verdict_summarizes_both_versions() {
-    let v = run(
-        &HealthSettings::default(),
-        vec![target(sample("42", 200, 1))],
-        vec![],
-    );
+    let v = run(&HealthSettings::default(), vec![target(sample("42", 200, 1))], vec![]);
     assert_eq!(v.status, VerdictStatus::Healthy);
     assert_eq!(
         v.reasons,

@@ -23,10 +23,7 @@ fn rejected_fields(edit: impl FnOnce(&mut Value)) -> Vec<String> {
 
 fn assert_rejects(field: &str, edit: impl FnOnce(&mut Value)) {
     let fields = rejected_fields(edit);
-    assert!(
-        fields.iter().any(|f| f == field),
-        "expected an error on `{field}`, got {fields:?}"
-    );
+    assert!(fields.iter().any(|f| f == field), "expected an error on `{field}`, got {fields:?}");
 }
 
 #[test]
@@ -48,10 +45,7 @@ fn minimal_request_gets_documented_defaults() {
 fn version_may_be_a_json_number() {
     let mut v = valid();
     v["targets"][0]["version"] = json!(42);
-    assert_eq!(
-        DeploymentRequest::from_value(v).unwrap().targets[0].version,
-        "42"
-    );
+    assert_eq!(DeploymentRequest::from_value(v).unwrap().targets[0].version, "42");
 }
 
 #[test]
@@ -63,14 +57,8 @@ fn custom_steps_are_expanded_with_their_approvals() {
         {"weight_percent": 100}
     ]);
     let steps = DeploymentRequest::from_value(v).unwrap().steps();
-    assert_eq!(
-        steps.iter().map(|s| s.weight_percent).collect::<Vec<_>>(),
-        [5.0, 50.0, 100.0]
-    );
-    assert_eq!(
-        steps.iter().map(|s| s.approval).collect::<Vec<_>>(),
-        [false, true, false]
-    );
+    assert_eq!(steps.iter().map(|s| s.weight_percent).collect::<Vec<_>>(), [5.0, 50.0, 100.0]);
+    assert_eq!(steps.iter().map(|s| s.approval).collect::<Vec<_>>(), [false, true, false]);
     assert_eq!(steps[2].bake_seconds, 0);
 }
 
@@ -90,10 +78,7 @@ fn json_text_is_parsed_like_a_value() {
     assert_eq!(r.targets.len(), 1);
     let err = DeploymentRequest::from_json("{\"schema\": 1, \"targets\": [").unwrap_err();
     assert_eq!(err.fields(), ["request"]);
-    assert!(
-        err.to_string().starts_with("request: is not valid JSON"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("request: is not valid JSON"), "{err}");
 }
 
 #[test]
@@ -108,37 +93,21 @@ fn schema_is_required_and_must_be_one() {
 #[test]
 fn unknown_fields_are_named() {
     assert_rejects("colour", |v| v["colour"] = json!("blue"));
-    assert_rejects("targets[0].weight", |v| {
-        v["targets"][0]["weight"] = json!(3)
-    });
-    assert_rejects("health.max_errors", |v| {
-        v["health"] = json!({"max_errors": 3})
-    });
-    assert_rejects("strategy[0].bake", |v| {
-        v["strategy"] = json!([{"weight_percent": 100, "bake": 1}])
-    });
+    assert_rejects("targets[0].weight", |v| v["targets"][0]["weight"] = json!(3));
+    assert_rejects("health.max_errors", |v| v["health"] = json!({"max_errors": 3}));
+    assert_rejects("strategy[0].bake", |v| v["strategy"] = json!([{"weight_percent": 100, "bake": 1}]));
 }
 
 #[test]
 fn wrong_types_are_named() {
     assert_rejects("targets", |v| v["targets"] = json!("orders-api"));
-    assert_rejects("targets[0].function", |v| {
-        v["targets"][0]["function"] = json!(7)
-    });
-    assert_rejects("targets[0].version", |v| {
-        v["targets"][0]["version"] = json!(true)
-    });
+    assert_rejects("targets[0].function", |v| v["targets"][0]["function"] = json!(7));
+    assert_rejects("targets[0].version", |v| v["targets"][0]["version"] = json!(true));
     assert_rejects("strategy", |v| v["strategy"] = json!(10));
-    assert_rejects("strategy[0].weight_percent", |v| {
-        v["strategy"] = json!([{"weight_percent": "ten"}])
+    assert_rejects("strategy[0].weight_percent", |v| v["strategy"] = json!([{"weight_percent": "ten"}]));
+    assert_rejects("strategy[0].bake_seconds", |v| {
+        v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": -5}, {"weight_percent": 100}])
     });
-    assert_rejects(
-        "strategy[0].bake_seconds",
-        |v| {
-            v["strategy"] =
-                json!([{"weight_percent": 10, "bake_seconds": -5}, {"weight_percent": 100}])
-        },
-    );
     assert_rejects("lock_in_seconds", |v| v["lock_in_seconds"] = json!("5m"));
 }
 
@@ -158,37 +127,18 @@ fn missing_fields_are_named() {
 #[test]
 fn targets_rules() {
     assert_rejects("targets", |v| v["targets"] = json!([]));
+    assert_rejects("targets[0].function", |v| v["targets"][0]["function"] = json!(""));
     assert_rejects("targets[0].function", |v| {
-        v["targets"][0]["function"] = json!("")
+        v["targets"][0]["function"] = json!("arn:aws:lambda:us-east-1:123456789012:function:orders-api")
     });
-    assert_rejects("targets[0].function", |v| {
-        v["targets"][0]["function"] =
-            json!("arn:aws:lambda:us-east-1:123456789012:function:orders-api")
-    });
-    assert_rejects("targets[0].function", |v| {
-        v["targets"][0]["function"] = json!("orders api")
-    });
-    assert_rejects("targets[0].function", |v| {
-        v["targets"][0]["function"] = json!("f".repeat(65))
-    });
-    assert_rejects("targets[0].alias", |v| {
-        v["targets"][0]["alias"] = json!("7")
-    });
-    assert_rejects("targets[0].alias", |v| {
-        v["targets"][0]["alias"] = json!("live/now")
-    });
-    assert_rejects("targets[0].version", |v| {
-        v["targets"][0]["version"] = json!("$LATEST")
-    });
-    assert_rejects("targets[0].version", |v| {
-        v["targets"][0]["version"] = json!("v2")
-    });
-    assert_rejects("targets[0].version", |v| {
-        v["targets"][0]["version"] = json!("0")
-    });
-    assert_rejects("targets[0].version", |v| {
-        v["targets"][0]["version"] = json!("")
-    });
+    assert_rejects("targets[0].function", |v| v["targets"][0]["function"] = json!("orders api"));
+    assert_rejects("targets[0].function", |v| v["targets"][0]["function"] = json!("f".repeat(65)));
+    assert_rejects("targets[0].alias", |v| v["targets"][0]["alias"] = json!("7"));
+    assert_rejects("targets[0].alias", |v| v["targets"][0]["alias"] = json!("live/now"));
+    assert_rejects("targets[0].version", |v| v["targets"][0]["version"] = json!("$LATEST"));
+    assert_rejects("targets[0].version", |v| v["targets"][0]["version"] = json!("v2"));
+    assert_rejects("targets[0].version", |v| v["targets"][0]["version"] = json!("0"));
+    assert_rejects("targets[0].version", |v| v["targets"][0]["version"] = json!(""));
     assert_rejects("targets[1]", |v| {
         v["targets"] = json!([
             {"function": "a", "alias": "live", "version": "2"},
@@ -197,9 +147,7 @@ fn targets_rules() {
     });
     assert_rejects("targets", |v| {
         v["targets"] = json!(
-            (0..21)
-                .map(|i| json!({"function": format!("f{i}"), "alias": "live", "version": "2"}))
-                .collect::<Vec<_>>()
+            (0..21).map(|i| json!({"function": format!("f{i}"), "alias": "live", "version": "2"})).collect::<Vec<_>>()
         )
     });
 }
@@ -208,23 +156,13 @@ fn targets_rules() {
 fn strategy_rules() {
     assert_rejects("strategy", |v| v["strategy"] = json!("canary-10-7m"));
     assert_rejects("strategy", |v| v["strategy"] = json!([]));
-    assert_rejects(
-        "strategy[0].weight_percent",
-        |v| {
-            v["strategy"] =
-                json!([{"weight_percent": 0, "bake_seconds": 60}, {"weight_percent": 100}])
-        },
-    );
-    assert_rejects(
-        "strategy[0].weight_percent",
-        |v| {
-            v["strategy"] =
-                json!([{"weight_percent": -10, "bake_seconds": 60}, {"weight_percent": 100}])
-        },
-    );
     assert_rejects("strategy[0].weight_percent", |v| {
-        v["strategy"] = json!([{"weight_percent": 150}])
+        v["strategy"] = json!([{"weight_percent": 0, "bake_seconds": 60}, {"weight_percent": 100}])
     });
+    assert_rejects("strategy[0].weight_percent", |v| {
+        v["strategy"] = json!([{"weight_percent": -10, "bake_seconds": 60}, {"weight_percent": 100}])
+    });
+    assert_rejects("strategy[0].weight_percent", |v| v["strategy"] = json!([{"weight_percent": 150}]));
     assert_rejects(
         "strategy[1].weight_percent",
         |v| v["strategy"] = json!([{"weight_percent": 50, "bake_seconds": 60}, {"weight_percent": 20, "bake_seconds": 60}, {"weight_percent": 100}]),
@@ -233,25 +171,22 @@ fn strategy_rules() {
         "strategy[1].weight_percent",
         |v| v["strategy"] = json!([{"weight_percent": 50, "bake_seconds": 60}, {"weight_percent": 50, "bake_seconds": 60}, {"weight_percent": 100}]),
     );
-    assert_rejects(
-        "strategy[1].weight_percent",
-        |v| v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": 60}, {"weight_percent": 50, "bake_seconds": 60}]),
-    );
+    assert_rejects("strategy[1].weight_percent", |v| {
+        v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": 60}, {"weight_percent": 50, "bake_seconds": 60}])
+    });
     assert_rejects("strategy[0].bake_seconds", |v| {
         v["strategy"] = json!([{"weight_percent": 10}, {"weight_percent": 100}])
     });
-    assert_rejects(
-        "strategy[0].bake_seconds",
-        |v| v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": 10_000_000_000u64}, {"weight_percent": 100}]),
-    );
-    assert_rejects(
-        "strategy[1].bake_seconds",
-        |v| v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": 60}, {"weight_percent": 100, "bake_seconds": 600}]),
-    );
+    assert_rejects("strategy[0].bake_seconds", |v| {
+        v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": 10_000_000_000u64}, {"weight_percent": 100}])
+    });
+    assert_rejects("strategy[1].bake_seconds", |v| {
+        v["strategy"] =
+            json!([{"weight_percent": 10, "bake_seconds": 60}, {"weight_percent": 100, "bake_seconds": 600}])
+    });
     assert_rejects("strategy", |v| {
-        let steps: Vec<Value> = (1..=51)
-            .map(|i| json!({"weight_percent": f64::from(i) * 100.0 / 51.0, "bake_seconds": 1}))
-            .collect();
+        let steps: Vec<Value> =
+            (1..=51).map(|i| json!({"weight_percent": f64::from(i) * 100.0 / 51.0, "bake_seconds": 1})).collect();
         v["strategy"] = json!(steps);
     });
 }
@@ -260,9 +195,7 @@ fn strategy_rules() {
 fn total_duration_must_fit_one_execution() {
     let fields = rejected_fields(|v| {
         let steps: Vec<Value> = (1..=50)
-            .map(
-                |i| json!({"weight_percent": f64::from(i) * 2.0, "bake_seconds": MAX_WAIT_SECONDS}),
-            )
+            .map(|i| json!({"weight_percent": f64::from(i) * 2.0, "bake_seconds": MAX_WAIT_SECONDS}))
             .map(|mut s| {
                 if s["weight_percent"] == json!(100.0) {
                     s.as_object_mut().unwrap().remove("bake_seconds");
@@ -277,79 +210,43 @@ fn total_duration_must_fit_one_execution() {
 
 #[test]
 fn health_rules() {
-    assert_rejects("health.error_rate.max_percent", |v| {
-        v["health"] = json!({"error_rate": {"max_percent": 101}})
+    assert_rejects("health.error_rate.max_percent", |v| v["health"] = json!({"error_rate": {"max_percent": 101}}));
+    assert_rejects("health.error_rate.max_percent", |v| v["health"] = json!({"error_rate": {"max_percent": -1}}));
+    assert_rejects("health.p99_duration.max_ms", |v| v["health"] = json!({"p99_duration": {"max_ms": 0}}));
+    assert_rejects("health.p99_duration.max_ms", |v| v["health"] = json!({"p99_duration": {"max_ms": 1e9}}));
+    assert_rejects("health.throttles.max_count", |v| v["health"] = json!({"throttles": {"max_count": -1}}));
+    assert_rejects("health.min_invocations", |v| v["health"] = json!({"min_invocations": 2_000_000_000u64}));
+    assert_rejects("health.alarms[1]", |v| v["health"] = json!({"alarms": ["a", "a"]}));
+    assert_rejects("health.alarms[0]", |v| v["health"] = json!({"alarms": [" "]}));
+    assert_rejects("health.alarms", |v| {
+        v["health"] = json!({"alarms": (0..101).map(|i| format!("alarm-{i}")).collect::<Vec<_>>()})
     });
-    assert_rejects("health.error_rate.max_percent", |v| {
-        v["health"] = json!({"error_rate": {"max_percent": -1}})
-    });
-    assert_rejects("health.p99_duration.max_ms", |v| {
-        v["health"] = json!({"p99_duration": {"max_ms": 0}})
-    });
-    assert_rejects("health.p99_duration.max_ms", |v| {
-        v["health"] = json!({"p99_duration": {"max_ms": 1e9}})
-    });
-    assert_rejects("health.throttles.max_count", |v| {
-        v["health"] = json!({"throttles": {"max_count": -1}})
-    });
-    assert_rejects("health.min_invocations", |v| {
-        v["health"] = json!({"min_invocations": 2_000_000_000u64})
-    });
-    assert_rejects("health.alarms[1]", |v| {
-        v["health"] = json!({"alarms": ["a", "a"]})
-    });
-    assert_rejects("health.alarms[0]", |v| {
-        v["health"] = json!({"alarms": [" "]})
-    });
-    assert_rejects(
-        "health.alarms",
-        |v| {
-            v["health"] =
-                json!({"alarms": (0..101).map(|i| format!("alarm-{i}")).collect::<Vec<_>>()})
-        },
-    );
-    assert_rejects("health.metric_lag_seconds", |v| {
-        v["health"] = json!({"metric_lag_seconds": 7200})
-    });
-    assert_rejects("health.check_interval_seconds", |v| {
-        v["health"] = json!({"check_interval_seconds": 10})
-    });
+    assert_rejects("health.metric_lag_seconds", |v| v["health"] = json!({"metric_lag_seconds": 7200}));
+    assert_rejects("health.check_interval_seconds", |v| v["health"] = json!({"check_interval_seconds": 10}));
     assert_rejects("health.insufficient_data.extensions", |v| {
         v["health"] = json!({"insufficient_data": {"extensions": 1000}})
     });
     assert_rejects("health.insufficient_data.extension_seconds", |v| {
         v["health"] = json!({"insufficient_data": {"extension_seconds": 0}})
     });
-    assert_rejects("health.insufficient_data.then", |v| {
-        v["health"] = json!({"insufficient_data": {"then": "shrug"}})
-    });
+    assert_rejects("health.insufficient_data.then", |v| v["health"] = json!({"insufficient_data": {"then": "shrug"}}));
 }
 
 #[test]
 fn top_level_limits() {
-    assert_rejects("lock_in_seconds", |v| {
-        v["lock_in_seconds"] = json!(MAX_WAIT_SECONDS + 1)
-    });
-    assert_rejects("approval_timeout_seconds", |v| {
-        v["approval_timeout_seconds"] = json!(0)
-    });
+    assert_rejects("lock_in_seconds", |v| v["lock_in_seconds"] = json!(MAX_WAIT_SECONDS + 1));
+    assert_rejects("approval_timeout_seconds", |v| v["approval_timeout_seconds"] = json!(0));
     assert_rejects("keep_versions", |v| v["keep_versions"] = json!(0));
-    assert_rejects("request", |v| {
-        v["health"] = json!({"alarms": ["x".repeat(MAX_REQUEST_BYTES)]})
-    });
+    assert_rejects("request", |v| v["health"] = json!({"alarms": ["x".repeat(MAX_REQUEST_BYTES)]}));
     assert_rejects("request", |v| *v = json!([1, 2, 3]));
 }
 
 #[test]
 fn arrays_are_not_objects() {
-    assert_rejects("targets[0]", |v| {
-        v["targets"] = json!([["orders-api", "live", "42"]])
-    });
+    assert_rejects("targets[0]", |v| v["targets"] = json!([["orders-api", "live", "42"]]));
     assert_rejects("strategy[0]", |v| v["strategy"] = json!([[100, 0]]));
     assert_rejects("health", |v| v["health"] = json!([5, 5]));
-    assert_rejects("health.error_rate", |v| {
-        v["health"] = json!({"error_rate": [5]})
-    });
+    assert_rejects("health.error_rate", |v| v["health"] = json!({"error_rate": [5]}));
 }
 
 #[test]
@@ -367,11 +264,7 @@ fn messages_say_why() {
     let mut v = valid();
     v["strategy"] = json!("canary-10-7m");
     let e = DeploymentRequest::from_value(v).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("strategy: unknown preset `canary-10-7m`; known presets: all-at-once,"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("strategy: unknown preset `canary-10-7m`; known presets: all-at-once,"), "{e}");
 }
 
 proptest! {

@@ -32,34 +32,37 @@ struct Resolved {
 }
 
 /// Validates, resolves the aliases, takes the locks and returns the initial state.
-pub async fn begin<P>(
-    ports: &P,
-    config: &TaskConfig,
-    input: BeginInput,
-) -> Result<DeploymentState, TaskError>
+pub async fn begin<P>(ports: &P, config: &TaskConfig, input: BeginInput) -> Result<DeploymentState, TaskError>
 where
     P: AliasRouter + VersionCatalog + AlarmSource + ParameterStore + Clock,
 {
-    let request =
-        DeploymentRequest::from_value(input.request).map_err(TaskError::InvalidRequest)?;
+    let request = DeploymentRequest::from_value(input.request).map_err(TaskError::InvalidRequest)?;
+    // A deployment in progress explains a split alias better than "already splits
+    // traffic" would: look at the locks (read-only) before anything else.
+    for t in &request.targets {
+        let keys = RecordKeys::new(&config.parameter_prefix, &t.function, &t.alias);
+        if let Some(held) = records::load(ports, &keys).await?.lock.filter(|l| l.execution != input.execution) {
+            return Err(TaskError::DeploymentInProgress {
+                function: t.function.clone(),
+                alias: t.alias.clone(),
+                holder: held.execution,
+                candidate: held.candidate,
+                since: held.acquired_at.to_rfc3339(),
+            });
+        }
+    }
     let resolved = resolve(ports, &request).await?;
     let now = ports.now();
 
     // Locks are taken in name order, so two releases over overlapping aliases cannot
     // each hold one lock the other needs.
     let mut order: Vec<&Resolved> = resolved.iter().collect();
-    order.sort_by(|a, b| {
-        (&a.target.function, &a.target.alias).cmp(&(&b.target.function, &b.target.alias))
-    });
+    order.sort_by(|a, b| (&a.target.function, &a.target.alias).cmp(&(&b.target.function, &b.target.alias)));
     let mut taken: Vec<RecordKeys> = Vec::new();
     for r in order {
         let t = &r.target;
         let keys = RecordKeys::new(&config.parameter_prefix, &t.function, &t.alias);
-        let lock = Lock {
-            execution: input.execution.clone(),
-            candidate: t.candidate.clone(),
-            acquired_at: now,
-        };
+        let lock = Lock { execution: input.execution.clone(), candidate: t.candidate.clone(), acquired_at: now };
         if let Err(e) = records::acquire_lock(ports, &keys, &t.function, &t.alias, &lock).await {
             for k in &taken {
                 // Best effort: the error we return matters more than a failed release,
@@ -73,11 +76,7 @@ where
 
     let mut targets = Vec::with_capacity(resolved.len());
     let mut revisions = Vec::with_capacity(resolved.len());
-    for Resolved {
-        mut target,
-        revision_id,
-    } in resolved
-    {
+    for Resolved { mut target, revision_id } in resolved {
         let keys = RecordKeys::new(&config.parameter_prefix, &target.function, &target.alias);
         let stored = records::load(ports, &keys).await?;
         let entry = HistoryEntry {
@@ -90,11 +89,7 @@ where
         };
         records::append_history(ports, &keys, &stored.history, entry).await?;
         target.records_before = stored.records;
-        revisions.push(Revision {
-            function: target.function.clone(),
-            alias: target.alias.clone(),
-            revision_id,
-        });
+        revisions.push(Revision { function: target.function.clone(), alias: target.alias.clone(), revision_id });
         targets.push(target);
     }
 
@@ -111,13 +106,10 @@ where
     info!(execution = %plan.execution, targets = plan.targets.len(), steps = plan.steps.len(), "deployment planned");
     Ok(DeploymentState {
         progress: plan.start(),
-        traffic: Traffic {
-            weight_percent: 0.0,
-            step_started_at: None,
-            revisions,
-        },
+        traffic: Traffic { weight_percent: 0.0, step_started_at: None, revisions },
         plan,
         failure: None,
+        rollback: None,
     })
 }
 
@@ -135,10 +127,7 @@ where
             Err(PortError::NotFound { .. }) => {
                 errors.push(FieldError::new(
                     at("function"),
-                    format!(
-                        "no function named {} in this account and region",
-                        t.function
-                    ),
+                    format!("no function named {} in this account and region", t.function),
                 ));
                 continue;
             }
@@ -149,10 +138,7 @@ where
             Err(PortError::NotFound { .. }) => {
                 errors.push(FieldError::new(
                     at("alias"),
-                    format!(
-                        "{} has no alias {}; create it pointing at the stable version first",
-                        t.function, t.alias
-                    ),
+                    format!("{} has no alias {}; create it pointing at the stable version first", t.function, t.alias),
                 ));
                 continue;
             }
@@ -170,26 +156,22 @@ where
                 ),
             ));
         }
-        if let Some((_, w)) = &alias.routing.additional {
-            if *w > 0.0 {
-                errors.push(FieldError::new(
-                    at("alias"),
-                    format!(
-                        "{} already splits traffic: {}; finish or roll back that release first",
-                        t.qualified(),
-                        alias.routing.describe()
-                    ),
-                ));
-            }
+        if let Some((_, w)) = &alias.routing.additional
+            && *w > 0.0
+        {
+            errors.push(FieldError::new(
+                at("alias"),
+                format!(
+                    "{} already splits traffic: {}; finish or roll back that release first",
+                    t.qualified(),
+                    alias.routing.describe()
+                ),
+            ));
         }
         if alias.routing.version == t.version {
             errors.push(FieldError::new(
                 at("version"),
-                format!(
-                    "{} already serves version {}; there is nothing to deploy",
-                    t.qualified(),
-                    t.version
-                ),
+                format!("{} already serves version {}; there is nothing to deploy", t.qualified(), t.version),
             ));
         }
         resolved.push(Resolved {
@@ -209,17 +191,10 @@ where
             if s.state.is_none() {
                 errors.push(FieldError::new(
                     format!("health.alarms[{i}]"),
-                    format!(
-                        "no CloudWatch alarm named {} in this account and region",
-                        s.name
-                    ),
+                    format!("no CloudWatch alarm named {} in this account and region", s.name),
                 ));
             }
         }
     }
-    if errors.is_empty() {
-        Ok(resolved)
-    } else {
-        Err(TaskError::InvalidRequest(FieldErrors(errors)))
-    }
+    if errors.is_empty() { Ok(resolved) } else { Err(TaskError::InvalidRequest(FieldErrors(errors))) }
 }

@@ -31,33 +31,21 @@ pub async fn check<P: MetricsSource + AlarmSource + Clock>(
     ports: &P,
     input: CheckInput,
 ) -> Result<Progress, TaskError> {
-    let CheckInput {
-        plan,
-        traffic,
-        progress,
-    } = input;
+    let CheckInput { plan, traffic, progress } = input;
     let started = traffic.step_started_at.ok_or_else(|| {
-        TaskError::InvalidTaskInput(
-            "check-health: traffic.step_started_at is null; no traffic was shifted yet".into(),
-        )
+        TaskError::InvalidTaskInput("check-health: traffic.step_started_at is null; no traffic was shifted yet".into())
     })?;
     let cursor = &progress.cursor;
     if cursor.promote && plan.lock_in_seconds == 0 {
         // No lock-in window was asked for: nothing to watch after promotion.
-        return Ok(Progress {
-            decision: Decision::Confirm,
-            ..progress
-        });
+        return Ok(Progress { decision: Decision::Confirm, ..progress });
     }
     let now = ports.now();
     let window = window_for(&plan, started, now);
     let keys = series_keys(&plan, cursor.promote);
     let metrics = ports.fetch(&keys, window.start, window.end).await?;
-    let alarms = if plan.health.alarms.is_empty() {
-        Vec::new()
-    } else {
-        ports.alarm_states(&plan.health.alarms).await?
-    };
+    let alarms =
+        if plan.health.alarms.is_empty() { Vec::new() } else { ports.alarm_states(&plan.health.alarms).await? };
     let mut samples = Vec::with_capacity(plan.targets.len());
     let mut series = keys.iter().zip(&metrics);
     for t in &plan.targets {
@@ -66,16 +54,9 @@ pub async fn check<P: MetricsSource + AlarmSource + Clock>(
         let baseline = if cursor.promote {
             None
         } else {
-            series
-                .next()
-                .map(|(key, m)| VersionSample::from_metrics(&key.version, m))
+            series.next().map(|(key, m)| VersionSample::from_metrics(&key.version, m))
         };
-        samples.push(TargetSample {
-            function: t.function.clone(),
-            alias: t.alias.clone(),
-            candidate,
-            baseline,
-        });
+        samples.push(TargetSample { function: t.function.clone(), alias: t.alias.clone(), candidate, baseline });
     }
     let verdict = judge(&plan.health, samples, alarms, window, now);
     info!(step = cursor.index, status = ?verdict.status, reasons = ?verdict.reasons, "health checked");
@@ -85,10 +66,7 @@ pub async fn check<P: MetricsSource + AlarmSource + Clock>(
 /// The metrics window of a check at `now` for a step that began at `started`.
 pub fn window_for(plan: &Plan, started: crate::Timestamp, now: crate::Timestamp) -> Window {
     let lag = i64::try_from(plan.health.metric_lag_seconds).unwrap_or(0);
-    Window {
-        start: started.plus_secs(-lag).floor_minute(),
-        end: now.ceil_minute(),
-    }
+    Window { start: started.plus_secs(-lag).floor_minute(), end: now.ceil_minute() }
 }
 
 /// The series a check reads: each target's candidate and, while both serve traffic, its

@@ -18,9 +18,7 @@ pub struct TaskConfig {
 
 impl Default for TaskConfig {
     fn default() -> Self {
-        Self {
-            parameter_prefix: crate::records::DEFAULT_PREFIX.to_owned(),
-        }
+        Self { parameter_prefix: crate::records::DEFAULT_PREFIX.to_owned() }
     }
 }
 
@@ -40,23 +38,15 @@ impl CaughtError {
     pub fn message(&self) -> String {
         serde_json::from_str::<serde_json::Value>(&self.cause)
             .ok()
-            .and_then(|v| {
-                v.get("errorMessage")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned)
-            })
+            .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_owned))
             .unwrap_or_else(|| self.cause.clone())
     }
 }
 
 /// Decodes a task's input, naming the task in the error.
-pub fn decode<T: serde::de::DeserializeOwned>(
-    task: &str,
-    input: serde_json::Value,
-) -> Result<T, crate::TaskError> {
-    serde_path_to_error::deserialize(input).map_err(|e| {
-        crate::TaskError::InvalidTaskInput(format!("{task}: {}: {}", e.path(), e.inner()))
-    })
+pub fn decode<T: serde::de::DeserializeOwned>(task: &str, input: serde_json::Value) -> Result<T, crate::TaskError> {
+    serde_path_to_error::deserialize(input)
+        .map_err(|e| crate::TaskError::InvalidTaskInput(format!("{task}: {}: {}", e.path(), e.inner())))
 }
 
 #[cfg(test)]
@@ -70,10 +60,7 @@ mod tests {
             cause: r#"{"errorType":"AliasDrift","errorMessage":"orders:live was changed"}"#.into(),
         };
         assert_eq!(caught.message(), "orders:live was changed");
-        let plain = CaughtError {
-            error: "States.Timeout".into(),
-            cause: "timed out".into(),
-        };
+        let plain = CaughtError { error: "States.Timeout".into(), cause: "timed out".into() };
         assert_eq!(plain.message(), "timed out");
     }
 

@@ -11,9 +11,7 @@ use crate::deployment::{Plan, PlannedTarget, Progress, StepSummary};
 use crate::error::{PortError, TaskError};
 use crate::judge::VerdictStatus;
 use crate::ports::{ParameterStore, VersionCatalog};
-use crate::records::{
-    self, HistoryEntry, HistoryEvent, RecordKeys, VersionRecords, versions_to_prune,
-};
+use crate::records::{self, HistoryEntry, HistoryEvent, RecordKeys, VersionRecords, versions_to_prune};
 use crate::request::is_resource_name;
 use crate::tasks::begin::BeginInput;
 use crate::tasks::traffic::{RollbackAction, RollbackReport};
@@ -65,10 +63,20 @@ pub struct RolledBackInput {
     pub plan: Plan,
     /// `$.progress`.
     pub progress: Progress,
-    /// `$.rollback`: what "Roll back" did.
-    pub rollback: RollbackReport,
+    /// `$.rollback`: what "Roll back" did, or the error it failed with.
+    pub rollback: RollbackResult,
     /// `$.failure`: the caught error that led here, or `null` after an unhealthy verdict.
     pub failure: Option<CaughtError>,
+}
+
+/// What "Roll back" left in `$.rollback`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RollbackResult {
+    /// It ran: what it did to each alias.
+    Done(RollbackReport),
+    /// It failed even after its retries.
+    Failed(CaughtError),
 }
 
 /// Input of `confirmed`.
@@ -133,26 +141,16 @@ pub struct Released {
 }
 
 /// Runs one record-version action.
-pub async fn record<P>(
-    ports: &P,
-    config: &TaskConfig,
-    input: RecordInput,
-) -> Result<Value, TaskError>
+pub async fn record<P>(ports: &P, config: &TaskConfig, input: RecordInput) -> Result<Value, TaskError>
 where
-    P: crate::ports::AliasRouter
-        + VersionCatalog
-        + crate::ports::AlarmSource
-        + ParameterStore
-        + Clock,
+    P: crate::ports::AliasRouter + VersionCatalog + crate::ports::AlarmSource + ParameterStore + Clock,
 {
     // Each action's future is boxed: together they nest too deep for the compiler's
     // layout computation, and one allocation per invocation costs nothing here.
     match input {
         RecordInput::Begin(i) => encode(Box::pin(super::begin::begin(ports, config, i)).await?),
         RecordInput::Rejected(i) => encode(Box::pin(rejected(ports, config, i)).await?),
-        RecordInput::Promoted(i) => Box::pin(promoted(ports, config, i))
-            .await
-            .map(|()| Value::Null),
+        RecordInput::Promoted(i) => Box::pin(promoted(ports, config, i)).await.map(|()| Value::Null),
         RecordInput::RolledBack(i) => encode(Box::pin(rolled_back(ports, config, i)).await?),
         RecordInput::Confirmed(i) => encode(Box::pin(confirmed(ports, config, i)).await?),
     }
@@ -170,17 +168,11 @@ pub async fn rejected<P: ParameterStore>(
     input: RejectedInput,
 ) -> Result<FailedOutcome, TaskError> {
     // The request may be malformed: take whatever targets can be read from it.
-    let targets = input
-        .request
-        .get("targets")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let targets = input.request.get("targets").and_then(Value::as_array).cloned().unwrap_or_default();
     for t in targets {
-        let (Some(function), Some(alias)) = (
-            t.get("function").and_then(Value::as_str),
-            t.get("alias").and_then(Value::as_str),
-        ) else {
+        let (Some(function), Some(alias)) =
+            (t.get("function").and_then(Value::as_str), t.get("alias").and_then(Value::as_str))
+        else {
             continue;
         };
         // Only names a request could validly carry reach the parameter store.
@@ -191,17 +183,9 @@ pub async fn rejected<P: ParameterStore>(
     }
     let cause = match input.error.error.as_str() {
         "InvalidRequest" | "DeploymentInProgress" => input.error.message(),
-        other => format!(
-            "the deployment could not begin: {other}: {}",
-            input.error.message()
-        ),
+        other => format!("the deployment could not begin: {other}: {}", input.error.message()),
     };
-    Ok(FailedOutcome {
-        error: input.error.error,
-        cause,
-        targets: Vec::new(),
-        steps: Vec::new(),
-    })
+    Ok(FailedOutcome { error: input.error.error, cause, targets: Vec::new(), steps: Vec::new() })
 }
 
 /// Records that every target's candidate took all traffic.
@@ -215,11 +199,7 @@ pub async fn promoted<P: ParameterStore + Clock>(
     for t in &plan.targets {
         let keys = keys(config, t);
         let stored = records::load(ports, &keys).await?;
-        if let Some(lock) = stored
-            .lock
-            .as_ref()
-            .filter(|l| l.execution != plan.execution)
-        {
+        if let Some(lock) = stored.lock.as_ref().filter(|l| l.execution != plan.execution) {
             return Err(TaskError::LockLost {
                 function: t.function.clone(),
                 alias: t.alias.clone(),
@@ -253,35 +233,19 @@ fn history(
         HistoryEvent::RolledBack => (t.candidate.clone(), t.stable.clone()),
         _ => (t.stable.clone(), t.candidate.clone()),
     };
-    HistoryEntry {
-        at: now,
-        event,
-        execution: Some(plan.execution.clone()),
-        from: Some(from),
-        to: Some(to),
-        detail,
-    }
+    HistoryEntry { at: now, event, execution: Some(plan.execution.clone()), from: Some(from), to: Some(to), detail }
 }
 
 /// Why the deployment rolled back: a stable error name and a sentence.
-pub fn rollback_reason(
-    plan: &Plan,
-    progress: &Progress,
-    failure: Option<&CaughtError>,
-) -> (String, String) {
+pub fn rollback_reason(plan: &Plan, progress: &Progress, failure: Option<&CaughtError>) -> (String, String) {
     let cursor = &progress.cursor;
-    let step = format!(
-        "step {} of {} ({}%)",
-        cursor.index + 1,
-        plan.steps.len(),
-        percent_text(cursor.weight_percent / 100.0)
-    );
+    let step =
+        format!("step {} of {} ({}%)", cursor.index + 1, plan.steps.len(), percent_text(cursor.weight_percent / 100.0));
     if let Some(f) = failure {
         return match f.error.as_str() {
-            "ApprovalRejected" => (
-                "ApprovalRejected".into(),
-                format!("the approval for {step} was rejected: {}", f.message()),
-            ),
+            "ApprovalRejected" => {
+                ("ApprovalRejected".into(), format!("the approval for {step} was rejected: {}", f.message()))
+            }
             "States.Timeout" if cursor.approval => (
                 "ApprovalTimedOut".into(),
                 format!(
@@ -290,20 +254,13 @@ pub fn rollback_reason(
                 ),
             ),
             "AliasDrift" => ("AliasDrift".into(), f.message()),
-            other => (
-                other.to_owned(),
-                format!("a task failed at {step}: {other}: {}", f.message()),
-            ),
+            other => (other.to_owned(), format!("a task failed at {step}: {other}: {}", f.message())),
         };
     }
     match &progress.verdict {
-        Some(v) if v.status == VerdictStatus::Unhealthy => (
-            "Unhealthy".into(),
-            format!(
-                "the candidate was unhealthy at {step}: {}",
-                v.reasons.join("; ")
-            ),
-        ),
+        Some(v) if v.status == VerdictStatus::Unhealthy => {
+            ("Unhealthy".into(), format!("the candidate was unhealthy at {step}: {}", v.reasons.join("; ")))
+        }
         Some(v) if v.status == VerdictStatus::Inconclusive => (
             "InsufficientData".into(),
             format!(
@@ -312,10 +269,7 @@ pub fn rollback_reason(
                 v.reasons.join("; ")
             ),
         ),
-        _ => (
-            "RolledBack".into(),
-            format!("the deployment was rolled back at {step}"),
-        ),
+        _ => ("RolledBack".into(), format!("the deployment was rolled back at {step}")),
     }
 }
 
@@ -326,31 +280,24 @@ pub async fn rolled_back<P: ParameterStore + Clock>(
     input: RolledBackInput,
 ) -> Result<FailedOutcome, TaskError> {
     let now = ports.now();
-    let RolledBackInput {
-        plan,
-        progress,
-        rollback,
-        failure,
-    } = input;
+    let RolledBackInput { plan, progress, rollback, failure } = input;
     let (error, reason) = rollback_reason(&plan, &progress, failure.as_ref());
+    let rollback = match rollback {
+        RollbackResult::Done(report) => report,
+        RollbackResult::Failed(e) => return rollback_failed(ports, config, &plan, progress, &reason, &e).await,
+    };
     let mut moved = Vec::new();
     let mut untouched = Vec::new();
     for t in &plan.targets {
         let keys = keys(config, t);
         let stored = records::load(ports, &keys).await?;
-        let action = rollback
-            .targets
-            .iter()
-            .find(|r| r.function == t.function && r.alias == t.alias);
+        let action = rollback.targets.iter().find(|r| r.function == t.function && r.alias == t.alias);
         let left_alone = action.is_some_and(|a| a.action == RollbackAction::LeftAlone);
         let detail = if left_alone {
             let now_routes = action
                 .and_then(|a| a.routing.as_ref())
                 .map_or("nothing (the alias is gone)".to_owned(), |r| r.describe());
-            untouched.push(format!(
-                "{} was left as someone else set it: {now_routes}",
-                t.qualified()
-            ));
+            untouched.push(format!("{} was left as someone else set it: {now_routes}", t.qualified()));
             format!("alias left alone (changed outside stepshift); {reason}")
         } else {
             let after = VersionRecords {
@@ -360,21 +307,10 @@ pub async fn rolled_back<P: ParameterStore + Clock>(
                 deployed_at: t.records_before.deployed_at,
             };
             records::save(ports, &keys, &stored.records, &after).await?;
-            moved.push(format!(
-                "{} from {} to {}",
-                t.qualified(),
-                t.candidate,
-                t.stable
-            ));
+            moved.push(format!("{} from {} to {}", t.qualified(), t.candidate, t.stable));
             reason.clone()
         };
-        let entry = history(
-            now,
-            HistoryEvent::RolledBack,
-            &plan,
-            t,
-            Some(truncate(&detail, 300)),
-        );
+        let entry = history(now, HistoryEvent::RolledBack, &plan, t, Some(truncate(&detail, 300)));
         records::append_history(ports, &keys, &stored.history, entry).await?;
         records::release_lock(ports, &keys, &plan.execution).await?;
     }
@@ -387,12 +323,39 @@ pub async fn rolled_back<P: ParameterStore + Clock>(
         cause.push_str(&format!(" {u}."));
     }
     warn!(error = %error, cause = %cause, "deployment rolled back");
-    Ok(FailedOutcome {
-        error,
-        cause,
-        targets: rollback.targets,
-        steps: progress.steps,
-    })
+    Ok(FailedOutcome { error, cause, targets: rollback.targets, steps: progress.steps })
+}
+
+/// The rollback itself failed: say so loudly and say what to do. The records are left
+/// as they are (the aliases' state is unknown); the locks are released so that a person
+/// can run `stepshift rollback` at once.
+async fn rollback_failed<P: ParameterStore + Clock>(
+    ports: &P,
+    config: &TaskConfig,
+    plan: &Plan,
+    progress: Progress,
+    reason: &str,
+    error: &CaughtError,
+) -> Result<FailedOutcome, TaskError> {
+    let now = ports.now();
+    let mut commands = Vec::new();
+    for t in &plan.targets {
+        let keys = keys(config, t);
+        let stored = records::load(ports, &keys).await?;
+        let detail = format!("rollback failed ({}); {reason}", error.error);
+        let entry = history(now, HistoryEvent::RolledBack, plan, t, Some(truncate(&detail, 300)));
+        records::append_history(ports, &keys, &stored.history, entry).await?;
+        records::release_lock(ports, &keys, &plan.execution).await?;
+        commands.push(format!("stepshift rollback --function {} --alias {} --to {}", t.function, t.alias, t.stable));
+    }
+    let cause = format!(
+        "Rollback FAILED ({}: {}) after: {reason}. The aliases may still send traffic to the candidate; run: {}.",
+        error.error,
+        error.message(),
+        commands.join("; ")
+    );
+    warn!(cause = %cause, "rollback failed");
+    Ok(FailedOutcome { error: "RollbackFailed".into(), cause, targets: Vec::new(), steps: progress.steps })
 }
 
 /// Records last-known-good, prunes old versions, releases the locks, and returns the
@@ -434,12 +397,7 @@ pub async fn confirmed<P: ParameterStore + VersionCatalog + Clock>(
     }
     let names: Vec<String> = released
         .iter()
-        .map(|r| {
-            format!(
-                "{}:{} now serves version {} (was {})",
-                r.function, r.alias, r.version, r.previous
-            )
-        })
+        .map(|r| format!("{}:{} now serves version {} (was {})", r.function, r.alias, r.version, r.previous))
         .collect();
     Ok(Released {
         status: "promoted".into(),
@@ -462,11 +420,8 @@ async fn prune<P: VersionCatalog>(
 ) -> Result<Vec<String>, TaskError> {
     let versions = ports.list_versions(&t.function).await?;
     let aliases = ports.list_aliases(&t.function).await?;
-    let mut protected: HashSet<String> = records
-        .protected()
-        .chain(t.records_before.protected())
-        .map(str::to_owned)
-        .collect();
+    let mut protected: HashSet<String> =
+        records.protected().chain(t.records_before.protected()).map(str::to_owned).collect();
     protected.insert(t.stable.clone());
     protected.insert(t.candidate.clone());
     for (_, routing) in &aliases {

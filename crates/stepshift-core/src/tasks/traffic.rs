@@ -80,9 +80,7 @@ pub fn check_routing(routing: &AliasRouting) -> Result<(), String> {
     }
     if let Some((extra, w)) = &routing.additional {
         if extra == &routing.version {
-            return Err(format!(
-                "version {extra} cannot be both primary and additional"
-            ));
+            return Err(format!("version {extra} cannot be both primary and additional"));
         }
         if !w.is_finite() || *w <= 0.0 || *w >= 1.0 {
             return Err(format!("weight {w} must be above 0 and below 1"));
@@ -98,11 +96,7 @@ fn expected(t: &PlannedTarget, traffic: &Traffic) -> AliasRouting {
     } else if traffic.weight_percent >= 100.0 {
         AliasRouting::single(t.candidate.clone())
     } else {
-        AliasRouting::split(
-            t.stable.clone(),
-            t.candidate.clone(),
-            traffic.weight_percent / 100.0,
-        )
+        AliasRouting::split(t.stable.clone(), t.candidate.clone(), traffic.weight_percent / 100.0)
     }
 }
 
@@ -127,14 +121,9 @@ async fn apply<P: AliasRouter>(
 ) -> Result<(), TaskError> {
     let mut writes: Vec<(&PlannedTarget, AliasRouting, String)> = Vec::new();
     for t in targets {
-        let now = ports
-            .get_alias(&t.function, &t.alias)
-            .await
-            .map_err(|e| get_error(t, e))?;
+        let now = ports.get_alias(&t.function, &t.alias).await.map_err(|e| get_error(t, e))?;
         let want = wanted(t);
-        check_routing(&want).map_err(|reason| {
-            TaskError::InvalidTaskInput(format!("{}: {reason}", t.qualified()))
-        })?;
+        check_routing(&want).map_err(|reason| TaskError::InvalidTaskInput(format!("{}: {reason}", t.qualified())))?;
         if now.routing.same_as(&want) {
             // Already there: a retry after a write whose answer was lost.
             traffic.set_revision(&t.function, &t.alias, now.revision_id);
@@ -153,10 +142,7 @@ async fn apply<P: AliasRouter>(
         }
     }
     for (t, want, revision) in writes {
-        match ports
-            .update_alias(&t.function, &t.alias, &want, Some(&revision))
-            .await
-        {
+        match ports.update_alias(&t.function, &t.alias, &want, Some(&revision)).await {
             Ok(written) => traffic.set_revision(&t.function, &t.alias, written.revision_id),
             Err(PortError::PreconditionFailed { .. }) => {
                 return Err(TaskError::AliasDrift {
@@ -173,43 +159,25 @@ async fn apply<P: AliasRouter>(
 }
 
 /// Shifts every target to the cursor's weight.
-pub async fn shift<P: AliasRouter + Clock>(
-    ports: &P,
-    input: ShiftInput,
-) -> Result<Traffic, TaskError> {
-    let ShiftInput {
-        targets,
-        mut traffic,
-        cursor,
-    } = input;
+pub async fn shift<P: AliasRouter + Clock>(ports: &P, input: ShiftInput) -> Result<Traffic, TaskError> {
+    let ShiftInput { targets, mut traffic, cursor } = input;
     let w = cursor.weight_percent;
     if !(w > 0.0 && w < 100.0) {
         return Err(TaskError::InvalidTaskInput(format!(
             "shift-weight: cursor.weight_percent {w} must be above 0 and below 100; the 100% step is a promotion"
         )));
     }
-    apply(ports, &targets, &mut traffic, |t| {
-        AliasRouting::split(t.stable.clone(), t.candidate.clone(), w / 100.0)
-    })
-    .await?;
+    apply(ports, &targets, &mut traffic, |t| AliasRouting::split(t.stable.clone(), t.candidate.clone(), w / 100.0))
+        .await?;
     traffic.weight_percent = w;
     traffic.step_started_at = Some(ports.now());
     Ok(traffic)
 }
 
 /// Gives every target's candidate all traffic and clears the routing configuration.
-pub async fn promote<P: AliasRouter + Clock>(
-    ports: &P,
-    input: TargetsInput,
-) -> Result<Traffic, TaskError> {
-    let TargetsInput {
-        targets,
-        mut traffic,
-    } = input;
-    apply(ports, &targets, &mut traffic, |t| {
-        AliasRouting::single(t.candidate.clone())
-    })
-    .await?;
+pub async fn promote<P: AliasRouter + Clock>(ports: &P, input: TargetsInput) -> Result<Traffic, TaskError> {
+    let TargetsInput { targets, mut traffic } = input;
+    apply(ports, &targets, &mut traffic, |t| AliasRouting::single(t.candidate.clone())).await?;
     traffic.weight_percent = 100.0;
     traffic.step_started_at = Some(ports.now());
     Ok(traffic)
@@ -217,10 +185,7 @@ pub async fn promote<P: AliasRouter + Clock>(
 
 /// Restores the stable version on every target that is still ours to restore.
 /// Calling it again is harmless.
-pub async fn rollback<P: AliasRouter>(
-    ports: &P,
-    input: TargetsInput,
-) -> Result<RollbackReport, TaskError> {
+pub async fn rollback<P: AliasRouter>(ports: &P, input: TargetsInput) -> Result<RollbackReport, TaskError> {
     let mut report = Vec::with_capacity(input.targets.len());
     for t in &input.targets {
         report.push(rollback_one(ports, t).await?);
@@ -228,10 +193,7 @@ pub async fn rollback<P: AliasRouter>(
     Ok(RollbackReport { targets: report })
 }
 
-async fn rollback_one<P: AliasRouter>(
-    ports: &P,
-    t: &PlannedTarget,
-) -> Result<RolledBackTarget, TaskError> {
+async fn rollback_one<P: AliasRouter>(ports: &P, t: &PlannedTarget) -> Result<RolledBackTarget, TaskError> {
     let stable = AliasRouting::single(t.stable.clone());
     let entry = |action, routing| RolledBackTarget {
         function: t.function.clone(),
@@ -250,19 +212,12 @@ async fn rollback_one<P: AliasRouter>(
         if now.routing.same_as(&stable) {
             return Ok(entry(RollbackAction::AlreadyStable, Some(now.routing)));
         }
-        let ours = now
-            .routing
-            .versions()
-            .iter()
-            .all(|v| *v == t.stable || *v == t.candidate);
+        let ours = now.routing.versions().iter().all(|v| *v == t.stable || *v == t.candidate);
         if !ours {
             warn!(function = %t.function, alias = %t.alias, routing = %now.routing.describe(), "alias changed by someone else; left alone");
             return Ok(entry(RollbackAction::LeftAlone, Some(now.routing)));
         }
-        match ports
-            .update_alias(&t.function, &t.alias, &stable, Some(&now.revision_id))
-            .await
-        {
+        match ports.update_alias(&t.function, &t.alias, &stable, Some(&now.revision_id)).await {
             Ok(written) => {
                 info!(function = %t.function, alias = %t.alias, stable = %t.stable, "rolled back");
                 return Ok(entry(RollbackAction::Restored, Some(written.routing)));
@@ -273,9 +228,6 @@ async fn rollback_one<P: AliasRouter>(
     }
     Err(TaskError::Conflict(PortError::Conflict {
         service: Service::Lambda,
-        message: format!(
-            "{} kept changing while stepshift rolled it back",
-            t.qualified()
-        ),
+        message: format!("{} kept changing while stepshift rolled it back", t.qualified()),
     }))
 }

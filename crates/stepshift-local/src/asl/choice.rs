@@ -94,51 +94,32 @@ pub enum Rule {
 impl Rule {
     /// Parses a rule object; `top` rules carry `Next`, nested ones must not.
     pub fn parse(obj: &Map<String, Value>, top: bool) -> Result<Rule, String> {
-        let allowed_extra = if top {
-            ["Next", "Comment"].as_slice()
-        } else {
-            ["Comment"].as_slice()
-        };
+        let allowed_extra = if top { ["Next", "Comment"].as_slice() } else { ["Comment"].as_slice() };
         let nested = |v: &Value| -> Result<Rule, String> {
             v.as_object()
                 .ok_or_else(|| "a nested rule must be an object".to_owned())
                 .and_then(|o| Rule::parse(o, false))
         };
-        let keys: Vec<&str> = obj
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !allowed_extra.contains(k))
-            .collect();
+        let keys: Vec<&str> = obj.keys().map(String::as_str).filter(|k| !allowed_extra.contains(k)).collect();
         if keys == ["And"] || keys == ["Or"] {
-            let list = obj[keys[0]]
-                .as_array()
-                .ok_or_else(|| format!("{} must be a list of rules", keys[0]))?;
+            let list = obj[keys[0]].as_array().ok_or_else(|| format!("{} must be a list of rules", keys[0]))?;
             if list.is_empty() {
                 return Err(format!("{} must not be empty", keys[0]));
             }
             let rules = list.iter().map(nested).collect::<Result<Vec<_>, _>>()?;
-            return Ok(if keys[0] == "And" {
-                Rule::And(rules)
-            } else {
-                Rule::Or(rules)
-            });
+            return Ok(if keys[0] == "And" { Rule::And(rules) } else { Rule::Or(rules) });
         }
         if keys == ["Not"] {
             return Ok(Rule::Not(Box::new(nested(&obj["Not"])?)));
         }
-        let variable = obj.get("Variable").and_then(Value::as_str).ok_or_else(|| {
-            format!(
-                "a rule needs a Variable, or And/Or/Not (has: {})",
-                keys.join(", ")
-            )
-        })?;
+        let variable = obj
+            .get("Variable")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("a rule needs a Variable, or And/Or/Not (has: {})", keys.join(", ")))?;
         let variable = Path::parse(variable)?;
         let ops: Vec<&str> = keys.iter().copied().filter(|k| *k != "Variable").collect();
         let [op_name] = ops.as_slice() else {
-            return Err(format!(
-                "a rule needs exactly one comparison operator, found: {}",
-                ops.join(", ")
-            ));
+            return Err(format!("a rule needs exactly one comparison operator, found: {}", ops.join(", ")));
         };
         let (base, is_path) = match op_name.strip_suffix("Path") {
             Some(b) if !b.starts_with("Is") => (b, true),
@@ -151,19 +132,12 @@ impl Rule {
             .ok_or_else(|| format!("unknown comparison operator `{op_name}`"))?;
         let raw = &obj[*op_name];
         let operand = if is_path {
-            Operand::Path(Path::parse(
-                raw.as_str()
-                    .ok_or_else(|| format!("{op_name} must be a path"))?,
-            )?)
+            Operand::Path(Path::parse(raw.as_str().ok_or_else(|| format!("{op_name} must be a path"))?)?)
         } else {
             check_literal(op, raw).map_err(|e| format!("{op_name}: {e}"))?;
             Operand::Literal(raw.clone())
         };
-        Ok(Rule::Compare {
-            variable,
-            op,
-            operand,
-        })
+        Ok(Rule::Compare { variable, op, operand })
     }
 
     /// Whether the rule holds for `input`.
@@ -172,11 +146,7 @@ impl Rule {
             Rule::And(rules) => rules.iter().all(|r| r.holds(input)),
             Rule::Or(rules) => rules.iter().any(|r| r.holds(input)),
             Rule::Not(rule) => !rule.holds(input),
-            Rule::Compare {
-                variable,
-                op,
-                operand,
-            } => {
+            Rule::Compare { variable, op, operand } => {
                 let value = variable.get(input);
                 let other = match operand {
                     Operand::Literal(v) => Some(v),
@@ -197,27 +167,17 @@ fn check_literal(op: Op, v: &Value) -> Result<(), String> {
         | StringLessThanEquals
         | StringGreaterThanEquals
         | StringMatches => v.is_string(),
-        NumericEquals
-        | NumericLessThan
-        | NumericGreaterThan
-        | NumericLessThanEquals
-        | NumericGreaterThanEquals => v.is_number(),
+        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
+            v.is_number()
+        }
         TimestampEquals
         | TimestampLessThan
         | TimestampGreaterThan
         | TimestampLessThanEquals
-        | TimestampGreaterThanEquals => v
-            .as_str()
-            .is_some_and(|s| Timestamp::parse_rfc3339(s).is_ok()),
-        BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => {
-            v.is_boolean()
-        }
+        | TimestampGreaterThanEquals => v.as_str().is_some_and(|s| Timestamp::parse_rfc3339(s).is_ok()),
+        BooleanEquals | IsNull | IsPresent | IsNumeric | IsString | IsBoolean | IsTimestamp => v.is_boolean(),
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("{v} is not a valid operand"))
-    }
+    if ok { Ok(()) } else { Err(format!("{v} is not a valid operand")) }
 }
 
 fn timestamp(v: &Value) -> Option<Timestamp> {
@@ -279,8 +239,7 @@ fn compare(op: Op, value: Option<&Value>, other: Option<&Value>) -> bool {
         | StringLessThanEquals
         | StringGreaterThanEquals
         | StringMatches => {
-            let (Some(a), Some(b)) = (value.and_then(Value::as_str), other.and_then(Value::as_str))
-            else {
+            let (Some(a), Some(b)) = (value.and_then(Value::as_str), other.and_then(Value::as_str)) else {
                 return false;
             };
             match op {
@@ -292,13 +251,8 @@ fn compare(op: Op, value: Option<&Value>, other: Option<&Value>) -> bool {
                 _ => wildcard(b, a),
             }
         }
-        NumericEquals
-        | NumericLessThan
-        | NumericGreaterThan
-        | NumericLessThanEquals
-        | NumericGreaterThanEquals => {
-            let (Some(a), Some(b)) = (value.and_then(Value::as_f64), other.and_then(Value::as_f64))
-            else {
+        NumericEquals | NumericLessThan | NumericGreaterThan | NumericLessThanEquals | NumericGreaterThanEquals => {
+            let (Some(a), Some(b)) = (value.and_then(Value::as_f64), other.and_then(Value::as_f64)) else {
                 return false;
             };
             match op {
@@ -342,56 +296,22 @@ mod tests {
     fn comparisons() {
         let input = json!({"s": "canary", "n": 10, "b": true, "t": "2026-11-24T20:00:00Z", "other": 10, "x": null});
         let holds = |v: Value| rule(v).holds(&input);
-        assert!(holds(
-            json!({"Variable": "$.s", "StringEquals": "canary", "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.s", "StringLessThan": "linear", "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.s", "StringMatches": "can*y", "Next": "A"})
-        ));
-        assert!(!holds(
-            json!({"Variable": "$.s", "StringMatches": "can\\*y", "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "NumericGreaterThanEquals": 10, "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "NumericEqualsPath": "$.other", "Next": "A"})
-        ));
-        assert!(
-            !holds(json!({"Variable": "$.s", "NumericEquals": 10, "Next": "A"})),
-            "a string is not a number"
-        );
-        assert!(holds(
-            json!({"Variable": "$.b", "BooleanEquals": true, "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.t", "TimestampLessThan": "2026-11-25T00:00:00Z", "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.x", "IsNull": true, "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.missing", "IsPresent": false, "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.t", "IsTimestamp": true, "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.n", "IsNumeric": true, "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.s", "IsString": true, "Next": "A"})
-        ));
-        assert!(holds(
-            json!({"Variable": "$.b", "IsBoolean": true, "Next": "A"})
-        ));
-        assert!(
-            !holds(json!({"Variable": "$.missing", "StringEquals": "x", "Next": "A"})),
-            "missing never equals"
-        );
+        assert!(holds(json!({"Variable": "$.s", "StringEquals": "canary", "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.s", "StringLessThan": "linear", "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.s", "StringMatches": "can*y", "Next": "A"})));
+        assert!(!holds(json!({"Variable": "$.s", "StringMatches": "can\\*y", "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.n", "NumericGreaterThanEquals": 10, "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.n", "NumericEqualsPath": "$.other", "Next": "A"})));
+        assert!(!holds(json!({"Variable": "$.s", "NumericEquals": 10, "Next": "A"})), "a string is not a number");
+        assert!(holds(json!({"Variable": "$.b", "BooleanEquals": true, "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.t", "TimestampLessThan": "2026-11-25T00:00:00Z", "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.x", "IsNull": true, "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.missing", "IsPresent": false, "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.t", "IsTimestamp": true, "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.n", "IsNumeric": true, "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.s", "IsString": true, "Next": "A"})));
+        assert!(holds(json!({"Variable": "$.b", "IsBoolean": true, "Next": "A"})));
+        assert!(!holds(json!({"Variable": "$.missing", "StringEquals": "x", "Next": "A"})), "missing never equals");
     }
 
     #[test]

@@ -15,15 +15,15 @@
 //! - a history shaped like Step Functions' own, and state transitions counted the way
 //!   Step Functions bills them (every state entered, and every retry).
 
+use std::sync::Arc;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use serde_json::{Value, json};
 use stepshift_core::Timestamp;
 
-use super::model::{
-    Catcher, IoPath, Kind, Next, ResultPath, State, StateMachine, Text, Timeout, WaitFor,
-};
+use super::model::{Catcher, IoPath, Kind, Next, ResultPath, State, StateMachine, Text, Timeout, WaitFor};
 
 /// The most events a Standard workflow's history may hold.
 pub const HISTORY_LIMIT: usize = 25_000;
@@ -100,10 +100,7 @@ pub enum Status {
 impl Status {
     /// Whether the execution has ended.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            Status::Succeeded(_) | Status::Failed { .. } | Status::TimedOut
-        )
+        matches!(self, Status::Succeeded(_) | Status::Failed { .. } | Status::TimedOut)
     }
 }
 
@@ -143,8 +140,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             name: "local".into(),
-            state_machine_arn: "arn:aws:states:us-east-1:000000000000:stateMachine:stepshift"
-                .into(),
+            state_machine_arn: "arn:aws:states:us-east-1:000000000000:stateMachine:stepshift".into(),
             start: Timestamp::from_secs(1_800_000_000),
             seed: 0,
             task_millis: 100,
@@ -164,8 +160,8 @@ struct Current {
 }
 
 /// A running (or finished) execution.
-pub struct Execution<'m> {
-    machine: &'m StateMachine,
+pub struct Execution {
+    machine: Arc<StateMachine>,
     /// The execution's ARN.
     pub arn: String,
     /// The execution's name.
@@ -197,10 +193,9 @@ fn io(path: &IoPath, doc: Value) -> Result<Value, String> {
     match path {
         IoPath::Whole => Ok(doc),
         IoPath::Empty => Ok(json!({})),
-        IoPath::Path(p) => p
-            .get(&doc)
-            .cloned()
-            .ok_or_else(|| format!("Invalid path '{p}': the path does not exist in the input")),
+        IoPath::Path(p) => {
+            p.get(&doc).cloned().ok_or_else(|| format!("Invalid path '{p}': the path does not exist in the input"))
+        }
     }
 }
 
@@ -212,27 +207,15 @@ fn place(result_path: &ResultPath, raw: Value, result: Value) -> Result<Value, S
     }
 }
 
-impl<'m> Execution<'m> {
+impl Execution {
     /// Starts an execution of `machine` with `input`.
-    pub fn start(machine: &'m StateMachine, input: Value, options: Options) -> Execution<'m> {
-        let sm_name = options
-            .state_machine_arn
-            .rsplit(':')
-            .next()
-            .unwrap_or("stepshift")
-            .to_owned();
-        let arn = options
-            .state_machine_arn
-            .replacen(":stateMachine:", ":execution:", 1)
-            + ":"
-            + &options.name;
+    pub fn start(machine: Arc<StateMachine>, input: Value, options: Options) -> Execution {
+        let sm_name = options.state_machine_arn.rsplit(':').next().unwrap_or("stepshift").to_owned();
+        let arn = options.state_machine_arn.replacen(":stateMachine:", ":execution:", 1) + ":" + &options.name;
         let arn = if arn.contains(":execution:") {
             arn
         } else {
-            format!(
-                "arn:aws:states:us-east-1:000000000000:execution:{sm_name}:{}",
-                options.name
-            )
+            format!("arn:aws:states:us-east-1:000000000000:execution:{sm_name}:{}", options.name)
         };
         let mut exec = Execution {
             machine,
@@ -254,20 +237,12 @@ impl<'m> Execution<'m> {
             "ExecutionStarted",
             json!({"input": input, "roleArn": "arn:aws:iam::000000000000:role/stepshift-local"}),
         );
-        exec.current = Some(exec.enter_at(machine.start_at.clone(), input));
+        exec.current = Some(exec.enter_at(exec.machine.start_at.clone(), input));
         exec
     }
 
     fn enter_at(&self, state: String, input: Value) -> Current {
-        Current {
-            state,
-            input,
-            entered: false,
-            entered_at: self.now,
-            retries: Vec::new(),
-            attempt: 0,
-            token: None,
-        }
+        Current { state, input, entered: false, entered_at: self.now, retries: Vec::new(), attempt: 0, token: None }
     }
 
     /// The status.
@@ -306,13 +281,7 @@ impl<'m> Execution<'m> {
 
     fn event(&mut self, kind: &str, details: Value) {
         let id = self.history.len() as u64 + 1;
-        self.history.push(Event {
-            id,
-            previous_event_id: id - 1,
-            timestamp: self.now,
-            kind: kind.to_owned(),
-            details,
-        });
+        self.history.push(Event { id, previous_event_id: id - 1, timestamp: self.now, kind: kind.to_owned(), details });
         if self.history.len() >= HISTORY_LIMIT && !self.status.is_terminal() {
             self.status = Status::Failed {
                 error: "States.Runtime".into(),
@@ -321,13 +290,7 @@ impl<'m> Execution<'m> {
         }
     }
 
-    fn context(
-        &self,
-        state: &str,
-        entered_at: Timestamp,
-        retry_count: u32,
-        token: Option<&str>,
-    ) -> Value {
+    fn context(&self, state: &str, entered_at: Timestamp, retry_count: u32, token: Option<&str>) -> Value {
         let mut ctx = json!({
             "Execution": {
                 "Id": self.arn,
@@ -347,19 +310,13 @@ impl<'m> Execution<'m> {
 
     fn fail(&mut self, error: &str, cause: String) {
         self.event("ExecutionFailed", json!({"error": error, "cause": cause}));
-        self.status = Status::Failed {
-            error: error.to_owned(),
-            cause,
-        };
+        self.status = Status::Failed { error: error.to_owned(), cause };
         self.current = None;
     }
 
     /// Moves the clock to `t`, honouring the execution's own timeout.
     fn sleep_until(&mut self, t: Timestamp, env: &mut dyn Environment) {
-        let limit = self
-            .machine
-            .timeout_seconds
-            .map(|s| self.start.plus_secs(s as i64));
+        let limit = self.machine.timeout_seconds.map(|s| self.start.plus_secs(s as i64));
         match limit {
             Some(limit) if t > limit => {
                 self.now = self.now.max(limit);
@@ -385,26 +342,34 @@ impl<'m> Execution<'m> {
         &self.status
     }
 
-    fn state(&self) -> Option<(&'m State, Value)> {
+    /// Runs one state (or one retry of it), if the execution is running.
+    pub fn step_once(&mut self, env: &mut dyn Environment) -> &Status {
+        if self.status == Status::Running {
+            self.step(env);
+        }
+        &self.status
+    }
+
+    /// The state the execution is in, if it has not ended.
+    pub fn current_state(&self) -> Option<&str> {
+        self.current.as_ref().map(|c| c.state.as_str())
+    }
+
+    fn state(&self) -> Option<(Arc<StateMachine>, String, Value)> {
         let cur = self.current.as_ref()?;
-        Some((&self.machine.states[&cur.state], cur.input.clone()))
+        Some((Arc::clone(&self.machine), cur.state.clone(), cur.input.clone()))
     }
 
     fn step(&mut self, env: &mut dyn Environment) {
-        let Some((state, raw)) = self.state() else {
-            self.status = Status::Failed {
-                error: "States.Runtime".into(),
-                cause: "no current state".into(),
-            };
+        let Some((machine, name, raw)) = self.state() else {
+            self.status = Status::Failed { error: "States.Runtime".into(), cause: "no current state".into() };
             return;
         };
+        let state = &machine.states[&name];
         if let Some(cur) = self.current.as_mut().filter(|c| !c.entered) {
             cur.entered = true;
             self.transitions += 1;
-            self.event(
-                &format!("{}StateEntered", state.type_name()),
-                json!({"name": state.name, "input": raw}),
-            );
+            self.event(&format!("{}StateEntered", state.type_name()), json!({"name": state.name, "input": raw}));
             if self.status != Status::Running {
                 return;
             }
@@ -414,29 +379,19 @@ impl<'m> Execution<'m> {
             Err(e) => {
                 return self.fail(
                     "States.Runtime",
-                    format!(
-                        "An error occurred while executing the state '{}': InputPath: {e}",
-                        state.name
-                    ),
+                    format!("An error occurred while executing the state '{}': InputPath: {e}", state.name),
                 );
             }
         };
         match &state.kind {
-            Kind::Pass {
-                parameters,
-                result,
-                result_path,
-            } => {
+            Kind::Pass { parameters, result, result_path } => {
                 let ctx = self.context(&state.name, self.now, 0, None);
                 let mut value = effective;
                 if let Some(p) = parameters {
                     match p.eval(&value, &ctx, &mut self.rng) {
                         Ok(v) => value = v,
                         Err(e) => {
-                            return self.fail(
-                                "States.Runtime",
-                                format!("state '{}': Parameters: {e}", state.name),
-                            );
+                            return self.fail("States.Runtime", format!("state '{}': Parameters: {e}", state.name));
                         }
                     }
                 }
@@ -445,10 +400,7 @@ impl<'m> Execution<'m> {
                 }
                 match place(result_path, raw, value) {
                     Ok(out) => self.exit(state, out),
-                    Err(e) => self.fail(
-                        "States.Runtime",
-                        format!("state '{}': ResultPath: {e}", state.name),
-                    ),
+                    Err(e) => self.fail("States.Runtime", format!("state '{}': ResultPath: {e}", state.name)),
                 }
             }
             Kind::Wait(how) => {
@@ -460,16 +412,12 @@ impl<'m> Execution<'m> {
                         .and_then(Value::as_f64)
                         .filter(|s| *s >= 0.0)
                         .map(|s| self.now.plus_millis((s * 1000.0) as i64))
-                        .ok_or_else(|| {
-                            format!("SecondsPath '{p}' is not a non-negative number in the input")
-                        }),
+                        .ok_or_else(|| format!("SecondsPath '{p}' is not a non-negative number in the input")),
                     WaitFor::TimestampPath(p) => p
                         .get(&effective)
                         .and_then(Value::as_str)
                         .and_then(|s| Timestamp::parse_rfc3339(s).ok())
-                        .ok_or_else(|| {
-                            format!("TimestampPath '{p}' is not a timestamp in the input")
-                        }),
+                        .ok_or_else(|| format!("TimestampPath '{p}' is not a timestamp in the input")),
                 };
                 match until {
                     Ok(t) => {
@@ -491,66 +439,35 @@ impl<'m> Execution<'m> {
                     Some(t) => self.exit_to(state, effective, Some(t)),
                     None => self.fail(
                         "States.NoChoiceMatched",
-                        format!(
-                            "No Choice Rules matched in the Choice state '{}'",
-                            state.name
-                        ),
+                        format!("No Choice Rules matched in the Choice state '{}'", state.name),
                     ),
                 }
             }
             Kind::Succeed => match io(&state.output_path, effective) {
                 Ok(out) => {
-                    self.event(
-                        "SucceedStateExited",
-                        json!({"name": state.name, "output": out}),
-                    );
+                    self.event("SucceedStateExited", json!({"name": state.name, "output": out}));
                     self.succeed(out);
                 }
-                Err(e) => self.fail(
-                    "States.Runtime",
-                    format!("state '{}': OutputPath: {e}", state.name),
-                ),
+                Err(e) => self.fail("States.Runtime", format!("state '{}': OutputPath: {e}", state.name)),
             },
             Kind::Fail { error, cause } => {
                 let read = |t: &Option<Text>| match t {
                     None => None,
                     Some(Text::Literal(s)) => Some(s.clone()),
-                    Some(Text::Path(p)) => p
-                        .get(&raw)
-                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
+                    Some(Text::Path(p)) => p.get(&raw).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
                 };
-                let (e, c) = (
-                    read(error).unwrap_or_default(),
-                    read(cause).unwrap_or_default(),
-                );
+                let (e, c) = (read(error).unwrap_or_default(), read(cause).unwrap_or_default());
                 self.fail(&e, c);
             }
             Kind::Task { .. } => self.run_task(state, raw, effective, env),
         }
     }
 
-    fn run_task(
-        &mut self,
-        state: &'m State,
-        raw: Value,
-        effective: Value,
-        env: &mut dyn Environment,
-    ) {
-        let Kind::Task {
-            resource,
-            wait_for_token,
-            parameters,
-            timeout,
-            ..
-        } = &state.kind
-        else {
+    fn run_task(&mut self, state: &State, raw: Value, effective: Value, env: &mut dyn Environment) {
+        let Kind::Task { resource, wait_for_token, parameters, timeout, .. } = &state.kind else {
             return;
         };
-        let (entered_at, attempt) = self
-            .current
-            .as_ref()
-            .map(|c| (c.entered_at, c.attempt))
-            .unwrap_or((self.now, 0));
+        let (entered_at, attempt) = self.current.as_ref().map(|c| (c.entered_at, c.attempt)).unwrap_or((self.now, 0));
         let token = wait_for_token.then(|| {
             self.tokens += 1;
             let noise: u64 = self.rng.random();
@@ -563,32 +480,25 @@ impl<'m> Execution<'m> {
                 Err(e) => {
                     return self.fail(
                         "States.Runtime",
-                        format!(
-                            "An error occurred while executing the state '{}': {e}",
-                            state.name
-                        ),
+                        format!("An error occurred while executing the state '{}': {e}", state.name),
                     );
                 }
             },
             None => effective.clone(),
         };
-        let timeout_secs =
-            match timeout {
-                None => None,
-                Some(Timeout::Seconds(s)) => Some(*s),
-                Some(Timeout::Path(p)) => {
-                    match p.get(&effective).and_then(Value::as_u64).filter(|s| *s > 0) {
-                        Some(s) => Some(s),
-                        None => return self.fail(
-                            "States.Runtime",
-                            format!(
-                                "state '{}': TimeoutSecondsPath '{p}' is not a positive integer",
-                                state.name
-                            ),
-                        ),
-                    }
+        let timeout_secs = match timeout {
+            None => None,
+            Some(Timeout::Seconds(s)) => Some(*s),
+            Some(Timeout::Path(p)) => match p.get(&effective).and_then(Value::as_u64).filter(|s| *s > 0) {
+                Some(s) => Some(s),
+                None => {
+                    return self.fail(
+                        "States.Runtime",
+                        format!("state '{}': TimeoutSecondsPath '{p}' is not a positive integer", state.name),
+                    );
                 }
-            };
+            },
+        };
         let lambda = resource.starts_with("arn:aws:lambda:");
         let prefix = if lambda { "LambdaFunction" } else { "Task" };
         self.event(
@@ -596,14 +506,8 @@ impl<'m> Execution<'m> {
             json!({"resource": resource, "parameters": params, "timeoutInSeconds": timeout_secs}),
         );
         self.event(&format!("{prefix}Started"), json!({"resource": resource}));
-        let call = TaskCall {
-            state: &state.name,
-            resource,
-            input: &params,
-            token: token.as_deref(),
-            now: self.now,
-            attempt,
-        };
+        let call =
+            TaskCall { state: &state.name, resource, input: &params, token: token.as_deref(), now: self.now, attempt };
         let result = env.invoke(call);
         let done_at = self.now.plus_millis(self.task_millis);
         self.sleep_until(done_at, env);
@@ -618,68 +522,38 @@ impl<'m> Execution<'m> {
             TaskResult::Output(_) | TaskResult::Pending => {
                 self.event("TaskSubmitted", json!({"resource": resource}));
                 let deadline = timeout_secs.map(|s| self.now.plus_secs(s as i64));
-                self.status = Status::Waiting {
-                    token: token.unwrap_or_default(),
-                    state: state.name.clone(),
-                    deadline,
-                };
+                self.status = Status::Waiting { token: token.unwrap_or_default(), state: state.name.clone(), deadline };
             }
             TaskResult::Error { error, cause } => {
-                self.event(
-                    &format!("{prefix}Failed"),
-                    json!({"error": error, "cause": cause}),
-                );
+                self.event(&format!("{prefix}Failed"), json!({"error": error, "cause": cause}));
                 self.task_failed(state, raw, &error, cause, env);
             }
         }
     }
 
-    fn task_succeeded(&mut self, state: &'m State, raw: Value, output: Value) {
-        let Kind::Task {
-            resource,
-            result_selector,
-            result_path,
-            ..
-        } = &state.kind
-        else {
+    fn task_succeeded(&mut self, state: &State, raw: Value, output: Value) {
+        let Kind::Task { resource, result_selector, result_path, .. } = &state.kind else {
             return;
         };
-        let prefix = if resource.starts_with("arn:aws:lambda:") {
-            "LambdaFunction"
-        } else {
-            "Task"
-        };
+        let prefix = if resource.starts_with("arn:aws:lambda:") { "LambdaFunction" } else { "Task" };
         self.event(&format!("{prefix}Succeeded"), json!({"output": output}));
         let ctx = self.context(&state.name, self.now, 0, None);
         let selected = match result_selector {
             Some(t) => match t.eval(&output, &ctx, &mut self.rng) {
                 Ok(v) => v,
                 Err(e) => {
-                    return self.fail(
-                        "States.Runtime",
-                        format!("state '{}': ResultSelector: {e}", state.name),
-                    );
+                    return self.fail("States.Runtime", format!("state '{}': ResultSelector: {e}", state.name));
                 }
             },
             None => output,
         };
         match place(result_path, raw, selected) {
             Ok(out) => self.exit(state, out),
-            Err(e) => self.fail(
-                "States.ResultPathMatchFailure",
-                format!("state '{}': {e}", state.name),
-            ),
+            Err(e) => self.fail("States.ResultPathMatchFailure", format!("state '{}': {e}", state.name)),
         }
     }
 
-    fn task_failed(
-        &mut self,
-        state: &'m State,
-        raw: Value,
-        error: &str,
-        cause: String,
-        env: &mut dyn Environment,
-    ) {
+    fn task_failed(&mut self, state: &State, raw: Value, error: &str, cause: String, env: &mut dyn Environment) {
         let Kind::Task { retry, catch, .. } = &state.kind else {
             return;
         };
@@ -705,9 +579,7 @@ impl<'m> Execution<'m> {
             }
         }
         match catch.iter().find(|c| matches(error, &c.error_equals)) {
-            Some(Catcher {
-                result_path, next, ..
-            }) => {
+            Some(Catcher { result_path, next, .. }) => {
                 let error_output = json!({"Error": error, "Cause": cause});
                 match place(result_path, raw, error_output) {
                     Ok(out) => {
@@ -727,7 +599,7 @@ impl<'m> Execution<'m> {
         }
     }
 
-    fn exit(&mut self, state: &'m State, output: Value) {
+    fn exit(&mut self, state: &State, output: Value) {
         let next = match &state.next {
             Some(Next::To(n)) => Some(n.clone()),
             _ => None,
@@ -735,20 +607,14 @@ impl<'m> Execution<'m> {
         self.exit_to(state, output, next);
     }
 
-    fn exit_to(&mut self, state: &'m State, output: Value, next: Option<String>) {
+    fn exit_to(&mut self, state: &State, output: Value, next: Option<String>) {
         let output = match io(&state.output_path, output) {
             Ok(v) => v,
             Err(e) => {
-                return self.fail(
-                    "States.Runtime",
-                    format!("state '{}': OutputPath: {e}", state.name),
-                );
+                return self.fail("States.Runtime", format!("state '{}': OutputPath: {e}", state.name));
             }
         };
-        self.event(
-            &format!("{}StateExited", state.type_name()),
-            json!({"name": state.name, "output": output}),
-        );
+        self.event(&format!("{}StateExited", state.type_name()), json!({"name": state.name, "output": output}));
         match next {
             Some(n) => self.current = Some(self.enter_at(n, output)),
             None => self.succeed(output),
@@ -761,23 +627,19 @@ impl<'m> Execution<'m> {
         self.current = None;
     }
 
-    fn waiting_state(&self, token: &str) -> Result<(&'m State, Value), String> {
+    fn waiting_state(&self, token: &str) -> Result<(Arc<StateMachine>, String, Value), String> {
         match &self.status {
-            Status::Waiting { token: t, .. } if t == token => {
-                self.state().ok_or_else(|| "no current state".to_owned())
-            }
-            Status::Waiting { .. } => {
-                Err("TaskDoesNotExist: no task is waiting for that token".into())
-            }
+            Status::Waiting { token: t, .. } if t == token => self.state().ok_or_else(|| "no current state".to_owned()),
+            Status::Waiting { .. } => Err("TaskDoesNotExist: no task is waiting for that token".into()),
             _ => Err("TaskDoesNotExist: the execution is not waiting for a task token".into()),
         }
     }
 
     /// Answers a waiting task with success; call [`Execution::run`] to continue.
     pub fn send_task_success(&mut self, token: &str, output: Value) -> Result<(), String> {
-        let (state, raw) = self.waiting_state(token)?;
+        let (machine, name, raw) = self.waiting_state(token)?;
         self.status = Status::Running;
-        self.task_succeeded(state, raw, output);
+        self.task_succeeded(&machine.states[&name], raw, output);
         Ok(())
     }
 
@@ -789,10 +651,10 @@ impl<'m> Execution<'m> {
         cause: &str,
         env: &mut dyn Environment,
     ) -> Result<(), String> {
-        let (state, raw) = self.waiting_state(token)?;
+        let (machine, name, raw) = self.waiting_state(token)?;
         self.status = Status::Running;
         self.event("TaskFailed", json!({"error": error, "cause": cause}));
-        self.task_failed(state, raw, error, cause.to_owned(), env);
+        self.task_failed(&machine.states[&name], raw, error, cause.to_owned(), env);
         Ok(())
     }
 
@@ -800,28 +662,28 @@ impl<'m> Execution<'m> {
     /// timeout passes fails with `States.Timeout`. Call [`Execution::run`] afterwards.
     pub fn advance(&mut self, secs: i64, env: &mut dyn Environment) {
         let target = self.now.plus_secs(secs);
-        if let Status::Waiting {
-            deadline: Some(d), ..
-        } = self.status.clone()
+        if let Status::Waiting { deadline: Some(d), .. } = self.status.clone()
+            && d <= target
         {
-            if d <= target {
-                self.sleep_until(d, env);
-                if self.status.is_terminal() {
-                    return;
-                }
-                if let Some((state, raw)) = self.state() {
-                    self.status = Status::Running;
-                    self.event("TaskTimedOut", json!({"error": "States.Timeout", "cause": "the task token was not answered in time"}));
-                    self.task_failed(
-                        state,
-                        raw,
-                        "States.Timeout",
-                        "The task timed out waiting for its token".into(),
-                        env,
-                    );
-                }
+            self.sleep_until(d, env);
+            if self.status.is_terminal() {
                 return;
             }
+            if let Some((machine, name, raw)) = self.state() {
+                self.status = Status::Running;
+                self.event(
+                    "TaskTimedOut",
+                    json!({"error": "States.Timeout", "cause": "the task token was not answered in time"}),
+                );
+                self.task_failed(
+                    &machine.states[&name],
+                    raw,
+                    "States.Timeout",
+                    "The task timed out waiting for its token".into(),
+                    env,
+                );
+            }
+            return;
         }
         self.sleep_until(target, env);
     }

@@ -75,10 +75,7 @@ impl Parser<'_> {
     }
 
     fn fail<T>(&self, what: &str) -> Result<T, String> {
-        Err(format!(
-            "intrinsic `{}`: {what} at position {}",
-            self.text, self.pos
-        ))
+        Err(format!("intrinsic `{}`: {what} at position {}", self.text, self.pos))
     }
 
     fn call(&mut self) -> Result<Call, String> {
@@ -118,9 +115,9 @@ impl Parser<'_> {
     fn arg(&mut self) -> Result<Arg, String> {
         self.skip_spaces();
         let rest = self.rest();
-        if rest.starts_with('\'') {
+        if let Some(quoted) = rest.strip_prefix('\'') {
             let mut out = String::new();
-            let mut chars = rest[1..].char_indices();
+            let mut chars = quoted.char_indices();
             while let Some((i, c)) = chars.next() {
                 match c {
                     '\\' => match chars.next() {
@@ -179,36 +176,19 @@ fn int(v: &Value, what: &str) -> Result<i64, String> {
 }
 
 fn text(v: &Value, what: &str) -> Result<String, String> {
-    v.as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| format!("{what} must be a string, got {v}"))
+    v.as_str().map(str::to_owned).ok_or_else(|| format!("{what} must be a string, got {v}"))
 }
 
 fn array(v: &Value, what: &str) -> Result<Vec<Value>, String> {
-    v.as_array()
-        .cloned()
-        .ok_or_else(|| format!("{what} must be an array, got {v}"))
+    v.as_array().cloned().ok_or_else(|| format!("{what} must be an array, got {v}"))
 }
 
 fn arity(call: &Call, args: &[Value], n: usize) -> Result<(), String> {
-    if args.len() == n {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} takes {n} arguments, got {}",
-            call.name,
-            args.len()
-        ))
-    }
+    if args.len() == n { Ok(()) } else { Err(format!("{} takes {n} arguments, got {}", call.name, args.len())) }
 }
 
 /// Evaluates `call` with `$` = `input` and `$$` = `context`.
-pub fn eval(
-    call: &Call,
-    input: &Value,
-    context: &Value,
-    rng: &mut impl Rng,
-) -> Result<Value, String> {
+pub fn eval(call: &Call, input: &Value, context: &Value, rng: &mut impl Rng) -> Result<Value, String> {
     let mut args = Vec::with_capacity(call.args.len());
     for a in &call.args {
         args.push(match a {
@@ -216,26 +196,19 @@ pub fn eval(
             Arg::Number(n) => Value::Number(n.clone()),
             Arg::Bool(b) => Value::Bool(*b),
             Arg::Null => Value::Null,
-            Arg::Path(p) => p
-                .read(input, context)
-                .cloned()
-                .ok_or_else(|| format!("path {p} not found"))?,
+            Arg::Path(p) => p.read(input, context).cloned().ok_or_else(|| format!("path {p} not found"))?,
             Arg::Call(c) => eval(c, input, context, rng)?,
         });
     }
     let name = call.name.as_str();
     match name {
         "States.Format" => {
-            let template = text(
-                args.first().ok_or("States.Format needs a template")?,
-                "the template",
-            )?;
+            let template = text(args.first().ok_or("States.Format needs a template")?, "the template")?;
             format(&template, &args[1..])
         }
         "States.StringToJson" => {
             arity(call, &args, 1)?;
-            serde_json::from_str(&text(&args[0], "the argument")?)
-                .map_err(|e| format!("States.StringToJson: {e}"))
+            serde_json::from_str(&text(&args[0], "the argument")?).map_err(|e| format!("States.StringToJson: {e}"))
         }
         "States.JsonToString" => {
             arity(call, &args, 1)?;
@@ -249,26 +222,15 @@ pub fn eval(
                 return Err("States.ArrayPartition: the chunk size must be positive".into());
             }
             let items = array(&args[0], "the array")?;
-            Ok(Value::Array(
-                items
-                    .chunks(size as usize)
-                    .map(|c| Value::Array(c.to_vec()))
-                    .collect(),
-            ))
+            Ok(Value::Array(items.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect()))
         }
         "States.ArrayContains" => {
             arity(call, &args, 2)?;
-            Ok(Value::Bool(
-                array(&args[0], "the array")?.contains(&args[1]),
-            ))
+            Ok(Value::Bool(array(&args[0], "the array")?.contains(&args[1])))
         }
         "States.ArrayRange" => {
             arity(call, &args, 3)?;
-            let (start, end, step) = (
-                int(&args[0], "start")?,
-                int(&args[1], "end")?,
-                int(&args[2], "step")?,
-            );
+            let (start, end, step) = (int(&args[0], "start")?, int(&args[1], "end")?, int(&args[2], "step")?);
             if step == 0 {
                 return Err("States.ArrayRange: step must not be 0".into());
             }
@@ -308,18 +270,14 @@ pub fn eval(
         }
         "States.Base64Encode" => {
             arity(call, &args, 1)?;
-            Ok(Value::String(
-                base64::engine::general_purpose::STANDARD.encode(text(&args[0], "the argument")?),
-            ))
+            Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(text(&args[0], "the argument")?)))
         }
         "States.Base64Decode" => {
             arity(call, &args, 1)?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text(&args[0], "the argument")?)
                 .map_err(|e| format!("States.Base64Decode: {e}"))?;
-            String::from_utf8(bytes)
-                .map(Value::String)
-                .map_err(|e| format!("States.Base64Decode: {e}"))
+            String::from_utf8(bytes).map(Value::String).map_err(|e| format!("States.Base64Decode: {e}"))
         }
         "States.JsonMerge" => {
             arity(call, &args, 3)?;
@@ -352,10 +310,7 @@ pub fn eval(
         }
         "States.StringSplit" => {
             arity(call, &args, 2)?;
-            let (s, delimiters) = (
-                text(&args[0], "the string")?,
-                text(&args[1], "the delimiters")?,
-            );
+            let (s, delimiters) = (text(&args[0], "the string")?, text(&args[1], "the delimiters")?);
             Ok(Value::Array(
                 s.split(|c| delimiters.contains(c))
                     .filter(|p| !p.is_empty())
@@ -400,10 +355,7 @@ fn format(template: &str, args: &[Value]) -> Result<Value, String> {
                     Value::String(s) => out.push_str(s),
                     Value::Number(_) | Value::Bool(_) | Value::Null => out.push_str(&v.to_string()),
                     _ => {
-                        return Err(
-                            "States.Format: arguments must be strings, numbers, booleans or null"
-                                .into(),
-                        );
+                        return Err("States.Format: arguments must be strings, numbers, booleans or null".into());
                     }
                 }
             }
@@ -426,129 +378,58 @@ mod tests {
 
     fn run(text: &str, input: Value) -> Result<Value, String> {
         let call = parse(text)?;
-        eval(
-            &call,
-            &input,
-            &json!({"Execution": {"Name": "exec-1"}}),
-            &mut ChaCha8Rng::seed_from_u64(7),
-        )
+        eval(&call, &input, &json!({"Execution": {"Name": "exec-1"}}), &mut ChaCha8Rng::seed_from_u64(7))
     }
 
     #[test]
     fn format_with_paths_literals_and_escapes() {
         let input = json!({"step": 2, "name": "orders"});
         assert_eq!(
-            run(
-                "States.Format('step {} of {}', $.step, 'orders')",
-                input.clone()
-            )
-            .unwrap(),
+            run("States.Format('step {} of {}', $.step, 'orders')", input.clone()).unwrap(),
             json!("step 2 of orders")
         );
         assert_eq!(
-            run(
-                "States.Format('\\{literal\\} {}', $$.Execution.Name)",
-                input.clone()
-            )
-            .unwrap(),
+            run("States.Format('\\{literal\\} {}', $$.Execution.Name)", input.clone()).unwrap(),
             json!("{literal} exec-1")
         );
-        assert_eq!(
-            run("States.Format('it\\'s {}', true)", input.clone()).unwrap(),
-            json!("it's true")
-        );
+        assert_eq!(run("States.Format('it\\'s {}', true)", input.clone()).unwrap(), json!("it's true"));
         assert!(run("States.Format('{} {}', 1)", input.clone()).is_err());
         assert!(run("States.Format('{}', $.missing)", input).is_err());
     }
 
     #[test]
     fn json_and_arrays() {
-        assert_eq!(
-            run("States.StringToJson($.s)", json!({"s": "{\"a\":1}"})).unwrap(),
-            json!({"a": 1})
-        );
-        assert_eq!(
-            run("States.JsonToString($.o)", json!({"o": {"a": [1]}})).unwrap(),
-            json!("{\"a\":[1]}")
-        );
-        assert_eq!(
-            run("States.Array(1, 'two', $.x, null)", json!({"x": [3]})).unwrap(),
-            json!([1, "two", [3], null])
-        );
-        assert_eq!(
-            run("States.ArrayPartition($.a, 2)", json!({"a": [1, 2, 3]})).unwrap(),
-            json!([[1, 2], [3]])
-        );
-        assert_eq!(
-            run("States.ArrayContains($.a, 3)", json!({"a": [1, 2, 3]})).unwrap(),
-            json!(true)
-        );
-        assert_eq!(
-            run("States.ArrayRange(1, 9, 3)", json!({})).unwrap(),
-            json!([1, 4, 7])
-        );
-        assert_eq!(
-            run("States.ArrayGetItem($.a, 1)", json!({"a": ["x", "y"]})).unwrap(),
-            json!("y")
-        );
-        assert_eq!(
-            run("States.ArrayLength($.a)", json!({"a": [1, 2]})).unwrap(),
-            json!(2)
-        );
-        assert_eq!(
-            run("States.ArrayUnique($.a)", json!({"a": [1, 2, 1]})).unwrap(),
-            json!([1, 2])
-        );
+        assert_eq!(run("States.StringToJson($.s)", json!({"s": "{\"a\":1}"})).unwrap(), json!({"a": 1}));
+        assert_eq!(run("States.JsonToString($.o)", json!({"o": {"a": [1]}})).unwrap(), json!("{\"a\":[1]}"));
+        assert_eq!(run("States.Array(1, 'two', $.x, null)", json!({"x": [3]})).unwrap(), json!([1, "two", [3], null]));
+        assert_eq!(run("States.ArrayPartition($.a, 2)", json!({"a": [1, 2, 3]})).unwrap(), json!([[1, 2], [3]]));
+        assert_eq!(run("States.ArrayContains($.a, 3)", json!({"a": [1, 2, 3]})).unwrap(), json!(true));
+        assert_eq!(run("States.ArrayRange(1, 9, 3)", json!({})).unwrap(), json!([1, 4, 7]));
+        assert_eq!(run("States.ArrayGetItem($.a, 1)", json!({"a": ["x", "y"]})).unwrap(), json!("y"));
+        assert_eq!(run("States.ArrayLength($.a)", json!({"a": [1, 2]})).unwrap(), json!(2));
+        assert_eq!(run("States.ArrayUnique($.a)", json!({"a": [1, 2, 1]})).unwrap(), json!([1, 2]));
         assert!(run("States.ArrayGetItem($.a, 5)", json!({"a": []})).is_err());
     }
 
     #[test]
     fn strings_math_and_nesting() {
+        assert_eq!(run("States.Base64Decode(States.Base64Encode('hi there'))", json!({})).unwrap(), json!("hi there"));
+        assert_eq!(run("States.MathAdd($.n, -3)", json!({"n": 10})).unwrap(), json!(7));
+        assert_eq!(run("States.StringSplit('a,b;c', ',;')", json!({})).unwrap(), json!(["a", "b", "c"]));
         assert_eq!(
-            run(
-                "States.Base64Decode(States.Base64Encode('hi there'))",
-                json!({})
-            )
-            .unwrap(),
-            json!("hi there")
-        );
-        assert_eq!(
-            run("States.MathAdd($.n, -3)", json!({"n": 10})).unwrap(),
-            json!(7)
-        );
-        assert_eq!(
-            run("States.StringSplit('a,b;c', ',;')", json!({})).unwrap(),
-            json!(["a", "b", "c"])
-        );
-        assert_eq!(
-            run(
-                "States.JsonMerge($.a, $.b, false)",
-                json!({"a": {"x": 1, "y": 1}, "b": {"y": 2}})
-            )
-            .unwrap(),
+            run("States.JsonMerge($.a, $.b, false)", json!({"a": {"x": 1, "y": 1}, "b": {"y": 2}})).unwrap(),
             json!({"x": 1, "y": 2})
         );
-        let r = run("States.MathRandom(1, 5)", json!({}))
-            .unwrap()
-            .as_i64()
-            .unwrap();
+        let r = run("States.MathRandom(1, 5)", json!({})).unwrap().as_i64().unwrap();
         assert!((1..5).contains(&r));
         let uuid = run("States.UUID()", json!({})).unwrap();
         assert_eq!(uuid.as_str().unwrap().len(), 36);
-        assert_eq!(
-            run("States.UUID()", json!({})).unwrap(),
-            uuid,
-            "seeded, so repeatable"
-        );
+        assert_eq!(run("States.UUID()", json!({})).unwrap(), uuid, "seeded, so repeatable");
     }
 
     #[test]
     fn unsupported_and_malformed_calls_fail_at_parse() {
-        assert!(
-            parse("States.Hash($.x, 'SHA-256')")
-                .unwrap_err()
-                .contains("not supported")
-        );
+        assert!(parse("States.Hash($.x, 'SHA-256')").unwrap_err().contains("not supported"));
         assert!(parse("States.Format('x'").is_err());
         assert!(parse("States.Format('x') trailing").is_err());
         assert!(parse("States.Format(bogus)").is_err());

@@ -192,22 +192,14 @@ pub struct StateMachine {
 }
 
 /// Replaces every `${Name}` with its substitution; a placeholder without one is an error.
-pub fn substitute(
-    definition: &str,
-    substitutions: &HashMap<String, String>,
-) -> Result<String, String> {
+pub fn substitute(definition: &str, substitutions: &HashMap<String, String>) -> Result<String, String> {
     let mut out = String::with_capacity(definition.len());
     let mut rest = definition;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find('}')
-            .ok_or("unclosed ${ in the definition")?
-            + start;
+        let end = rest[start..].find('}').ok_or("unclosed ${ in the definition")? + start;
         let name = &rest[start + 2..end];
-        let value = substitutions
-            .get(name)
-            .ok_or_else(|| format!("no substitution for ${{{name}}}"))?;
+        let value = substitutions.get(name).ok_or_else(|| format!("no substitution for ${{{name}}}"))?;
         out.push_str(value);
         rest = &rest[end + 1..];
     }
@@ -232,19 +224,13 @@ pub fn placeholders(definition: &str) -> BTreeSet<String> {
 fn fields(obj: &Map<String, Value>, allowed: &[&str], what: &str) -> Result<(), String> {
     for key in obj.keys() {
         if !allowed.contains(&key.as_str()) {
-            return Err(format!(
-                "{what}: field `{key}` is not supported by stepshift-local"
-            ));
+            return Err(format!("{what}: field `{key}` is not supported by stepshift-local"));
         }
     }
     Ok(())
 }
 
-fn string<'a>(
-    obj: &'a Map<String, Value>,
-    key: &str,
-    what: &str,
-) -> Result<Option<&'a str>, String> {
+fn string<'a>(obj: &'a Map<String, Value>, key: &str, what: &str) -> Result<Option<&'a str>, String> {
     match obj.get(key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -256,9 +242,7 @@ fn io_path(obj: &Map<String, Value>, key: &str, what: &str) -> Result<IoPath, St
     match obj.get(key) {
         None => Ok(IoPath::Whole),
         Some(Value::Null) => Ok(IoPath::Empty),
-        Some(Value::String(s)) => Path::parse(s)
-            .map(IoPath::Path)
-            .map_err(|e| format!("{what}: {key}: {e}")),
+        Some(Value::String(s)) => Path::parse(s).map(IoPath::Path).map_err(|e| format!("{what}: {key}: {e}")),
         Some(_) => Err(format!("{what}: `{key}` must be a path or null")),
     }
 }
@@ -269,54 +253,35 @@ fn result_path(value: Option<&Value>, what: &str) -> Result<ResultPath, String> 
         Some(Value::Null) => Ok(ResultPath::Discard),
         Some(Value::String(s)) => {
             let p = Path::parse(s).map_err(|e| format!("{what}: ResultPath: {e}"))?;
-            Ok(if p.segments.is_empty() {
-                ResultPath::Replace
-            } else {
-                ResultPath::At(p)
-            })
+            Ok(if p.segments.is_empty() { ResultPath::Replace } else { ResultPath::At(p) })
         }
         Some(_) => Err(format!("{what}: ResultPath must be a path or null")),
     }
 }
 
 fn seconds(v: &Value, what: &str) -> Result<u64, String> {
-    v.as_u64()
-        .ok_or_else(|| format!("{what} must be a non-negative integer"))
+    v.as_u64().ok_or_else(|| format!("{what} must be a non-negative integer"))
 }
 
 fn error_names(v: Option<&Value>, what: &str) -> Result<Vec<String>, String> {
-    let list = v
-        .and_then(Value::as_array)
-        .ok_or_else(|| format!("{what}: ErrorEquals must be a non-empty list"))?;
-    let names: Vec<String> = list
-        .iter()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect();
+    let list = v.and_then(Value::as_array).ok_or_else(|| format!("{what}: ErrorEquals must be a non-empty list"))?;
+    let names: Vec<String> = list.iter().filter_map(Value::as_str).map(str::to_owned).collect();
     if names.is_empty() || names.len() != list.len() {
-        return Err(format!(
-            "{what}: ErrorEquals must be a non-empty list of names"
-        ));
+        return Err(format!("{what}: ErrorEquals must be a non-empty list of names"));
     }
     if names.contains(&"States.ALL".to_owned()) && names.len() > 1 {
-        return Err(format!(
-            "{what}: States.ALL must appear alone in ErrorEquals"
-        ));
+        return Err(format!("{what}: States.ALL must appear alone in ErrorEquals"));
     }
     Ok(names)
 }
 
 fn retriers(v: Option<&Value>, what: &str) -> Result<Vec<Retrier>, String> {
     let Some(v) = v else { return Ok(Vec::new()) };
-    let list = v
-        .as_array()
-        .ok_or_else(|| format!("{what}: Retry must be a list"))?;
+    let list = v.as_array().ok_or_else(|| format!("{what}: Retry must be a list"))?;
     let mut out = Vec::new();
     for (i, r) in list.iter().enumerate() {
         let what = format!("{what}: Retry[{i}]");
-        let r = r
-            .as_object()
-            .ok_or_else(|| format!("{what} must be an object"))?;
+        let r = r.as_object().ok_or_else(|| format!("{what} must be an object"))?;
         fields(
             r,
             &[
@@ -331,10 +296,7 @@ fn retriers(v: Option<&Value>, what: &str) -> Result<Vec<Retrier>, String> {
             &what,
         )?;
         let num = |k: &str, default: f64| {
-            r.get(k).map_or(Ok(default), |v| {
-                v.as_f64()
-                    .ok_or_else(|| format!("{what}: {k} must be a number"))
-            })
+            r.get(k).map_or(Ok(default), |v| v.as_f64().ok_or_else(|| format!("{what}: {k} must be a number")))
         };
         let jitter = match r.get("JitterStrategy").map(|v| v.as_str()) {
             None | Some(Some("NONE")) => false,
@@ -348,17 +310,12 @@ fn retriers(v: Option<&Value>, what: &str) -> Result<Vec<Retrier>, String> {
             backoff_rate: num("BackoffRate", 2.0)?,
             max_delay_seconds: r
                 .get("MaxDelaySeconds")
-                .map(|v| {
-                    v.as_f64()
-                        .ok_or_else(|| format!("{what}: MaxDelaySeconds must be a number"))
-                })
+                .map(|v| v.as_f64().ok_or_else(|| format!("{what}: MaxDelaySeconds must be a number")))
                 .transpose()?,
             full_jitter: jitter,
         };
         if retrier.backoff_rate < 1.0 || retrier.interval_seconds < 1.0 {
-            return Err(format!(
-                "{what}: BackoffRate and IntervalSeconds must be at least 1"
-            ));
+            return Err(format!("{what}: BackoffRate and IntervalSeconds must be at least 1"));
         }
         out.push(retrier);
     }
@@ -367,39 +324,30 @@ fn retriers(v: Option<&Value>, what: &str) -> Result<Vec<Retrier>, String> {
 
 fn catchers(v: Option<&Value>, what: &str) -> Result<Vec<Catcher>, String> {
     let Some(v) = v else { return Ok(Vec::new()) };
-    let list = v
-        .as_array()
-        .ok_or_else(|| format!("{what}: Catch must be a list"))?;
+    let list = v.as_array().ok_or_else(|| format!("{what}: Catch must be a list"))?;
     let mut out = Vec::new();
     for (i, c) in list.iter().enumerate() {
         let what = format!("{what}: Catch[{i}]");
-        let c = c
-            .as_object()
-            .ok_or_else(|| format!("{what} must be an object"))?;
+        let c = c.as_object().ok_or_else(|| format!("{what} must be an object"))?;
         fields(c, &["ErrorEquals", "ResultPath", "Next", "Comment"], &what)?;
         out.push(Catcher {
             error_equals: error_names(c.get("ErrorEquals"), &what)?,
             result_path: result_path(c.get("ResultPath"), &what)?,
-            next: string(c, "Next", &what)?
-                .ok_or_else(|| format!("{what}: Next is required"))?
-                .to_owned(),
+            next: string(c, "Next", &what)?.ok_or_else(|| format!("{what}: Next is required"))?.to_owned(),
         });
     }
     Ok(out)
 }
 
 fn template(v: Option<&Value>, what: &str) -> Result<Option<Template>, String> {
-    v.map(|v| Template::compile(v).map_err(|e| format!("{what}: {e}")))
-        .transpose()
+    v.map(|v| Template::compile(v).map_err(|e| format!("{what}: {e}"))).transpose()
 }
 
 fn next(obj: &Map<String, Value>, what: &str) -> Result<Next, String> {
     match (string(obj, "Next", what)?, obj.get("End")) {
         (Some(n), None) => Ok(Next::To(n.to_owned())),
         (None, Some(Value::Bool(true))) => Ok(Next::End),
-        _ => Err(format!(
-            "{what}: needs exactly one of Next or \"End\": true"
-        )),
+        _ => Err(format!("{what}: needs exactly one of Next or \"End\": true")),
     }
 }
 
@@ -407,9 +355,7 @@ const COMMON: [&str; 4] = ["Type", "Comment", "InputPath", "OutputPath"];
 
 fn parse_state(name: &str, value: &Value) -> Result<State, String> {
     let what = format!("state `{name}`");
-    let obj = value
-        .as_object()
-        .ok_or_else(|| format!("{what} must be an object"))?;
+    let obj = value.as_object().ok_or_else(|| format!("{what} must be an object"))?;
     let ty = string(obj, "Type", &what)?.ok_or_else(|| format!("{what}: Type is required"))?;
     fn with(extra: &[&'static str]) -> Vec<&'static str> {
         COMMON.iter().chain(extra).copied().collect()
@@ -432,38 +378,24 @@ fn parse_state(name: &str, value: &Value) -> Result<State, String> {
                 ]),
                 &what,
             )?;
-            let resource = string(obj, "Resource", &what)?
-                .ok_or_else(|| format!("{what}: Resource is required"))?;
+            let resource = string(obj, "Resource", &what)?.ok_or_else(|| format!("{what}: Resource is required"))?;
             let (base, wait_for_token) = match resource.strip_suffix(".waitForTaskToken") {
                 Some(b) => (b, true),
                 None => (resource, false),
             };
-            let lambda_function =
-                base.starts_with("arn:aws:lambda:") && base.contains(":function:");
-            let integration = [
-                "arn:aws:states:::lambda:invoke",
-                "arn:aws:states:::events:putEvents",
-            ]
-            .contains(&base);
+            let lambda_function = base.starts_with("arn:aws:lambda:") && base.contains(":function:");
+            let integration = ["arn:aws:states:::lambda:invoke", "arn:aws:states:::events:putEvents"].contains(&base);
             if !lambda_function && !integration || (lambda_function && wait_for_token) {
                 return Err(format!(
                     "{what}: resource `{resource}` is not supported by stepshift-local (Lambda function ARNs, lambda:invoke and events:putEvents[.waitForTaskToken])"
                 ));
             }
-            let timeout = match (
-                obj.get("TimeoutSeconds"),
-                string(obj, "TimeoutSecondsPath", &what)?,
-            ) {
-                (Some(v), None) => Some(Timeout::Seconds(seconds(
-                    v,
-                    &format!("{what}: TimeoutSeconds"),
-                )?)),
+            let timeout = match (obj.get("TimeoutSeconds"), string(obj, "TimeoutSecondsPath", &what)?) {
+                (Some(v), None) => Some(Timeout::Seconds(seconds(v, &format!("{what}: TimeoutSeconds"))?)),
                 (None, Some(p)) => Some(Timeout::Path(Path::parse(p)?)),
                 (None, None) => None,
                 _ => {
-                    return Err(format!(
-                        "{what}: TimeoutSeconds and TimeoutSecondsPath are exclusive"
-                    ));
+                    return Err(format!("{what}: TimeoutSeconds and TimeoutSecondsPath are exclusive"));
                 }
             };
             let kind = Kind::Task {
@@ -479,11 +411,7 @@ fn parse_state(name: &str, value: &Value) -> Result<State, String> {
             (kind, Some(next(obj, &what)?))
         }
         "Pass" => {
-            fields(
-                obj,
-                &with(&["Parameters", "Result", "ResultPath", "Next", "End"]),
-                &what,
-            )?;
+            fields(obj, &with(&["Parameters", "Result", "ResultPath", "Next", "End"]), &what)?;
             let kind = Kind::Pass {
                 parameters: template(obj.get("Parameters"), &what)?,
                 result: obj.get("Result").cloned(),
@@ -492,35 +420,18 @@ fn parse_state(name: &str, value: &Value) -> Result<State, String> {
             (kind, Some(next(obj, &what)?))
         }
         "Wait" => {
-            fields(
-                obj,
-                &with(&[
-                    "Seconds",
-                    "SecondsPath",
-                    "Timestamp",
-                    "TimestampPath",
-                    "Next",
-                    "End",
-                ]),
-                &what,
-            )?;
+            fields(obj, &with(&["Seconds", "SecondsPath", "Timestamp", "TimestampPath", "Next", "End"]), &what)?;
             let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
                 .into_iter()
                 .filter(|k| obj.contains_key(*k))
                 .collect();
             let [how] = given.as_slice() else {
-                return Err(format!(
-                    "{what}: needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
-                ));
+                return Err(format!("{what}: needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"));
             };
-            let text = || {
-                string(obj, how, &what)
-                    .and_then(|s| s.ok_or_else(|| format!("{what}: {how} must be a string")))
-            };
+            let text =
+                || string(obj, how, &what).and_then(|s| s.ok_or_else(|| format!("{what}: {how} must be a string")));
             let wait = match *how {
-                "Seconds" => {
-                    WaitFor::Seconds(seconds(&obj["Seconds"], &format!("{what}: Seconds"))?)
-                }
+                "Seconds" => WaitFor::Seconds(seconds(&obj["Seconds"], &format!("{what}: Seconds"))?),
                 "SecondsPath" => WaitFor::SecondsPath(Path::parse(text()?)?),
                 "Timestamp" => WaitFor::Timestamp(Timestamp::parse_rfc3339(text()?)?),
                 _ => WaitFor::TimestampPath(Path::parse(text()?)?),
@@ -536,41 +447,19 @@ fn parse_state(name: &str, value: &Value) -> Result<State, String> {
                 .ok_or_else(|| format!("{what}: Choices must be a non-empty list"))?;
             let mut choices = Vec::new();
             for (i, c) in list.iter().enumerate() {
-                let c = c
-                    .as_object()
-                    .ok_or_else(|| format!("{what}: Choices[{i}] must be an object"))?;
-                let target = string(c, "Next", &what)?
-                    .ok_or_else(|| format!("{what}: Choices[{i}] needs Next"))?;
-                choices.push((
-                    Rule::parse(c, true).map_err(|e| format!("{what}: Choices[{i}]: {e}"))?,
-                    target.to_owned(),
-                ));
+                let c = c.as_object().ok_or_else(|| format!("{what}: Choices[{i}] must be an object"))?;
+                let target = string(c, "Next", &what)?.ok_or_else(|| format!("{what}: Choices[{i}] needs Next"))?;
+                choices
+                    .push((Rule::parse(c, true).map_err(|e| format!("{what}: Choices[{i}]: {e}"))?, target.to_owned()));
             }
-            (
-                Kind::Choice {
-                    choices,
-                    default: string(obj, "Default", &what)?.map(str::to_owned),
-                },
-                None,
-            )
+            (Kind::Choice { choices, default: string(obj, "Default", &what)?.map(str::to_owned) }, None)
         }
         "Succeed" => {
             fields(obj, &COMMON, &what)?;
             (Kind::Succeed, None)
         }
         "Fail" => {
-            fields(
-                obj,
-                &[
-                    "Type",
-                    "Comment",
-                    "Error",
-                    "ErrorPath",
-                    "Cause",
-                    "CausePath",
-                ],
-                &what,
-            )?;
+            fields(obj, &["Type", "Comment", "Error", "ErrorPath", "Cause", "CausePath"], &what)?;
             let text = |lit: &str, path: &str| -> Result<Option<Text>, String> {
                 match (string(obj, lit, &what)?, string(obj, path, &what)?) {
                     (Some(s), None) => Ok(Some(Text::Literal(s.to_owned()))),
@@ -579,13 +468,7 @@ fn parse_state(name: &str, value: &Value) -> Result<State, String> {
                     _ => Err(format!("{what}: {lit} and {path} are exclusive")),
                 }
             };
-            (
-                Kind::Fail {
-                    error: text("Error", "ErrorPath")?,
-                    cause: text("Cause", "CausePath")?,
-                },
-                None,
-            )
+            (Kind::Fail { error: text("Error", "ErrorPath")?, cause: text("Cause", "CausePath")? }, None)
         }
         other => {
             return Err(format!(
@@ -604,40 +487,18 @@ fn parse_state(name: &str, value: &Value) -> Result<State, String> {
 
 impl StateMachine {
     /// Loads a definition after substituting its `${...}` placeholders.
-    pub fn load(
-        definition: &str,
-        substitutions: &HashMap<String, String>,
-    ) -> Result<StateMachine, String> {
+    pub fn load(definition: &str, substitutions: &HashMap<String, String>) -> Result<StateMachine, String> {
         let text = substitute(definition, substitutions)?;
-        let doc: Value =
-            serde_json::from_str(&text).map_err(|e| format!("the definition is not JSON: {e}"))?;
+        let doc: Value = serde_json::from_str(&text).map_err(|e| format!("the definition is not JSON: {e}"))?;
         let obj = doc.as_object().ok_or("the definition must be an object")?;
-        fields(
-            obj,
-            &[
-                "Comment",
-                "StartAt",
-                "States",
-                "TimeoutSeconds",
-                "Version",
-                "QueryLanguage",
-            ],
-            "the definition",
-        )?;
-        if let Some(lang) = obj.get("QueryLanguage") {
-            if lang != "JSONPath" {
-                return Err(format!(
-                    "QueryLanguage {lang} is not supported by stepshift-local (JSONPath only)"
-                ));
-            }
+        fields(obj, &["Comment", "StartAt", "States", "TimeoutSeconds", "Version", "QueryLanguage"], "the definition")?;
+        if let Some(lang) = obj.get("QueryLanguage")
+            && lang != "JSONPath"
+        {
+            return Err(format!("QueryLanguage {lang} is not supported by stepshift-local (JSONPath only)"));
         }
-        let start_at = string(obj, "StartAt", "the definition")?
-            .ok_or("StartAt is required")?
-            .to_owned();
-        let states_obj = obj
-            .get("States")
-            .and_then(Value::as_object)
-            .ok_or("States must be an object")?;
+        let start_at = string(obj, "StartAt", "the definition")?.ok_or("StartAt is required")?.to_owned();
+        let states_obj = obj.get("States").and_then(Value::as_object).ok_or("States must be an object")?;
         let mut states = BTreeMap::new();
         for (name, value) in states_obj {
             if name.is_empty() || name.len() > 80 {
@@ -645,15 +506,8 @@ impl StateMachine {
             }
             states.insert(name.clone(), parse_state(name, value)?);
         }
-        let timeout_seconds = obj
-            .get("TimeoutSeconds")
-            .map(|v| seconds(v, "TimeoutSeconds"))
-            .transpose()?;
-        let machine = StateMachine {
-            start_at,
-            states,
-            timeout_seconds,
-        };
+        let timeout_seconds = obj.get("TimeoutSeconds").map(|v| seconds(v, "TimeoutSeconds")).transpose()?;
+        let machine = StateMachine { start_at, states, timeout_seconds };
         machine.check_graph()?;
         Ok(machine)
     }
@@ -682,10 +536,7 @@ impl StateMachine {
         for state in self.states.values() {
             for t in Self::targets(state) {
                 if !self.states.contains_key(t) {
-                    return Err(format!(
-                        "state `{}` goes to `{t}`, which does not exist",
-                        state.name
-                    ));
+                    return Err(format!("state `{}` goes to `{t}`, which does not exist", state.name));
                 }
             }
         }
@@ -715,38 +566,17 @@ mod tests {
 
     #[test]
     fn substitutions_and_placeholders() {
-        let subs = HashMap::from([(
-            "Fn".to_owned(),
-            "arn:aws:lambda:us-east-1:1:function:f".to_owned(),
-        )]);
-        assert_eq!(
-            substitute("a ${Fn} b", &subs).unwrap(),
-            "a arn:aws:lambda:us-east-1:1:function:f b"
-        );
-        assert!(
-            substitute("${Other}", &subs)
-                .unwrap_err()
-                .contains("${Other}")
-        );
-        assert_eq!(
-            placeholders("${A} x ${B} ${A}")
-                .into_iter()
-                .collect::<Vec<_>>(),
-            ["A", "B"]
-        );
+        let subs = HashMap::from([("Fn".to_owned(), "arn:aws:lambda:us-east-1:1:function:f".to_owned())]);
+        assert_eq!(substitute("a ${Fn} b", &subs).unwrap(), "a arn:aws:lambda:us-east-1:1:function:f b");
+        assert!(substitute("${Other}", &subs).unwrap_err().contains("${Other}"));
+        assert_eq!(placeholders("${A} x ${B} ${A}").into_iter().collect::<Vec<_>>(), ["A", "B"]);
     }
 
     #[test]
     fn unsupported_features_are_load_errors() {
         let cases = [
-            (
-                json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true}}}),
-                "Type `Map`",
-            ),
-            (
-                json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true, "Assign": {}}}}),
-                "field `Assign`",
-            ),
+            (json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true}}}), "Type `Map`"),
+            (json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true, "Assign": {}}}}), "field `Assign`"),
             (
                 json!({"StartAt": "P", "QueryLanguage": "JSONata", "States": {"P": {"Type": "Pass", "End": true}}}),
                 "JSONata",
@@ -778,12 +608,12 @@ mod tests {
                 .unwrap_err()
                 .contains("does not exist")
         );
-        assert!(load(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}, "Q": {"Type": "Succeed"}}})).unwrap_err().contains("cannot be reached"));
         assert!(
-            load(json!({"StartAt": "P", "States": {"P": {"Type": "Pass"}}}))
+            load(json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}, "Q": {"Type": "Succeed"}}}))
                 .unwrap_err()
-                .contains("Next or")
+                .contains("cannot be reached")
         );
+        assert!(load(json!({"StartAt": "P", "States": {"P": {"Type": "Pass"}}})).unwrap_err().contains("Next or"));
         let all_not_alone = json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:1:function:f", "End": true,
             "Catch": [{"ErrorEquals": ["States.ALL", "X"], "Next": "T"}]}}});
         assert!(load(all_not_alone).unwrap_err().contains("alone"));

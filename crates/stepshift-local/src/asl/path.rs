@@ -58,9 +58,7 @@ impl Path {
         let mut segments = Vec::new();
         while !rest.is_empty() {
             if let Some(r) = rest.strip_prefix("['") {
-                let end = r
-                    .find("']")
-                    .ok_or_else(|| format!("`{text}`: unclosed ['"))?;
+                let end = r.find("']").ok_or_else(|| format!("`{text}`: unclosed ['"))?;
                 segments.push(Segment::Field(r[..end].to_owned()));
                 rest = &r[end + 2..];
             } else if let Some(r) = rest.strip_prefix('[') {
@@ -74,9 +72,7 @@ impl Path {
                 let end = r.find(['.', '[']).unwrap_or(r.len());
                 let name = &r[..end];
                 if name.is_empty() || name == "*" || name.starts_with('.') {
-                    return Err(format!(
-                        "`{text}`: `..`, `.*` and empty names are not supported in reference paths"
-                    ));
+                    return Err(format!("`{text}`: `..`, `.*` and empty names are not supported in reference paths"));
                 }
                 segments.push(Segment::Field(name.to_owned()));
                 rest = &r[end..];
@@ -84,11 +80,7 @@ impl Path {
                 return Err(format!("`{text}`: unexpected `{rest}`"));
             }
         }
-        Ok(Path {
-            root,
-            segments,
-            text: text.to_owned(),
-        })
+        Ok(Path { root, segments, text: text.to_owned() })
     }
 
     /// The value at this path in `doc`, if present.
@@ -112,9 +104,7 @@ impl Path {
     /// is not an object fails.
     pub fn set(&self, doc: Value, value: Value) -> Result<Value, String> {
         if self.root == Root::Context {
-            return Err(format!(
-                "`{self}`: ResultPath cannot write to the context object"
-            ));
+            return Err(format!("`{self}`: ResultPath cannot write to the context object"));
         }
         if self.segments.is_empty() {
             return Ok(value);
@@ -125,12 +115,9 @@ impl Path {
             slot = match s {
                 Segment::Field(name) => {
                     let Value::Object(map) = slot else {
-                        return Err(format!(
-                            "`{self}`: cannot set field `{name}` inside a non-object"
-                        ));
+                        return Err(format!("`{self}`: cannot set field `{name}` inside a non-object"));
                     };
-                    map.entry(name.clone())
-                        .or_insert_with(|| Value::Object(Map::new()))
+                    map.entry(name.clone()).or_insert_with(|| Value::Object(Map::new()))
                 }
                 Segment::Index(i) => {
                     let Some(item) = slot.as_array_mut().and_then(|a| a.get_mut(*i)) else {
@@ -155,32 +142,18 @@ mod tests {
     fn parses_and_reads_reference_paths() {
         let doc = json!({"a": {"b c": [10, {"d": true}]}, "x": null});
         assert_eq!(Path::parse("$").unwrap().get(&doc), Some(&doc));
-        assert_eq!(
-            Path::parse("$.a['b c'][1].d").unwrap().get(&doc),
-            Some(&json!(true))
-        );
+        assert_eq!(Path::parse("$.a['b c'][1].d").unwrap().get(&doc), Some(&json!(true)));
         assert_eq!(Path::parse("$.x").unwrap().get(&doc), Some(&Value::Null));
         assert_eq!(Path::parse("$.missing").unwrap().get(&doc), None);
         assert_eq!(Path::parse("$.a[5]").unwrap().get(&doc), None);
         let ctx = Path::parse("$$.Execution.Id").unwrap();
         assert_eq!(ctx.root, Root::Context);
-        assert_eq!(
-            ctx.read(&doc, &json!({"Execution": {"Id": "arn"}})),
-            Some(&json!("arn"))
-        );
+        assert_eq!(ctx.read(&doc, &json!({"Execution": {"Id": "arn"}})), Some(&json!("arn")));
     }
 
     #[test]
     fn refuses_what_it_does_not_implement() {
-        for bad in [
-            "a.b",
-            "$..a",
-            "$.a[*]",
-            "$.a[?(@.b)]",
-            "$.a[1:2]",
-            "$.",
-            "$.*",
-        ] {
+        for bad in ["a.b", "$..a", "$.a[*]", "$.a[?(@.b)]", "$.a[1:2]", "$.", "$.*"] {
             assert!(Path::parse(bad).is_err(), "{bad}");
         }
     }
@@ -188,36 +161,10 @@ mod tests {
     #[test]
     fn sets_like_result_path() {
         let doc = json!({"a": 1});
-        assert_eq!(
-            Path::parse("$")
-                .unwrap()
-                .set(doc.clone(), json!(2))
-                .unwrap(),
-            json!(2)
-        );
-        assert_eq!(
-            Path::parse("$.b.c")
-                .unwrap()
-                .set(doc.clone(), json!(2))
-                .unwrap(),
-            json!({"a": 1, "b": {"c": 2}})
-        );
-        assert_eq!(
-            Path::parse("$.a")
-                .unwrap()
-                .set(doc.clone(), json!({"z": 0}))
-                .unwrap(),
-            json!({"a": {"z": 0}})
-        );
-        assert!(
-            Path::parse("$.a.b").unwrap().set(doc, json!(2)).is_err(),
-            "1 is not an object"
-        );
-        assert!(
-            Path::parse("$$.x")
-                .unwrap()
-                .set(json!({}), json!(2))
-                .is_err()
-        );
+        assert_eq!(Path::parse("$").unwrap().set(doc.clone(), json!(2)).unwrap(), json!(2));
+        assert_eq!(Path::parse("$.b.c").unwrap().set(doc.clone(), json!(2)).unwrap(), json!({"a": 1, "b": {"c": 2}}));
+        assert_eq!(Path::parse("$.a").unwrap().set(doc.clone(), json!({"z": 0})).unwrap(), json!({"a": {"z": 0}}));
+        assert!(Path::parse("$.a.b").unwrap().set(doc, json!(2)).is_err(), "1 is not an object");
+        assert!(Path::parse("$$.x").unwrap().set(json!({}), json!(2)).is_err());
     }
 }

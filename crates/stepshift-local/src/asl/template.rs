@@ -38,9 +38,7 @@ impl Template {
                 for (key, v) in map {
                     if let Some(name) = key.strip_suffix(".$") {
                         let Some(text) = v.as_str() else {
-                            return Err(format!(
-                                "`{key}` must be a path or an intrinsic call (a string)"
-                            ));
+                            return Err(format!("`{key}` must be a path or an intrinsic call (a string)"));
                         };
                         let field = if intrinsics::is_call(text) {
                             Field::Call(intrinsics::parse(text)?)
@@ -54,40 +52,31 @@ impl Template {
                 }
                 Template::Object(fields)
             }
-            Value::Array(items) => Template::Array(
-                items
-                    .iter()
-                    .map(Template::compile)
-                    .collect::<Result<_, _>>()?,
-            ),
+            Value::Array(items) => Template::Array(items.iter().map(Template::compile).collect::<Result<_, _>>()?),
             other => Template::Literal(other.clone()),
         })
     }
 
     /// Fills the template from `input` (`$`) and `context` (`$$`).
-    pub fn eval(
-        &self,
-        input: &Value,
-        context: &Value,
-        rng: &mut impl Rng,
-    ) -> Result<Value, String> {
+    pub fn eval(&self, input: &Value, context: &Value, rng: &mut impl Rng) -> Result<Value, String> {
         Ok(match self {
             Template::Literal(v) => v.clone(),
-            Template::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|t| t.eval(input, context, rng))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Template::Array(items) => {
+                Value::Array(items.iter().map(|t| t.eval(input, context, rng)).collect::<Result<_, _>>()?)
+            }
             Template::Object(fields) => {
                 let mut out = Map::new();
                 for (name, field) in fields {
                     let v = match field {
                         Field::Value(t) => t.eval(input, context, rng)?,
                         Field::Path(p) => p.read(input, context).cloned().ok_or_else(|| {
-                            format!("The JSONPath '{p}' specified for the field '{name}.$' could not be found in the input")
+                            format!(
+                                "The JSONPath '{p}' specified for the field '{name}.$' could not be found in the input"
+                            )
                         })?,
-                        Field::Call(c) => intrinsics::eval(c, input, context, rng).map_err(|e| format!("field '{name}.$': {e}"))?,
+                        Field::Call(c) => {
+                            intrinsics::eval(c, input, context, rng).map_err(|e| format!("field '{name}.$': {e}"))?
+                        }
                     };
                     out.insert(name.clone(), v);
                 }
@@ -131,13 +120,8 @@ mod tests {
             "label.$": "States.Format('n={}', $.n)"
         }))
         .unwrap();
-        let out = t
-            .eval(
-                &json!({"n": 4}),
-                &json!({"Execution": {"Id": "arn"}}),
-                &mut ChaCha8Rng::seed_from_u64(1),
-            )
-            .unwrap();
+        let out =
+            t.eval(&json!({"n": 4}), &json!({"Execution": {"Id": "arn"}}), &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
         assert_eq!(
             out,
             json!({"action": "begin", "request": {"n": 4}, "id": "arn", "nested": {"n": 4, "list": [{"m": 4}, 3]}, "label": "n=4"})
@@ -147,9 +131,7 @@ mod tests {
     #[test]
     fn a_missing_path_is_an_error_naming_the_field() {
         let t = Template::compile(&json!({"x.$": "$.nope"})).unwrap();
-        let err = t
-            .eval(&json!({}), &json!({}), &mut ChaCha8Rng::seed_from_u64(1))
-            .unwrap_err();
+        let err = t.eval(&json!({}), &json!({}), &mut ChaCha8Rng::seed_from_u64(1)).unwrap_err();
         assert!(err.contains("'$.nope'") && err.contains("'x.$'"), "{err}");
     }
 

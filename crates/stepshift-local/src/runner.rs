@@ -1,0 +1,395 @@
+//! Runs deployments: the real `statemachine/deployment.asl.json` (compiled in), the real
+//! task handlers called in-process, and [`SimAws`] behind them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures_executor::block_on;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use stepshift_core::memory::Call;
+use stepshift_core::ports::AliasRouting;
+use stepshift_core::tasks::TaskConfig;
+use stepshift_core::{Clock, TaskError, Timestamp};
+
+use crate::asl::{Environment, Event, Execution, Options, StateMachine, Status, TaskCall, TaskResult};
+use crate::sim::{FunctionModel, ScheduledAlarm, SimAws};
+
+/// The production state machine definition, exactly as deployed.
+pub const DEPLOYMENT_ASL: &str = include_str!("../../../statemachine/deployment.asl.json");
+
+/// The account and region of the simulation.
+pub const ACCOUNT: &str = "000000000000";
+/// The region of the simulation.
+pub const REGION: &str = "us-east-1";
+/// The approval event bus name the simulation substitutes.
+pub const APPROVAL_BUS: &str = "stepshift-approvals";
+
+/// The five task functions, by the substitution that names them in the ASL.
+pub const FUNCTIONS: [(&str, &str); 5] = [
+    ("RecordVersionFunctionArn", "stepshift-record-version"),
+    ("ShiftWeightFunctionArn", "stepshift-shift-weight"),
+    ("CheckHealthFunctionArn", "stepshift-check-health"),
+    ("PromoteFunctionArn", "stepshift-promote"),
+    ("RollbackFunctionArn", "stepshift-rollback"),
+];
+
+/// The DefinitionSubstitutions of the simulated account.
+pub fn substitutions() -> HashMap<String, String> {
+    let mut subs: HashMap<String, String> = FUNCTIONS
+        .iter()
+        .map(|(key, name)| ((*key).to_owned(), format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}")))
+        .collect();
+    subs.insert("ApprovalEventBusName".into(), APPROVAL_BUS.into());
+    subs
+}
+
+/// Loads the production state machine with the simulated account's substitutions.
+pub fn deployment_machine() -> Result<StateMachine, String> {
+    StateMachine::load(DEPLOYMENT_ASL, &substitutions())
+}
+
+/// Something a person (or a script) does at a set time during the simulation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedAction {
+    /// Seconds after the start.
+    pub after_seconds: u64,
+    /// What happens.
+    pub action: Action,
+}
+
+/// A scripted action.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// Someone points an alias at other versions by hand (drift).
+    SetAlias {
+        /// Function name.
+        function: String,
+        /// Alias name.
+        alias: String,
+        /// The routing they set.
+        routing: AliasRouting,
+    },
+}
+
+/// How the simulated approver answers approval pauses, in order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Answer {
+    /// Approve after this many seconds.
+    Approve {
+        /// Seconds after the pause began.
+        after_seconds: u64,
+    },
+    /// Reject after this many seconds.
+    Reject {
+        /// Seconds after the pause began.
+        after_seconds: u64,
+        /// The reason given.
+        reason: String,
+    },
+    /// Never answer: the pause times out.
+    Ignore,
+}
+
+/// Everything a simulated deployment needs besides its request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Seed of every random draw.
+    #[serde(default)]
+    pub seed: u64,
+    /// When the simulation starts.
+    #[serde(default = "default_start")]
+    pub start: Timestamp,
+    /// The functions and their traffic.
+    pub functions: Vec<FunctionModel>,
+    /// CloudWatch's delivery lag range, seconds after a minute ends.
+    #[serde(default = "default_lag")]
+    pub metric_lag_seconds: (u64, u64),
+    /// Alarms with scheduled states.
+    #[serde(default)]
+    pub alarms: Vec<ScheduledAlarm>,
+    /// Scripted actions.
+    #[serde(default)]
+    pub actions: Vec<TimedAction>,
+    /// Answers to approval pauses, in order; when they run out, approve after 60 s.
+    #[serde(default)]
+    pub approvals: Vec<Answer>,
+    /// Virtual duration of one task invocation, ms.
+    #[serde(default = "default_task_millis")]
+    pub task_millis: i64,
+}
+
+fn default_start() -> Timestamp {
+    Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default()
+}
+
+fn default_lag() -> (u64, u64) {
+    (60, 180)
+}
+
+fn default_task_millis() -> i64 {
+    250
+}
+
+/// An injected failure of a whole task invocation (the Lambda, not an AWS call).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskFault {
+    /// The function's name, e.g. `stepshift-promote`.
+    pub function: String,
+    /// Which invocation of it fails (0 = the first).
+    pub invocation: u32,
+    /// Whether the handler ran (and its effects landed) before the failure.
+    pub after_effect: bool,
+    /// The error the state machine sees, e.g. `Lambda.Unknown`.
+    pub error: String,
+}
+
+/// The environment the state machine's tasks run in.
+pub struct LocalEnvironment {
+    /// Simulated AWS.
+    pub aws: SimAws,
+    /// The task Lambdas' configuration.
+    pub config: TaskConfig,
+    /// PutEvents entries sent to the approval bus, in order.
+    pub events: Vec<Value>,
+    /// Task invocations per function name.
+    pub invocations: BTreeMap<String, u32>,
+    /// Injected task failures.
+    pub task_faults: Vec<TaskFault>,
+    actions: Vec<TimedAction>,
+    origin: Timestamp,
+}
+
+impl LocalEnvironment {
+    /// The environment of `scenario`.
+    pub fn new(scenario: &Scenario) -> Self {
+        let aws = SimAws::new(
+            scenario.start,
+            scenario.seed,
+            scenario.functions.clone(),
+            scenario.metric_lag_seconds,
+            scenario.alarms.clone(),
+        );
+        let mut actions = scenario.actions.clone();
+        actions.sort_by_key(|a| a.after_seconds);
+        LocalEnvironment {
+            aws,
+            config: TaskConfig::default(),
+            events: Vec::new(),
+            invocations: BTreeMap::new(),
+            task_faults: Vec::new(),
+            actions,
+            origin: scenario.start,
+        }
+    }
+
+    fn call_handler(&self, function: &str, input: Value) -> Result<Value, TaskError> {
+        let (aws, config) = (&self.aws, &self.config);
+        block_on(async {
+            match function {
+                "stepshift-record-version" => record_version::handle(aws, config, input).await,
+                "stepshift-shift-weight" => shift_weight::handle(aws, config, input).await,
+                "stepshift-check-health" => check_health::handle(aws, config, input).await,
+                "stepshift-promote" => promote::handle(aws, config, input).await,
+                "stepshift-rollback" => rollback::handle(aws, config, input).await,
+                other => Err(TaskError::InvalidTaskInput(format!("no task function named {other}"))),
+            }
+        })
+    }
+}
+
+/// A Lambda error as Step Functions reports it in `Cause`.
+pub fn lambda_cause(error: &TaskError) -> String {
+    json!({"errorType": error.name(), "errorMessage": error.to_string()}).to_string()
+}
+
+impl Environment for LocalEnvironment {
+    fn invoke(&mut self, call: TaskCall<'_>) -> TaskResult {
+        self.aws.set_now(call.now);
+        if call.resource.starts_with("arn:aws:states:::events:putEvents") {
+            let entries = call.input["Entries"].as_array().cloned().unwrap_or_default();
+            let ids: Vec<Value> =
+                (0..entries.len()).map(|i| json!({"EventId": format!("event-{}-{i}", self.events.len())})).collect();
+            self.events.extend(entries);
+            return TaskResult::Output(json!({"Entries": ids, "FailedEntryCount": 0}));
+        }
+        let function = call.resource.rsplit(':').next().unwrap_or_default().to_owned();
+        let n = self.invocations.entry(function.clone()).or_default();
+        let invocation = *n;
+        *n += 1;
+        let fault = self.task_faults.iter().position(|f| f.function == function && f.invocation == invocation);
+        let fault = fault.map(|i| self.task_faults.remove(i));
+        if let Some(f) = fault.as_ref().filter(|f| !f.after_effect) {
+            return TaskResult::Error {
+                error: f.error.clone(),
+                cause: format!("injected: {function} failed before running"),
+            };
+        }
+        let result = self.call_handler(&function, call.input.clone());
+        if let Some(f) = fault {
+            return TaskResult::Error { error: f.error, cause: format!("injected: {function} failed after running") };
+        }
+        match result {
+            Ok(v) => TaskResult::Output(v),
+            Err(e) => TaskResult::Error { error: e.name().to_owned(), cause: lambda_cause(&e) },
+        }
+    }
+
+    fn time_passes(&mut self, now: Timestamp) {
+        self.aws.set_now(now);
+        while self.actions.first().is_some_and(|a| self.origin.plus_secs(a.after_seconds as i64) <= now) {
+            let TimedAction { action, .. } = self.actions.remove(0);
+            match action {
+                Action::SetAlias { function, alias, routing } => {
+                    self.aws.generate();
+                    self.aws.aws.put_alias(&function, &alias, routing);
+                }
+            }
+        }
+    }
+}
+
+/// How a simulated deployment ended, with everything needed to check it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    /// `SUCCEEDED`, `FAILED` or `TIMED_OUT`.
+    pub status: String,
+    /// The execution output (when it succeeded).
+    pub output: Option<Value>,
+    /// The error name (when it failed).
+    pub error: Option<String>,
+    /// The cause (when it failed).
+    pub cause: Option<String>,
+    /// State names entered, in order.
+    pub path: Vec<String>,
+    /// State transitions.
+    pub transitions: u64,
+    /// Virtual seconds from start to end.
+    pub duration_seconds: i64,
+    /// Each simulated alias's routing at the end.
+    pub aliases: Vec<(String, String, AliasRouting)>,
+    /// Every SSM parameter at the end.
+    pub parameters: BTreeMap<String, String>,
+    /// AWS calls made, per kind.
+    pub calls: BTreeMap<String, u64>,
+    /// Approval requests sent.
+    pub approvals_requested: usize,
+    /// The execution history.
+    #[serde(skip)]
+    pub history: Vec<Event>,
+}
+
+impl Outcome {
+    /// The routing of `function:alias` at the end.
+    pub fn routing(&self, function: &str, alias: &str) -> Option<&AliasRouting> {
+        self.aliases.iter().find(|(f, a, _)| f == function && a == alias).map(|(_, _, r)| r)
+    }
+
+    /// A parameter's value at the end.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.parameters.get(name).map(String::as_str)
+    }
+}
+
+/// A simulated account with the production state machine loaded.
+pub struct Simulation {
+    /// The state machine.
+    pub machine: Arc<StateMachine>,
+    /// The environment.
+    pub env: LocalEnvironment,
+    scenario: Scenario,
+    answers: Vec<Answer>,
+    started: u32,
+}
+
+impl Simulation {
+    /// Sets up `scenario`.
+    pub fn new(scenario: Scenario) -> Result<Simulation, String> {
+        Ok(Simulation {
+            machine: Arc::new(deployment_machine()?),
+            env: LocalEnvironment::new(&scenario),
+            answers: scenario.approvals.clone(),
+            scenario,
+            started: 0,
+        })
+    }
+
+    /// Options for the next execution, named `name`.
+    pub fn options(&mut self, name: &str) -> Options {
+        self.started += 1;
+        Options {
+            name: name.to_owned(),
+            state_machine_arn: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:stepshift-deployment"),
+            start: self.env.aws.aws.now(),
+            seed: self.scenario.seed.wrapping_add(u64::from(self.started)),
+            task_millis: self.scenario.task_millis,
+        }
+    }
+
+    /// Runs a deployment of `request` to its end, answering approvals from the scenario.
+    pub fn run(&mut self, request: Value) -> Outcome {
+        let name = format!("deployment-{}", self.started + 1);
+        let options = self.options(&name);
+        let mut exec = Execution::start(Arc::clone(&self.machine), request, options);
+        loop {
+            exec.run(&mut self.env);
+            let Status::Waiting { token, .. } = exec.status().clone() else { break };
+            let answer =
+                if self.answers.is_empty() { Answer::Approve { after_seconds: 60 } } else { self.answers.remove(0) };
+            match answer {
+                Answer::Approve { after_seconds } => {
+                    exec.advance(after_seconds as i64, &mut self.env);
+                    if matches!(exec.status(), Status::Waiting { token: t, .. } if *t == token) {
+                        let _ = exec.send_task_success(&token, json!({"approved_by": "simulated approver"}));
+                    }
+                }
+                Answer::Reject { after_seconds, reason } => {
+                    exec.advance(after_seconds as i64, &mut self.env);
+                    if matches!(exec.status(), Status::Waiting { token: t, .. } if *t == token) {
+                        let _ = exec.send_task_failure(&token, "ApprovalRejected", &reason, &mut self.env);
+                    }
+                }
+                Answer::Ignore => exec.advance(400 * 24 * 3600, &mut self.env),
+            }
+        }
+        self.outcome(&exec)
+    }
+
+    /// Summarizes an ended (or paused) execution.
+    pub fn outcome(&self, exec: &Execution) -> Outcome {
+        let (status, output, error, cause) = match exec.status() {
+            Status::Succeeded(v) => ("SUCCEEDED", Some(v.clone()), None, None),
+            Status::Failed { error, cause } => ("FAILED", None, Some(error.clone()), Some(cause.clone())),
+            Status::TimedOut => ("TIMED_OUT", None, None, None),
+            Status::Running => ("RUNNING", None, None, None),
+            Status::Waiting { .. } => ("WAITING", None, None, None),
+        };
+        let aliases = self
+            .scenario
+            .functions
+            .iter()
+            .filter_map(|f| {
+                self.env.aws.aws.alias(&f.function, &f.alias).map(|a| (f.function.clone(), f.alias.clone(), a.routing))
+            })
+            .collect();
+        let calls = self.env.aws.aws.calls().into_iter().map(|(c, n): (Call, u64)| (format!("{c:?}"), n)).collect();
+        Outcome {
+            status: status.to_owned(),
+            output,
+            error,
+            cause,
+            path: exec.path(),
+            transitions: exec.transitions(),
+            duration_seconds: exec.now().secs_since(exec.started_at()),
+            aliases,
+            parameters: self.env.aws.aws.parameters(),
+            calls,
+            approvals_requested: self.env.events.len(),
+            history: exec.history().to_vec(),
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Shared helpers of the scenario and end-to-end tests.
+
+use serde_json::{Value, json};
+use stepshift_core::ports::AliasRouting;
+use stepshift_local::sim::{Behavior, FunctionModel, VersionModel};
+use stepshift_local::{Outcome, Scenario};
+
+/// The stable version's usual behavior: 0.1% errors, 40 ms median, 180 ms p99.
+pub fn stable() -> Behavior {
+    Behavior::default()
+}
+
+/// A function `name` with versions 1..=42, alias live → 41, at `rps`, where version 42
+/// behaves as `candidate`.
+pub fn function(name: &str, rps: f64, candidate: VersionModel) -> FunctionModel {
+    FunctionModel {
+        function: name.into(),
+        alias: "live".into(),
+        versions: 42,
+        serving: "41".into(),
+        requests_per_second: rps,
+        behaviors: [("42".to_owned(), candidate)].into(),
+        default_behavior: stable(),
+    }
+}
+
+/// One function, orders, at 20 requests/s.
+pub fn scenario(candidate: VersionModel) -> Scenario {
+    Scenario {
+        seed: 42,
+        start: stepshift_core::Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap(),
+        functions: vec![function("orders", 20.0, candidate)],
+        metric_lag_seconds: (60, 120),
+        alarms: Vec::new(),
+        actions: Vec::new(),
+        approvals: Vec::new(),
+        task_millis: 250,
+    }
+}
+
+/// A candidate that behaves like `b` throughout.
+pub fn steady(b: Behavior) -> VersionModel {
+    VersionModel::steady(b)
+}
+
+/// A candidate with an error rate of `rate` (0-1).
+pub fn failing(rate: f64) -> VersionModel {
+    steady(Behavior { error_rate: rate, ..stable() })
+}
+
+/// A deployment request for orders:live → 42 with `strategy`.
+pub fn request(strategy: Value) -> Value {
+    json!({
+        "schema": 1,
+        "targets": [{"function": "orders", "alias": "live", "version": "42"}],
+        "strategy": strategy,
+        "lock_in_seconds": 300
+    })
+}
+
+/// Asserts the alias ended at `version` alone, the lock is free, and the records match.
+pub fn assert_settled(o: &Outcome, function: &str, version: &str) {
+    assert_eq!(o.routing(function, "live"), Some(&AliasRouting::single(version)), "{function}:live routing; {o:#?}");
+    let lock = format!("/stepshift/{function}/live/lock");
+    assert_eq!(o.parameter(&lock), None, "the lock on {function}:live is released");
+    assert_eq!(
+        o.parameter(&format!("/stepshift/{function}/live/current-version")),
+        Some(version),
+        "current-version of {function}"
+    );
+}
+
+/// The history events of one type, as `(state or resource, details)`.
+pub fn events<'a>(o: &'a Outcome, kind: &str) -> Vec<&'a Value> {
+    o.history.iter().filter(|e| e.kind == kind).map(|e| &e.details).collect()
+}
+
+/// The recorded history entries of an alias.
+pub fn history(o: &Outcome, function: &str) -> Vec<Value> {
+    o.parameter(&format!("/stepshift/{function}/live/history"))
+        .map(|h| serde_json::from_str::<Vec<Value>>(h).unwrap())
+        .unwrap_or_default()
+}

@@ -205,8 +205,9 @@ pub struct HealthSettings {
     pub throttles: ThrottleRule,
     /// CloudWatch alarms; any of them in ALARM makes the candidate unhealthy.
     pub alarms: Vec<String>,
-    /// How late CloudWatch delivers Lambda metrics. Each check looks back this far before
-    /// its step began, so that late data from the previous step is still judged.
+    /// How late CloudWatch delivers Lambda metrics (1-4 minutes). Each check looks back
+    /// this far before its step began, so that a short step is judged on the data that
+    /// has arrived, and late data from the previous step still counts.
     pub metric_lag_seconds: u64,
     /// Check this often during a bake and roll back as soon as a check is unhealthy.
     /// `null` checks once, at the end of each bake.
@@ -223,7 +224,7 @@ impl Default for HealthSettings {
             p99_duration: LatencyRule::default(),
             throttles: ThrottleRule::default(),
             alarms: Vec::new(),
-            metric_lag_seconds: 120,
+            metric_lag_seconds: 240,
             check_interval_seconds: None,
             insufficient_data: InsufficientData::default(),
         }

@@ -1,0 +1,108 @@
+//! `stepshift-bench`: figures about stepshift, printed as Markdown tables.
+//!
+//! - `runner`: state transitions of healthy deployments per strategy, and how many
+//!   simulated one-hour deployments the local runner completes per second.
+
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use stepshift_local::sim::{Behavior, FunctionModel, VersionModel};
+use stepshift_local::{Scenario, Simulation};
+
+#[derive(Parser)]
+#[command(about = "stepshift benchmarks (figures, not tests)")]
+struct Args {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Transitions per strategy, and simulated deployments per second.
+    Runner {
+        /// Deployments to time.
+        #[arg(long, default_value_t = 200)]
+        deployments: u32,
+    },
+}
+
+fn scenario(seed: u64, rps: f64) -> Scenario {
+    Scenario {
+        seed,
+        start: stepshift_core::Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default(),
+        functions: vec![FunctionModel {
+            function: "orders".into(),
+            alias: "live".into(),
+            versions: 42,
+            serving: "41".into(),
+            requests_per_second: rps,
+            behaviors: [("42".to_owned(), VersionModel::steady(Behavior::default()))].into(),
+            default_behavior: Behavior::default(),
+        }],
+        metric_lag_seconds: (60, 180),
+        alarms: Vec::new(),
+        actions: Vec::new(),
+        approvals: Vec::new(),
+        task_millis: 250,
+    }
+}
+
+fn request(strategy: Value, lock_in: u64) -> Value {
+    json!({
+        "schema": 1,
+        "targets": [{"function": "orders", "alias": "live", "version": "42"}],
+        "strategy": strategy,
+        "lock_in_seconds": lock_in
+    })
+}
+
+fn runner(deployments: u32) {
+    println!("## Healthy deployments: state transitions\n");
+    println!("| strategy | lock-in | transitions | traffic steps | per traffic step | simulated duration |");
+    println!("|---|---|---|---|---|---|");
+    for strategy in ["all-at-once", "canary-10-5m", "canary-10-30m", "linear-10-every-1m", "linear-10-every-10m"] {
+        for lock_in in [0, 300] {
+            let o = Simulation::new(scenario(1, 20.0)).expect("the ASL loads").run(request(json!(strategy), lock_in));
+            assert_eq!(o.status, "SUCCEEDED", "{strategy}: {:?}", o.cause);
+            let shifts = o.path.iter().filter(|p| *p == "Shift traffic").count();
+            // States entered from the first shift up to the promotion, per shift.
+            let first = o.path.iter().position(|p| p == "Shift traffic");
+            let promote = o.path.iter().position(|p| p == "Promote").unwrap_or(o.path.len());
+            let per_step = first.map_or("-".to_owned(), |f| format!("{:.1}", (promote - f) as f64 / shifts as f64));
+            println!(
+                "| {strategy} | {lock_in} s | {} | {shifts} | {per_step} | {} min |",
+                o.transitions,
+                o.duration_seconds / 60
+            );
+        }
+    }
+    // A one-hour deployment: 10% steps every 6 minutes (54 min) plus a 6-minute lock-in.
+    let hour: Vec<Value> = (1..=10)
+        .map(|i| {
+            if i < 10 { json!({"weight_percent": i * 10, "bake_seconds": 360}) } else { json!({"weight_percent": 100}) }
+        })
+        .collect();
+    for rps in [10.0, 100.0] {
+        let started = Instant::now();
+        let mut transitions = 0;
+        for seed in 0..u64::from(deployments) {
+            let o = Simulation::new(scenario(seed, rps)).expect("the ASL loads").run(request(json!(hour.clone()), 360));
+            assert_eq!(o.status, "SUCCEEDED");
+            assert!(o.duration_seconds >= 3600);
+            transitions += o.transitions;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "\n{deployments} simulated one-hour deployments at {rps} requests/s: {secs:.2} s, {:.0} deployments/s ({} transitions each)",
+            f64::from(deployments) / secs,
+            transitions / u64::from(deployments)
+        );
+    }
+}
+
+fn main() {
+    match Args::parse().bench {
+        Bench::Runner { deployments } => runner(deployments),
+    }
+}

@@ -1,5 +1,5 @@
 # stepshift: every command CI runs is a target here.
-.PHONY: setup build test test-rust lint fmt clean
+.PHONY: setup build demo test test-rust lint fmt bench-runner clean
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -20,10 +20,27 @@ $(VENV)/.installed: requirements-dev.txt
 build: setup
 	cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
 
+## demo: two simulated deployments on the real state machine; no AWS, no credentials
+demo:
+	cargo build --quiet -p stepshift-cli --no-default-features
+	@echo
+	@echo "== 1. A healthy candidate: shifted to 10%, judged, promoted, watched, confirmed"
+	./target/debug/stepshift simulate --scenario healthy
+	@echo
+	@echo "== 2. A faulty candidate (8% errors): rolled back at its first step"
+	./target/debug/stepshift simulate --scenario error-spike; test $$? -eq 1
+	@echo
+	@echo "Try your own settings: ./target/debug/stepshift simulate --help"
+
+## bench-runner: state transitions per strategy and simulated deployments per second
+bench-runner:
+	cargo run --release -p stepshift-bench -- runner
+
 ## lint: formatting and clippy, warnings are errors
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p stepshift-cli --no-default-features -- -D warnings
 
 fmt:
 	cargo fmt --all

@@ -239,14 +239,16 @@ fn healthy_summary(t: &TargetSample) -> String {
     if let Some(p99) = c.p99_duration_ms {
         text.push_str(&format!(", p99 {} ms", round2(p99)));
     }
-    if let Some(b) = &t.baseline {
-        text.push_str(&format!(
+    match &t.baseline {
+        Some(b) if b.invocations > 0 => text.push_str(&format!(
             "; stable version {}: {}% errors ({} in {})",
             b.version,
             round2(b.error_rate_percent.unwrap_or(0.0)),
             b.errors,
             b.invocations
-        ));
+        )),
+        Some(b) => text.push_str(&format!("; no data from stable version {} yet", b.version)),
+        None => {}
     }
     text
 }

@@ -330,31 +330,46 @@ impl Simulation {
         }
     }
 
-    /// Runs a deployment of `request` to its end, answering approvals from the scenario.
-    pub fn run(&mut self, request: Value) -> Outcome {
+    /// Starts a deployment of `request` (it has not run yet).
+    pub fn start(&mut self, request: Value) -> Execution {
         let name = format!("deployment-{}", self.started + 1);
         let options = self.options(&name);
-        let mut exec = Execution::start(Arc::clone(&self.machine), request, options);
+        Execution::start(Arc::clone(&self.machine), request, options)
+    }
+
+    /// Answers the pause `exec` waits in with the scenario's next answer (approve after
+    /// 60 s when the answers run out). Call [`Execution::run`] afterwards.
+    pub fn answer(&mut self, exec: &mut Execution) {
+        let Status::Waiting { token, .. } = exec.status().clone() else { return };
+        let answer =
+            if self.answers.is_empty() { Answer::Approve { after_seconds: 60 } } else { self.answers.remove(0) };
+        let waiting = |exec: &Execution| matches!(exec.status(), Status::Waiting { token: t, .. } if *t == token);
+        match answer {
+            Answer::Approve { after_seconds } => {
+                exec.advance(after_seconds as i64, &mut self.env);
+                if waiting(exec) {
+                    let _ = exec.send_task_success(&token, json!({"approved_by": "simulated approver"}));
+                }
+            }
+            Answer::Reject { after_seconds, reason } => {
+                exec.advance(after_seconds as i64, &mut self.env);
+                if waiting(exec) {
+                    let _ = exec.send_task_failure(&token, "ApprovalRejected", &reason, &mut self.env);
+                }
+            }
+            Answer::Ignore => exec.advance(400 * 24 * 3600, &mut self.env),
+        }
+    }
+
+    /// Runs a deployment of `request` to its end, answering approvals from the scenario.
+    pub fn run(&mut self, request: Value) -> Outcome {
+        let mut exec = self.start(request);
         loop {
             exec.run(&mut self.env);
-            let Status::Waiting { token, .. } = exec.status().clone() else { break };
-            let answer =
-                if self.answers.is_empty() { Answer::Approve { after_seconds: 60 } } else { self.answers.remove(0) };
-            match answer {
-                Answer::Approve { after_seconds } => {
-                    exec.advance(after_seconds as i64, &mut self.env);
-                    if matches!(exec.status(), Status::Waiting { token: t, .. } if *t == token) {
-                        let _ = exec.send_task_success(&token, json!({"approved_by": "simulated approver"}));
-                    }
-                }
-                Answer::Reject { after_seconds, reason } => {
-                    exec.advance(after_seconds as i64, &mut self.env);
-                    if matches!(exec.status(), Status::Waiting { token: t, .. } if *t == token) {
-                        let _ = exec.send_task_failure(&token, "ApprovalRejected", &reason, &mut self.env);
-                    }
-                }
-                Answer::Ignore => exec.advance(400 * 24 * 3600, &mut self.env),
+            if !matches!(exec.status(), Status::Waiting { .. }) {
+                break;
             }
+            self.answer(&mut exec);
         }
         self.outcome(&exec)
     }

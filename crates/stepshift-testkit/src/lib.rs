@@ -102,6 +102,34 @@ impl Emulator {
         emulator
     }
 
+    /// moto, with its Step Functions interpreter switched on (and Lambda without
+    /// Docker). The switch must come before anything is created: it swaps backends.
+    pub fn moto() -> Emulator {
+        let emulator = Emulator::start(Kind::Moto);
+        let config = r#"{"lambda":{"use_docker":false},"stepfunctions":{"execute_state_machine":true}}"#;
+        let (status, body) = emulator.post_json("/moto-api/config", config).expect("moto config");
+        assert!((200..300).contains(&status), "moto refused its config: {body}");
+        emulator
+    }
+
+    /// One moto for the whole test process, started on first use.
+    pub fn shared_moto() -> &'static Emulator {
+        static SHARED: OnceLock<Emulator> = OnceLock::new();
+        SHARED.get_or_init(Emulator::moto)
+    }
+
+    /// The environment variables that point the AWS SDK (and the AWS CLI) at this
+    /// emulator with dummy credentials.
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.url.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+
     /// One ministack for the whole test process, started on first use.
     pub fn shared_ministack() -> &'static Emulator {
         static SHARED: OnceLock<Emulator> = OnceLock::new();
@@ -111,7 +139,7 @@ impl Emulator {
     fn wait_ready(&self, path: &str, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
-            if self.get(path).is_ok_and(|(status, _)| status == 200) {
+            if self.get(path).is_ok_and(|(status, _)| (200..300).contains(&status)) {
                 return;
             }
             assert!(

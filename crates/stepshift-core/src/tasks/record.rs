@@ -307,7 +307,11 @@ pub async fn rolled_back<P: ParameterStore + Clock>(
                 deployed_at: t.records_before.deployed_at,
             };
             records::save(ports, &keys, &stored.records, &after).await?;
-            moved.push(format!("{} from {} to {}", t.qualified(), t.candidate, t.stable));
+            if action.is_some_and(|a| a.action == RollbackAction::AlreadyStable) {
+                moved.push(format!("{} (it already served {} again)", t.qualified(), t.stable));
+            } else {
+                moved.push(format!("{} from {} to {}", t.qualified(), t.candidate, t.stable));
+            }
             reason.clone()
         };
         let entry = history(now, HistoryEvent::RolledBack, &plan, t, Some(truncate(&detail, 300)));

@@ -128,6 +128,9 @@ struct Stream {
     model: FunctionModel,
     generated_until: Timestamp,
     buckets: BTreeMap<(String, i64), Bucket>,
+    /// When each minute's datapoints arrive: one draw per alias and minute, because
+    /// CloudWatch delivers a function's datapoints of one minute together.
+    arrivals: BTreeMap<i64, Timestamp>,
 }
 
 struct Traffic {
@@ -165,7 +168,7 @@ impl SimAws {
         }
         let streams = functions
             .into_iter()
-            .map(|model| Stream { model, generated_until: start, buckets: BTreeMap::new() })
+            .map(|model| Stream { model, generated_until: start, buckets: BTreeMap::new(), arrivals: BTreeMap::new() })
             .collect();
         SimAws {
             aws,
@@ -260,10 +263,14 @@ fn generate_stream(
             let invoked = n - throttled;
             let errors = binomial(invoked, b.error_rate, rng);
             let minute = t.floor_minute();
-            let bucket = s.buckets.entry((version.clone(), minute.millis())).or_insert_with(|| Bucket {
-                visible_at: minute.plus_secs(60 + rng.random_range(lag.0..=lag.1) as i64),
-                ..Bucket::default()
-            });
+            let visible_at = *s
+                .arrivals
+                .entry(minute.millis())
+                .or_insert_with(|| minute.plus_secs(60 + rng.random_range(lag.0..=lag.1) as i64));
+            let bucket = s
+                .buckets
+                .entry((version.clone(), minute.millis()))
+                .or_insert_with(|| Bucket { visible_at, ..Bucket::default() });
             bucket.invocations += invoked;
             bucket.errors += errors;
             bucket.throttles += throttled;

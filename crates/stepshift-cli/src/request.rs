@@ -1,0 +1,274 @@
+//! Builds a deployment request from a config file and flags, and validates it locally,
+//! so that a bad request exits 2 before anything is started.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use stepshift_core::request::DeploymentRequest;
+
+use crate::error::CliError;
+
+/// The request-shaping flags of `deploy` and `simulate`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct RequestArgs {
+    /// Function to deploy; repeat for a release of several functions.
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<String>,
+    /// Alias whose traffic moves; give one per --function, or one for all.
+    #[arg(long = "alias", value_name = "ALIAS")]
+    pub aliases: Vec<String>,
+    /// Candidate version; one per --function.
+    #[arg(long = "version", value_name = "VERSION")]
+    pub versions: Vec<String>,
+    /// A preset: all-at-once, canary-10-5m|10m|15m|30m, linear-10-every-1m|2m|3m|10m.
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Custom steps as weights, e.g. 5,25,50,100 (needs --bake).
+    #[arg(long, value_name = "WEIGHTS")]
+    pub steps: Option<String>,
+    /// How long each custom step bakes, e.g. 5m.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub bake: Option<Duration>,
+    /// Pause for approval before the step with this weight (repeatable).
+    #[arg(long = "approve-before", value_name = "WEIGHT")]
+    pub approve_before: Vec<f64>,
+    /// How long to watch after promotion, e.g. 10m (0s to skip).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lock_in: Option<Duration>,
+    /// Versions to keep when pruning after a successful release.
+    #[arg(long)]
+    pub keep_versions: Option<u32>,
+    /// Roll back when the candidate's error rate is above this percentage.
+    #[arg(long, value_name = "PERCENT")]
+    pub max_error_rate: Option<f64>,
+    /// Roll back when the candidate's p99 duration is above this many milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub max_p99_ms: Option<f64>,
+    /// A CloudWatch alarm that rolls back when in ALARM (repeatable).
+    #[arg(long = "alarm", value_name = "NAME")]
+    pub alarms: Vec<String>,
+    /// A request file (JSON, or TOML by extension); flags override its fields.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+}
+
+fn read_config(path: &Path) -> Result<Value, CliError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CliError::Invalid(format!("--config {}: {e}", path.display())))?;
+    let value: Value = if path.extension().is_some_and(|e| e == "toml") {
+        toml::from_str::<Value>(&text)
+            .map_err(|e| CliError::Invalid(format!("--config {}: not valid TOML: {e}", path.display())))?
+    } else {
+        serde_json::from_str(&text)
+            .map_err(|e| CliError::Invalid(format!("--config {}: not valid JSON: {e}", path.display())))?
+    };
+    if !value.is_object() {
+        return Err(CliError::Invalid(format!("--config {}: the request must be an object", path.display())));
+    }
+    Ok(value)
+}
+
+fn steps(args: &RequestArgs) -> Result<Option<Value>, CliError> {
+    let Some(text) = &args.steps else {
+        if args.bake.is_some() {
+            return Err(CliError::Invalid("--bake: only applies to --steps".into()));
+        }
+        return Ok(None);
+    };
+    let bake = args.bake.ok_or_else(|| CliError::Invalid("--steps: give --bake too, e.g. --bake 5m".into()))?;
+    let mut out = Vec::new();
+    let weights: Vec<&str> = text.split(',').map(str::trim).collect();
+    for (i, w) in weights.iter().enumerate() {
+        let weight: f64 = w.parse().map_err(|_| CliError::Invalid(format!("--steps: `{w}` is not a percentage")))?;
+        let mut step = json!({"weight_percent": weight});
+        if i + 1 < weights.len() {
+            step["bake_seconds"] = json!(bake.as_secs());
+        }
+        if args.approve_before.contains(&weight) {
+            step["approval"] = json!(true);
+        }
+        out.push(step);
+    }
+    Ok(Some(Value::Array(out)))
+}
+
+fn targets(args: &RequestArgs) -> Result<Option<Value>, CliError> {
+    if args.functions.is_empty() {
+        if !args.aliases.is_empty() || !args.versions.is_empty() {
+            return Err(CliError::Invalid("--alias and --version need --function".into()));
+        }
+        return Ok(None);
+    }
+    let n = args.functions.len();
+    if args.versions.len() != n {
+        return Err(CliError::Invalid(format!(
+            "--version: give one per --function ({n} functions, {} versions)",
+            args.versions.len()
+        )));
+    }
+    let aliases = match args.aliases.len() {
+        0 => return Err(CliError::Invalid("--alias: which alias moves? e.g. --alias live".into())),
+        1 => vec![args.aliases[0].clone(); n],
+        m if m == n => args.aliases.clone(),
+        m => {
+            return Err(CliError::Invalid(format!(
+                "--alias: give one for all functions or one per --function ({n} functions, {m} aliases)"
+            )));
+        }
+    };
+    let list: Vec<Value> = (0..n)
+        .map(|i| json!({"function": args.functions[i], "alias": aliases[i], "version": args.versions[i]}))
+        .collect();
+    Ok(Some(Value::Array(list)))
+}
+
+/// The request these flags describe: the config file (if any), then each flag on top.
+pub fn build(args: &RequestArgs) -> Result<Value, CliError> {
+    let mut request = match &args.config {
+        Some(path) => read_config(path)?,
+        None => json!({}),
+    };
+    let obj: &mut Map<String, Value> = request.as_object_mut().expect("an object");
+    obj.entry("schema").or_insert(json!(1));
+    if let Some(t) = targets(args)? {
+        obj.insert("targets".into(), t);
+    }
+    match (&args.strategy, steps(args)?) {
+        (Some(_), Some(_)) => return Err(CliError::Invalid("--strategy and --steps: give one of them".into())),
+        (Some(preset), None) => {
+            if !args.approve_before.is_empty() {
+                return Err(CliError::Invalid("--approve-before: needs --steps (presets have no approvals)".into()));
+            }
+            obj.insert("strategy".into(), json!(preset));
+        }
+        (None, Some(steps)) => {
+            let known: Vec<f64> =
+                steps.as_array().into_iter().flatten().filter_map(|s| s["weight_percent"].as_f64()).collect();
+            if let Some(w) = args.approve_before.iter().find(|w| !known.contains(w)) {
+                return Err(CliError::Invalid(format!("--approve-before: no step has weight {w}")));
+            }
+            obj.insert("strategy".into(), steps);
+        }
+        (None, None) => {}
+    }
+    if let Some(d) = args.lock_in {
+        obj.insert("lock_in_seconds".into(), json!(d.as_secs()));
+    }
+    if let Some(k) = args.keep_versions {
+        obj.insert("keep_versions".into(), json!(k));
+    }
+    let health = obj.entry("health").or_insert(json!({}));
+    if let Some(h) = health.as_object_mut() {
+        if let Some(p) = args.max_error_rate {
+            h.insert("error_rate".into(), json!({"max_percent": p}));
+        }
+        if let Some(ms) = args.max_p99_ms {
+            h.insert("p99_duration".into(), json!({"max_ms": ms}));
+        }
+        if !args.alarms.is_empty() {
+            h.insert("alarms".into(), json!(args.alarms));
+        }
+    }
+    Ok(request)
+}
+
+/// Builds and validates: any problem is an `Invalid` error naming the fields.
+pub fn build_valid(args: &RequestArgs) -> Result<(Value, DeploymentRequest), CliError> {
+    let value = build(args)?;
+    if value.get("targets").is_none() && args.config.is_none() {
+        return Err(CliError::Invalid(
+            "--function, --alias and --version are required (or a --config file with targets)".into(),
+        ));
+    }
+    if value.get("strategy").is_none() && args.config.is_none() {
+        return Err(CliError::Invalid("--strategy or --steps is required (or a --config file with a strategy)".into()));
+    }
+    match DeploymentRequest::from_value(value.clone()) {
+        Ok(r) => Ok((value, r)),
+        Err(e) => {
+            let lines: Vec<String> = e.0.iter().map(|f| format!("  {f}")).collect();
+            Err(CliError::Invalid(format!("invalid deployment request:\n{}", lines.join("\n"))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> RequestArgs {
+        RequestArgs {
+            functions: vec!["orders".into()],
+            aliases: vec!["live".into()],
+            versions: vec!["42".into()],
+            strategy: Some("canary-10-5m".into()),
+            ..RequestArgs::default()
+        }
+    }
+
+    #[test]
+    fn flags_make_a_request() {
+        let (v, r) = build_valid(&args()).unwrap();
+        assert_eq!(v["targets"][0]["version"], "42");
+        assert_eq!(r.steps().len(), 2);
+    }
+
+    #[test]
+    fn custom_steps_with_bake_and_approval() {
+        let a = RequestArgs {
+            strategy: None,
+            steps: Some("5,50,100".into()),
+            bake: Some(Duration::from_secs(120)),
+            approve_before: vec![50.0],
+            ..args()
+        };
+        let (v, _) = build_valid(&a).unwrap();
+        assert_eq!(
+            v["strategy"],
+            json!([
+                {"weight_percent": 5.0, "bake_seconds": 120},
+                {"weight_percent": 50.0, "bake_seconds": 120, "approval": true},
+                {"weight_percent": 100.0}
+            ])
+        );
+    }
+
+    #[test]
+    fn one_alias_serves_every_function() {
+        let a =
+            RequestArgs { functions: vec!["a".into(), "b".into()], versions: vec!["2".into(), "3".into()], ..args() };
+        let (v, _) = build_valid(&a).unwrap();
+        assert_eq!(v["targets"][1], json!({"function": "b", "alias": "live", "version": "3"}));
+    }
+
+    #[test]
+    fn bad_flags_name_the_flag() {
+        let cases = [
+            (
+                RequestArgs { steps: Some("5,x".into()), bake: Some(Duration::from_secs(1)), strategy: None, ..args() },
+                "--steps",
+            ),
+            (RequestArgs { steps: Some("5,100".into()), strategy: None, ..args() }, "--bake"),
+            (
+                RequestArgs { steps: Some("5,100".into()), bake: Some(Duration::from_secs(1)), ..args() },
+                "--strategy and --steps",
+            ),
+            (RequestArgs { versions: vec![], ..args() }, "--version"),
+            (RequestArgs { approve_before: vec![50.0], ..args() }, "--approve-before"),
+            (RequestArgs { strategy: None, ..args() }, "--strategy or --steps"),
+        ];
+        for (a, flag) in cases {
+            let e = build_valid(&a).unwrap_err().to_string();
+            assert!(e.contains(flag), "{e}");
+        }
+    }
+
+    #[test]
+    fn request_errors_name_the_field() {
+        let a = RequestArgs { versions: vec!["$LATEST".into()], ..args() };
+        let e = build_valid(&a).unwrap_err();
+        assert!(matches!(e, CliError::Invalid(_)));
+        assert!(e.to_string().contains("targets[0].version: must be a published version"), "{e}");
+    }
+}

@@ -1,0 +1,181 @@
+//! The `stepshift` binary as pipelines and people use it, without AWS: argument and
+//! request validation (exit 2, field named), simulations (verdict and exit code), JSON.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn stepshift() -> Command {
+    let mut cmd = Command::cargo_bin("stepshift").unwrap();
+    cmd.env_remove("STEPSHIFT_STATE_MACHINE_ARN").env("NO_COLOR", "1");
+    cmd
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const DEPLOY: [&str; 7] = ["deploy", "--function", "orders", "--alias", "live", "--version", "42"];
+
+#[test]
+fn an_invalid_request_exits_2_naming_the_field() {
+    let out = stepshift()
+        .args([
+            "deploy",
+            "--function",
+            "orders",
+            "--alias",
+            "live",
+            "--version",
+            "$LATEST",
+            "--strategy",
+            "canary-10-7m",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("targets[0].version: must be a published version"), "{err}");
+    assert!(err.contains("strategy: unknown preset `canary-10-7m`"), "{err}");
+}
+
+#[test]
+fn bad_flags_exit_2_naming_the_flag() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--steps", "10,x,100", "--bake", "1m"], "--steps"),
+        (&["--steps", "10,100"], "--bake"),
+        (&["--strategy", "canary-10-5m", "--steps", "10,100", "--bake", "1m"], "--strategy and --steps"),
+        (&["--strategy", "canary-10-5m", "--lock-in", "soon"], "--lock-in"),
+        (&["--strategy", "canary-10-5m", "--approve-before", "50"], "--approve-before"),
+    ];
+    for (extra, flag) in cases {
+        let out = stepshift().args(DEPLOY).args(extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(stderr(&out).contains(flag), "{extra:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn a_deploy_without_a_state_machine_exits_2_before_calling_aws() {
+    let out = stepshift().args(DEPLOY).args(["--strategy", "canary-10-5m"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("which state machine?"), "{}", stderr(&out));
+}
+
+#[test]
+fn dry_run_prints_the_request_and_starts_nothing() {
+    let out = stepshift()
+        .args(DEPLOY)
+        .args(["--steps", "5,50,100", "--bake", "2m", "--approve-before", "50", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let request: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(request["strategy"][1]["approval"], true);
+    assert_eq!(request["strategy"][0]["bake_seconds"], 120);
+}
+
+#[test]
+fn a_config_file_is_read_and_flags_override_it() {
+    let dir = std::env::temp_dir().join(format!("stepshift-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("deploy.toml");
+    std::fs::write(&file, "schema = 1\nstrategy = \"linear-10-every-1m\"\nlock_in_seconds = 60\n[[targets]]\nfunction = \"orders\"\nalias = \"live\"\nversion = \"42\"\n[health]\nalarms = [\"orders-5xx\"]\n").unwrap();
+    let out = stepshift()
+        .args(["deploy", "--dry-run", "--config"])
+        .arg(&file)
+        .args(["--strategy", "canary-10-5m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let request: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(request["strategy"], "canary-10-5m");
+    assert_eq!(request["health"]["alarms"][0], "orders-5xx");
+    std::fs::write(&file, "schema = 1\nbogus = true\n").unwrap();
+    let out = stepshift().args(["deploy", "--dry-run", "--config"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bogus"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_unreachable_aws_exits_3() {
+    let out = stepshift()
+        .args(DEPLOY)
+        .args([
+            "--strategy",
+            "canary-10-5m",
+            "--state-machine",
+            "arn:aws:states:us-east-1:123456789012:stateMachine:stepshift",
+        ])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("could not start the deployment"), "{}", stderr(&out));
+}
+
+fn simulate(args: &[&str]) -> (Option<i32>, Value) {
+    let out = stepshift().arg("simulate").args(args).args(["--output", "json"]).output().unwrap();
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code(), doc)
+}
+
+#[test]
+fn simulated_scenarios_end_in_the_right_verdict() {
+    let cases = [
+        ("healthy", 0, "promoted", None),
+        ("error-spike", 1, "rolled_back", Some("Unhealthy")),
+        ("latency", 1, "rolled_back", Some("Unhealthy")),
+        ("alarm", 1, "rolled_back", Some("Unhealthy")),
+        ("low-traffic", 1, "rolled_back", Some("InsufficientData")),
+        ("approval", 0, "promoted", None),
+        ("drift", 1, "rolled_back", Some("AliasDrift")),
+    ];
+    for (scenario, code, verdict, error) in cases {
+        let (status, doc) = simulate(&["--scenario", scenario]);
+        assert_eq!(status, Some(code), "{scenario}: {doc}");
+        assert_eq!(doc["verdict"], verdict, "{scenario}");
+        assert_eq!(doc["error"].as_str(), error, "{scenario}");
+        assert!(doc["transitions"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn a_faulty_candidate_is_rolled_back_at_its_first_step_with_the_numbers() {
+    let (status, doc) = simulate(&["--scenario", "error-spike", "--strategy", "linear-10-every-1m"]);
+    assert_eq!(status, Some(1));
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 1, "caught at the first step: {doc}");
+    assert_eq!(steps[0]["verdict"], "unhealthy");
+    let candidate = &steps[0]["targets"][0]["candidate"];
+    assert!(candidate["errors"].as_u64().unwrap() > 0 && candidate["invocations"].as_u64().unwrap() > 0, "{candidate}");
+}
+
+#[test]
+fn simulate_settings_change_the_outcome() {
+    let (status, _) = simulate(&["--candidate-error-rate", "20", "--fails-after", "6m", "--lock-in", "10m"]);
+    assert_eq!(status, Some(1), "a candidate that breaks during the lock-in is rolled back");
+    let (status, doc) = simulate(&["--steps", "20,60,100", "--bake", "3m", "--rps", "50", "--seed", "7"]);
+    assert_eq!(status, Some(0), "{doc}");
+    assert_eq!(doc["steps"].as_array().unwrap().len(), 3);
+    let out = stepshift()
+        .args(["simulate", "--function", "a", "--alias", "live", "--version", "1", "--strategy", "all-at-once"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "version 1 has no stable version before it");
+    assert!(stderr(&out).contains("--version"), "{}", stderr(&out));
+}
+
+#[test]
+fn text_output_ends_with_a_summary_table() {
+    let out = stepshift().args(["simulate", "--scenario", "error-spike"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("candidate inv / err"), "{text}");
+    assert!(text.contains("ROLLED BACK Unhealthy"), "{text}");
+    assert!(!text.contains('\u{1b}'), "NO_COLOR means no escape codes");
+}

@@ -1,19 +1,30 @@
 # stepshift: every command CI runs is a target here.
-.PHONY: setup build demo test test-rust lint fmt bench-runner clean
+.PHONY: setup build demo test test-rust lint static fmt bench-runner clean
 
 SHELL := /bin/bash
 VENV ?= .venv
+SAM_VENV ?= .venv-sam
 PYTHON ?= python3
 FUNCTIONS := shift-weight check-health promote rollback record-version
 export STEPSHIFT_VENV := $(abspath $(VENV))
+export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 ## setup: install the tools tests and builds need (idempotent)
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 	touch $@
 
 ## build: the five task Lambdas for arm64 as bootstrap zips in target/lambda/<name>/
@@ -45,12 +56,17 @@ lint:
 fmt:
 	cargo fmt --all
 
+## static: the state machine and the template, checked offline
+static: setup
+	./node_modules/.bin/asl-validator --json-path statemachine/deployment.asl.json
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
+
 ## test: everything CI checks
-test: setup lint test-rust
+test: setup lint static test-rust build
 
 test-rust: setup
 	cargo test --workspace
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(SAM_VENV) node_modules

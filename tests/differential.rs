@@ -1,0 +1,377 @@
+//! Differential fidelity: the same definitions, inputs and task results run through
+//! stepshift-local and through moto's Step Functions interpreter (a port of
+//! LocalStack's). The state paths, statuses and outputs must agree, except for the
+//! differences listed in `KNOWN`, each of which says which side is wrong against the
+//! Amazon States Language specification.
+//!
+//! moto's Lambda (without Docker) answers every invocation from one queue of canned
+//! results and never fails, and its Wait states take real time. So the cases here are
+//! the ones whose task results are all successes and whose waits are short; task
+//! failures are covered by `.waitForTaskToken` tasks answered with SendTaskFailure.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region};
+use serde_json::{Value, json};
+use stepshift_local::asl::{Environment, Execution, Options, StateMachine, Status, TaskCall, TaskResult};
+use stepshift_local::runner::{DEPLOYMENT_ASL, substitutions};
+use stepshift_testkit::Emulator;
+
+/// How a `.waitForTaskToken` pause is answered.
+#[derive(Clone, Debug)]
+enum Answer {
+    Success(Value),
+    Failure(String, String),
+}
+
+/// One run to compare.
+struct Case {
+    name: String,
+    definition: String,
+    input: Value,
+    /// Task results in invocation order.
+    results: Vec<Value>,
+    answers: Vec<Answer>,
+}
+
+/// What a run ended with.
+#[derive(Clone, Debug, PartialEq)]
+struct Ending {
+    status: String,
+    path: Vec<String>,
+    output: Option<Value>,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+/// Hands out the results in order, whatever the state, like moto's queue.
+struct Queue(VecDeque<Value>);
+
+impl Environment for Queue {
+    fn invoke(&mut self, call: TaskCall<'_>) -> TaskResult {
+        if call.token.is_some() {
+            return TaskResult::Pending;
+        }
+        match self.0.pop_front() {
+            Some(v) => TaskResult::Output(v),
+            None => TaskResult::Error { error: "NoResult".into(), cause: "the queue is empty".into() },
+        }
+    }
+}
+
+fn local(case: &Case) -> Ending {
+    let machine = Arc::new(StateMachine::load(&case.definition, &HashMap::new()).unwrap());
+    let mut env = Queue(case.results.clone().into());
+    let mut exec = Execution::start(machine, case.input.clone(), Options { task_millis: 0, ..Options::default() });
+    let mut answers = case.answers.clone().into_iter();
+    loop {
+        exec.run(&mut env);
+        let Status::Waiting { token, .. } = exec.status().clone() else { break };
+        match answers.next() {
+            Some(Answer::Success(v)) => exec.send_task_success(&token, v).unwrap(),
+            Some(Answer::Failure(e, c)) => exec.send_task_failure(&token, &e, &c, &mut env).unwrap(),
+            None => panic!("{}: no answer left for a pause", case.name),
+        }
+    }
+    let (status, output, error, cause) = match exec.status() {
+        Status::Succeeded(v) => ("SUCCEEDED", Some(v.clone()), None, None),
+        Status::Failed { error, cause } => ("FAILED", None, Some(error.clone()), Some(cause.clone())),
+        Status::TimedOut => ("TIMED_OUT", None, None, None),
+        other => panic!("{other:?}"),
+    };
+    Ending { status: status.into(), path: exec.path(), output, error, cause }
+}
+
+const MOTO_ACCOUNT: &str = "123456789012";
+
+async fn moto(case: &Case) -> Ending {
+    let emulator = Emulator::shared_moto();
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(&emulator.url)
+        .credentials_provider(aws_sdk_sfn::config::Credentials::new("test", "test", None, None, "tests"))
+        .load()
+        .await;
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    prepare(&config).await;
+    let results: Vec<String> = case.results.iter().map(Value::to_string).collect();
+    let (status, body) = emulator
+        .post_json(
+            "/moto-api/static/lambda-simple/response",
+            &json!({"results": results, "region": "us-east-1"}).to_string(),
+        )
+        .unwrap();
+    assert!((200..300).contains(&status), "{body}");
+    let definition = case.definition.replace(":000000000000:", &format!(":{MOTO_ACCOUNT}:"));
+    let sm = sfn
+        .create_state_machine()
+        .name(format!("diff-{}", Instant::now().elapsed().as_nanos() ^ rand_name(&case.name)))
+        .definition(definition)
+        .role_arn(format!("arn:aws:iam::{MOTO_ACCOUNT}:role/x"))
+        .send()
+        .await
+        .unwrap();
+    let exec = sfn
+        .start_execution()
+        .state_machine_arn(sm.state_machine_arn())
+        .input(case.input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let arn = exec.execution_arn().to_owned();
+    let mut answers = case.answers.clone().into_iter();
+    let mut answered = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let out = loop {
+        let out = sfn.describe_execution().execution_arn(&arn).send().await.unwrap();
+        if out.status().as_str() != "RUNNING" {
+            break out;
+        }
+        let history = sfn.get_execution_history().execution_arn(&arn).max_results(1000).send().await.unwrap();
+        let tokens: Vec<String> = history
+            .events()
+            .iter()
+            .filter_map(|e| e.task_scheduled_event_details())
+            .filter(|d| d.resource().contains("waitForTaskToken"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.parameters()).ok())
+            .filter_map(|p| find_token(&p))
+            .collect();
+        if tokens.len() > answered {
+            let token = tokens[answered].clone();
+            answered += 1;
+            match answers.next() {
+                Some(Answer::Success(v)) => {
+                    sfn.send_task_success().task_token(token).output(v.to_string()).send().await.unwrap();
+                }
+                Some(Answer::Failure(e, c)) => {
+                    sfn.send_task_failure().task_token(token).error(e).cause(c).send().await.unwrap();
+                }
+                None => panic!("{}: no answer left for a pause", case.name),
+            }
+        }
+        assert!(Instant::now() < deadline, "{} still running in moto", case.name);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let history = sfn.get_execution_history().execution_arn(&arn).max_results(1000).send().await.unwrap();
+    let path =
+        history.events().iter().filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned())).collect();
+    Ending {
+        status: out.status().as_str().to_owned(),
+        path,
+        output: out.output().map(|o| serde_json::from_str(o).unwrap()),
+        error: out.error().map(str::to_owned),
+        cause: out.cause().map(str::to_owned),
+    }
+}
+
+/// A clean moto for each case (its queue of canned results is global, so a case that
+/// ends early would leave results for the next), with the approval bus the deployment
+/// ASL publishes to. This test file is the only user of its moto.
+async fn prepare(config: &aws_config::SdkConfig) {
+    let (status, body) = Emulator::shared_moto().post_json("/moto-api/reset", "{}").unwrap();
+    assert!((200..300).contains(&status), "{body}");
+    let events = aws_sdk_eventbridge::Client::new(config);
+    events.create_event_bus().name(stepshift_local::runner::APPROVAL_BUS).send().await.expect("create_event_bus");
+}
+
+fn rand_name(text: &str) -> u128 {
+    text.bytes().fold(0u128, |h, b| h.wrapping_mul(31).wrapping_add(u128::from(b)))
+}
+
+fn find_token(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k.ends_with("token")
+                    && let Some(s) = v.as_str()
+                {
+                    return Some(s.to_owned());
+                }
+                if let Some(t) = find_token(v) {
+                    return Some(t);
+                }
+            }
+            None
+        }
+        Value::Array(items) => items.iter().find_map(find_token),
+        _ => None,
+    }
+}
+
+/// The conformance cases moto can run: successful task results, short waits.
+fn conformance_cases() -> Vec<Case> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../crates/stepshift-local/tests/conformance");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        for c in cases {
+            let text = c["definition"].to_string();
+            let answers_fail = c["tasks"].as_object().is_some_and(|t| {
+                t.values().flat_map(|v| v.as_array().cloned().unwrap_or_default()).any(|a| a.get("error").is_some())
+            });
+            let slow = ["\"Seconds\":10", "\"Seconds\":60", "TimestampPath", "\"TimeoutSeconds\":30", "SecondsPath"]
+                .iter()
+                .any(|s| text.contains(s))
+                || c["token"]["action"] == "timeout";
+            if answers_fail || slow {
+                continue;
+            }
+            let results = c["tasks"]
+                .as_object()
+                .map(|t| {
+                    t.values()
+                        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+                        .map(|a| a["output"].clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let answers = match c["token"]["action"].as_str() {
+                Some("success") => vec![Answer::Success(c["token"]["output"].clone())],
+                Some("failure") => vec![Answer::Failure(
+                    c["token"]["error"].as_str().unwrap().into(),
+                    c["token"]["cause"].as_str().unwrap().into(),
+                )],
+                _ => Vec::new(),
+            };
+            out.push(Case {
+                name: c["name"].as_str().unwrap().to_owned(),
+                definition: text,
+                input: c["input"].clone(),
+                results,
+                answers,
+            });
+        }
+    }
+    out
+}
+
+/// A deployment scenario played on the local runner with the real handlers, turned
+/// into a case: its Lambda results in order (waits shortened to 0 s) and its answers.
+fn scenario_case(name: &str, scenario: stepshift_local::Scenario, request: Value) -> Case {
+    let mut sim = stepshift_local::Simulation::new(scenario).unwrap();
+    let outcome = sim.run(request.clone());
+    assert!(outcome.history.iter().all(|e| e.kind != "LambdaFunctionFailed"), "{name}: moto's Lambda cannot fail");
+    let mut results = Vec::new();
+    let mut answers = Vec::new();
+    for e in &outcome.history {
+        match e.kind.as_str() {
+            "LambdaFunctionSucceeded" => {
+                let mut v = e.details["output"].clone();
+                if let Some(w) = v.pointer_mut("/cursor/wait_seconds") {
+                    *w = json!(0);
+                }
+                if let Some(w) = v.pointer_mut("/progress/cursor/wait_seconds") {
+                    *w = json!(0);
+                }
+                results.push(v);
+            }
+            "TaskSucceeded" => answers.push(Answer::Success(e.details["output"].clone())),
+            "TaskFailed" => answers.push(Answer::Failure(
+                e.details["error"].as_str().unwrap_or_default().into(),
+                e.details["cause"].as_str().unwrap_or_default().into(),
+            )),
+            _ => {}
+        }
+    }
+    let definition = stepshift_local::asl::model::substitute(DEPLOYMENT_ASL, &substitutions()).unwrap();
+    Case { name: name.into(), definition, input: request, results, answers }
+}
+
+fn scenario_cases() -> Vec<Case> {
+    use stepshift_local::runner::Answer as Say;
+    use stepshift_tests::*;
+    let approval = json!([{"weight_percent": 10, "bake_seconds": 60}, {"weight_percent": 50, "bake_seconds": 60, "approval": true}, {"weight_percent": 100}]);
+    let mut rejecting = scenario(steady(stable()));
+    rejecting.approvals = vec![Say::Reject { after_seconds: 5, reason: "not now".into() }];
+    let mut low = scenario(steady(stable()));
+    low.functions[0].requests_per_second = 0.005;
+    vec![
+        scenario_case("deployment: healthy canary", scenario(steady(stable())), request(json!("canary-10-5m"))),
+        scenario_case("deployment: healthy linear", scenario(steady(stable())), request(json!("linear-10-every-1m"))),
+        scenario_case("deployment: all at once", scenario(steady(stable())), request(json!("all-at-once"))),
+        scenario_case("deployment: error regression", scenario(failing(0.2)), request(json!("canary-10-5m"))),
+        scenario_case("deployment: low traffic", low, request(json!("canary-10-5m"))),
+        scenario_case("deployment: approval approved", scenario(steady(stable())), request(approval.clone())),
+        scenario_case("deployment: approval rejected", rejecting, request(approval)),
+    ]
+}
+
+/// Differences found, each with the side that is wrong. A new difference fails the test.
+const KNOWN: &[(&str, &str)] = &[
+    // The ASL specification names this error States.NoChoiceMatched; moto raises
+    // States.Runtime ("No branching option reached"). moto is wrong.
+    ("choice: no match and no Default fails with States.NoChoiceMatched", "error"),
+    ("choice: no match and no Default fails with States.NoChoiceMatched", "cause"),
+    // A Parameters path that does not exist is a runtime error, and "a retry or catch on
+    // States.ALL won't catch States.Runtime errors" (Step Functions' error handling
+    // guide). moto lets States.ALL catch it as "Exception". moto is wrong.
+    (
+        "a Parameters path that does not exist fails the execution with States.Runtime, which States.ALL cannot catch",
+        "status",
+    ),
+    (
+        "a Parameters path that does not exist fails the execution with States.Runtime, which States.ALL cannot catch",
+        "path",
+    ),
+    (
+        "a Parameters path that does not exist fails the execution with States.Runtime, which States.ALL cannot catch",
+        "output",
+    ),
+    (
+        "a Parameters path that does not exist fails the execution with States.Runtime, which States.ALL cannot catch",
+        "error",
+    ),
+    (
+        "a Parameters path that does not exist fails the execution with States.Runtime, which States.ALL cannot catch",
+        "cause",
+    ),
+    // SendTaskFailure's cause reaches the Catch in Step Functions; moto drops it (its
+    // history shows the error but no cause). moto is wrong.
+    ("waitForTaskToken: failure goes to Catch with the sender's error and cause", "cause"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stepshift_local_and_moto_agree() {
+    let mut cases = conformance_cases();
+    let conformance = cases.len();
+    cases.extend(scenario_cases());
+    let mut differences = Vec::new();
+    for case in &cases {
+        let (a, b) = (local(case), moto(case).await);
+        for (field, ours, theirs) in [
+            ("status", json!(a.status), json!(b.status)),
+            ("path", json!(a.path), json!(b.path)),
+            ("output", json!(a.output), json!(b.output)),
+            ("error", json!(a.error), json!(b.error)),
+            ("cause", json!(a.cause), json!(b.cause)),
+        ] {
+            if ours != theirs {
+                differences.push(format!("{} / {field}: stepshift-local {ours} | moto {theirs}", case.name));
+            }
+        }
+    }
+    println!(
+        "{} cases compared ({conformance} conformance, {} deployment scenarios)",
+        cases.len(),
+        cases.len() - conformance
+    );
+    let unexplained: Vec<&String> = differences
+        .iter()
+        .filter(|d| !KNOWN.iter().any(|(case, field)| d.starts_with(&format!("{case} / {field}:"))))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "{} unexplained differences:\n{}",
+        unexplained.len(),
+        unexplained.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
+    );
+    let stale: Vec<_> = KNOWN
+        .iter()
+        .filter(|(case, field)| !differences.iter().any(|d| d.starts_with(&format!("{case} / {field}:"))))
+        .collect();
+    assert!(stale.is_empty(), "known differences that no longer occur (update KNOWN): {stale:?}");
+}

@@ -60,6 +60,7 @@ fmt:
 static: setup
 	./node_modules/.bin/asl-validator --json-path statemachine/deployment.asl.json
 	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1 --template examples/orders-api/template.yaml
 
 ## test: everything CI checks
 test: setup lint static test-rust build

@@ -81,7 +81,8 @@ fn an_error_regression_rolls_back_at_the_first_step() {
     assert_eq!(o.status, "FAILED");
     assert_eq!(o.error.as_deref(), Some("Unhealthy"));
     let cause = o.cause.as_deref().unwrap();
-    assert!(cause.starts_with("Rolled back orders:live from 42 to 41: the candidate was unhealthy at step 1 of 10 (10%): orders:live version 42 error rate"), "{cause}");
+    assert!(cause.starts_with("Rolled back orders:live from 42 to 41: the candidate was unhealthy at step 1 of 10 (10%): orders:live version 42 fails"), "{cause}");
+    assert!(cause.contains("orders:live version 42 error rate"), "the absolute limit agrees: {cause}");
     assert_settled(&o, "orders", "41");
     assert_eq!(o.path.iter().filter(|s| *s == "Shift traffic").count(), 1, "caught at the first step");
     assert!(o.path.ends_with(&["Roll back".into(), "Record rollback".into(), "Deployment rolled back".into()]));

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::compare::Comparison;
 use crate::ports::{AlarmStatus, AlarmValue, VersionMetrics};
 use crate::request::HealthSettings;
 use crate::time::Timestamp;
@@ -68,6 +69,9 @@ pub struct TargetSample {
     /// The stable version's numbers; absent once the candidate has all traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<VersionSample>,
+    /// The error-rate comparison over every minute since the deployment began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
 }
 
 /// The judged window.
@@ -113,7 +117,13 @@ pub enum Finding {
 pub type Rule = fn(&HealthSettings, &TargetSample) -> Finding;
 
 /// The rules every check applies, in the order their findings are reported.
-pub const RULES: [Rule; 4] = [enough_invocations, error_rate, p99_duration, throttles];
+pub const RULES: [Rule; 6] =
+    [enough_invocations, error_rate_increase, error_rate, p99_increase, p99_duration, throttles];
+
+/// Invocations a version needs before its p99 is compared.
+pub const P99_MIN_INVOCATIONS: u64 = 100;
+/// A p99 must also be this many milliseconds above the stable version's to count.
+pub const P99_MIN_INCREASE_MS: f64 = 20.0;
 
 fn label(t: &TargetSample) -> String {
     format!("{}:{} version {}", t.function, t.alias, t.candidate.version)
@@ -137,12 +147,41 @@ pub fn enough_invocations(h: &HealthSettings, t: &TargetSample) -> Finding {
     }
 }
 
-/// The seeds' rule: error rate above X% with at least N invocations.
+/// The candidate fails more often than the stable version, beyond the tolerance, with
+/// the confidence `health.false_alarm_percent` sets (see [`crate::compare`]).
+pub fn error_rate_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
+    let (Some(tolerance), Some(c)) = (h.error_rate.max_increase_percent, &t.comparison) else {
+        return Finding::Pass;
+    };
+    if !c.regressed() {
+        return Finding::Pass;
+    }
+    let stable = t.baseline.as_ref().map_or("the stable version".to_owned(), |b| format!("version {}", b.version));
+    let how = match c.ratio {
+        Some(r) => format!("fails {}x as often as {stable}", round2(r)),
+        None => format!("fails where {stable} did not"),
+    };
+    Finding::Fail(format!(
+        "{} {how} ({} errors in {} invocations against {} in {}); more than {}% worse, with {}% confidence",
+        label(t),
+        c.candidate_errors,
+        c.candidate_invocations,
+        c.stable_errors,
+        c.stable_invocations,
+        round2(tolerance),
+        round2(100.0 - h.false_alarm_percent)
+    ))
+}
+
+/// The absolute limit: error rate above X%, once the candidate has served enough
+/// invocations to expect 5 errors at X% (100 at 5%), so that a few unlucky requests
+/// cannot trip it.
 pub fn error_rate(h: &HealthSettings, t: &TargetSample) -> Finding {
     let (Some(max), Some(rate)) = (h.error_rate.max_percent, t.candidate.error_rate_percent) else {
         return Finding::Pass;
     };
-    if has_enough(h, t) && rate > max {
+    let needed = if max > 0.0 { (500.0 / max).ceil() as u64 } else { 1 };
+    if has_enough(h, t) && t.candidate.invocations >= needed && rate > max {
         Finding::Fail(format!(
             "{} error rate {}% is above {}% ({} errors in {} invocations)",
             label(t),
@@ -163,6 +202,29 @@ pub fn p99_duration(h: &HealthSettings, t: &TargetSample) -> Finding {
     };
     if has_enough(h, t) && p99 > max {
         Finding::Fail(format!("{} p99 duration {} ms is above {} ms", label(t), round2(p99), round2(max)))
+    } else {
+        Finding::Pass
+    }
+}
+
+/// The candidate's p99 is slower than the stable version's beyond the tolerance.
+pub fn p99_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
+    let (Some(tolerance), Some(b)) = (h.p99_duration.max_increase_percent, &t.baseline) else {
+        return Finding::Pass;
+    };
+    let (Some(c99), Some(b99)) = (t.candidate.p99_duration_ms, b.p99_duration_ms) else {
+        return Finding::Pass;
+    };
+    let enough = t.candidate.invocations >= P99_MIN_INVOCATIONS && b.invocations >= P99_MIN_INVOCATIONS;
+    if enough && c99 > b99 * (1.0 + tolerance / 100.0) && c99 - b99 > P99_MIN_INCREASE_MS {
+        Finding::Fail(format!(
+            "{} p99 duration {} ms is more than {}% above version {}'s {} ms",
+            label(t),
+            round2(c99),
+            round2(tolerance),
+            b.version,
+            round2(b99)
+        ))
     } else {
         Finding::Pass
     }

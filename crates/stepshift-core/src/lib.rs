@@ -9,6 +9,7 @@
 //! - [`tasks`]: what each task Lambda does, generic over the ports;
 //! - [`memory`]: in-memory ports for tests and simulation.
 
+pub mod compare;
 pub mod deployment;
 pub mod error;
 pub mod judge;

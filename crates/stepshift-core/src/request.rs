@@ -159,27 +159,42 @@ impl Default for InsufficientData {
     }
 }
 
-/// Absolute error-rate guard: the seeds' rule.
+/// Error-rate rules: a comparison with the stable version, and an absolute limit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ErrorRateRule {
-    /// Candidate's error rate (Errors / Invocations) above this percentage is unhealthy.
-    /// `null` turns the rule off.
+    /// The candidate may fail this much more often than the stable version, relatively
+    /// (20 = 1.2 times as often), before a confident difference rolls it back. `null`
+    /// turns the comparison off.
+    pub max_increase_percent: Option<f64>,
+    /// Candidate's error rate (Errors / Invocations) above this percentage is unhealthy,
+    /// once it has served enough invocations to expect 5 errors at this rate. `null`
+    /// turns the limit off.
     pub max_percent: Option<f64>,
 }
 
 impl Default for ErrorRateRule {
     fn default() -> Self {
-        Self { max_percent: Some(5.0) }
+        Self { max_increase_percent: Some(20.0), max_percent: Some(5.0) }
     }
 }
 
-/// Absolute latency guard.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Latency rules: a comparison with the stable version, and an absolute limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyRule {
+    /// The candidate's p99 Duration may exceed the stable version's by this much,
+    /// relatively, (and by at least 20 ms) before it rolls back; judged once each has
+    /// served 100 invocations. `null` turns the comparison off.
+    pub max_increase_percent: Option<f64>,
     /// Candidate's p99 Duration above this many milliseconds is unhealthy. Off when `null`.
     pub max_ms: Option<f64>,
+}
+
+impl Default for LatencyRule {
+    fn default() -> Self {
+        Self { max_increase_percent: Some(50.0), max_ms: None }
+    }
 }
 
 /// Throttling guard.
@@ -205,6 +220,10 @@ pub struct HealthSettings {
     pub throttles: ThrottleRule,
     /// CloudWatch alarms; any of them in ALARM makes the candidate unhealthy.
     pub alarms: Vec<String>,
+    /// The chance, in percent, that the error-rate comparison rolls back a candidate
+    /// that is no worse than tolerated, over the whole deployment however often it is
+    /// checked.
+    pub false_alarm_percent: f64,
     /// How late CloudWatch delivers Lambda metrics (1-4 minutes). Each check looks back
     /// this far before its step began, so that a short step is judged on the data that
     /// has arrived, and late data from the previous step still counts.
@@ -224,6 +243,7 @@ impl Default for HealthSettings {
             p99_duration: LatencyRule::default(),
             throttles: ThrottleRule::default(),
             alarms: Vec::new(),
+            false_alarm_percent: 1.0,
             metric_lag_seconds: 240,
             check_interval_seconds: None,
             insufficient_data: InsufficientData::default(),
@@ -539,6 +559,23 @@ fn validate_health(h: &HealthSettings, errors: &mut Vec<FieldError>) {
         errors.push(FieldError::new(
             "health.error_rate.max_percent",
             format!("{p} is out of range; must be between 0 and 100"),
+        ));
+    }
+    for (field, value) in [
+        ("health.error_rate.max_increase_percent", h.error_rate.max_increase_percent),
+        ("health.p99_duration.max_increase_percent", h.p99_duration.max_increase_percent),
+    ] {
+        if let Some(v) = value
+            && (!v.is_finite() || !(0.0..=10_000.0).contains(&v))
+        {
+            errors.push(FieldError::new(field, format!("{v} is out of range; must be between 0 and 10000")));
+        }
+    }
+    let fa = h.false_alarm_percent;
+    if !fa.is_finite() || fa <= 0.0 || fa > 20.0 {
+        errors.push(FieldError::new(
+            "health.false_alarm_percent",
+            format!("{fa} is out of range; must be above 0 and at most 20"),
         ));
     }
     if let Some(ms) = h.p99_duration.max_ms

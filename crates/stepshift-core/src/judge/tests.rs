@@ -14,7 +14,13 @@ fn sample(version: &str, invocations: u64, errors: u64) -> VersionSample {
 }
 
 fn target(candidate: VersionSample) -> TargetSample {
-    TargetSample { function: "orders".into(), alias: "live".into(), candidate, baseline: Some(sample("41", 900, 1)) }
+    TargetSample {
+        function: "orders".into(),
+        alias: "live".into(),
+        candidate,
+        baseline: Some(sample("41", 900, 1)),
+        comparison: None,
+    }
 }
 
 fn run(settings: &HealthSettings, targets: Vec<TargetSample>, alarms: Vec<AlarmStatus>) -> Verdict {
@@ -111,4 +117,71 @@ fn disabled_rules_do_not_judge() {
     h.error_rate.max_percent = None;
     let v = run(&h, vec![target(sample("42", 100, 100))], vec![]);
     assert_eq!(v.status, VerdictStatus::Healthy);
+}
+
+#[test]
+fn the_absolute_limit_waits_for_enough_invocations_to_expect_five_errors() {
+    let h = HealthSettings::default(); // 5%: 100 invocations
+    let v = run(&h, vec![target(sample("42", 30, 2))], vec![]);
+    assert_eq!(v.status, VerdictStatus::Healthy, "2 in 30 (6.7%) is chance at these numbers: {:?}", v.reasons);
+    let v = run(&h, vec![target(sample("42", 100, 7))], vec![]);
+    assert_eq!(v.status, VerdictStatus::Unhealthy);
+}
+
+#[test]
+fn a_confident_error_rate_increase_is_unhealthy_with_its_numbers() {
+    use crate::compare::compare_error_rates;
+    use crate::ports::MinuteCounts;
+    let minute = |i: i64, invocations, errors| MinuteCounts {
+        start: Timestamp::from_secs(60 * i),
+        invocations,
+        errors,
+        throttles: 0,
+    };
+    let c: Vec<_> = (0..5).map(|i| minute(i, 60, 3)).collect();
+    let s: Vec<_> = (0..5).map(|i| minute(i, 540, 5)).collect();
+    let mut t = target(sample("42", 300, 15));
+    t.comparison = Some(compare_error_rates(&c, &s, 0.2, 0.01));
+    let v = run(&HealthSettings::default(), vec![t], vec![]);
+    assert_eq!(v.status, VerdictStatus::Unhealthy);
+    assert_eq!(
+        v.reasons,
+        [
+            "orders:live version 42 fails 5.4x as often as version 41 (15 errors in 300 invocations against 25 in 2700); more than 20% worse, with 99% confidence"
+        ]
+    );
+    assert!(v.targets[0].comparison.as_ref().unwrap().evidence > 100.0, "the verdict carries the evidence");
+
+    let mut off = HealthSettings::default();
+    off.error_rate.max_increase_percent = None;
+    let mut t = target(sample("42", 300, 18));
+    t.comparison = Some(compare_error_rates(&c, &s, 0.2, 0.01));
+    let v = run(&off, vec![t], vec![]);
+    assert_eq!(v.status, VerdictStatus::Unhealthy, "the 5% limit still applies");
+    assert!(v.reasons[0].contains("error rate 6% is above 5%"), "{:?}", v.reasons);
+}
+
+#[test]
+fn a_slower_p99_than_the_stable_version_is_unhealthy() {
+    let h = HealthSettings::default(); // +50% and 20 ms, 100 invocations each
+    let mut slow = sample("42", 200, 0);
+    slow.p99_duration_ms = Some(400.0);
+    let v = run(&h, vec![target(slow.clone())], vec![]);
+    assert_eq!(v.reasons, ["orders:live version 42 p99 duration 400 ms is more than 50% above version 41's 120 ms"]);
+    let mut thin = slow.clone();
+    thin.invocations = 50;
+    assert_eq!(
+        run(&h, vec![target(thin)], vec![]).status,
+        VerdictStatus::Healthy,
+        "too few invocations to compare p99s"
+    );
+    let mut close = slow;
+    close.p99_duration_ms = Some(135.0);
+    let mut fast = HealthSettings::default();
+    fast.p99_duration.max_increase_percent = Some(10.0);
+    assert_eq!(
+        run(&fast, vec![target(close)], vec![]).status,
+        VerdictStatus::Healthy,
+        "15 ms more is under the 20 ms floor"
+    );
 }

@@ -4,10 +4,11 @@
 use serde::Deserialize;
 use tracing::info;
 
+use crate::compare::compare_error_rates;
 use crate::deployment::{Decision, Plan, Progress, Traffic, decide};
 use crate::error::TaskError;
 use crate::judge::{TargetSample, VersionSample, Window, judge};
-use crate::ports::{AlarmSource, MetricSeriesKey, MetricsSource};
+use crate::ports::{AlarmSource, MetricSeriesKey, MetricsSource, VersionMetrics};
 use crate::time::Clock;
 
 /// Input of "Check health".
@@ -24,9 +25,14 @@ pub struct CheckInput {
 
 /// Judges the current step and returns the progress with the next decision.
 ///
-/// The window starts `health.metric_lag_seconds` before the step began, so that data
-/// from the end of the previous step, which CloudWatch delivers late, is still judged.
-/// Comparing per-version rates makes the overlap harmless.
+/// One GetMetricData call reads every target's candidate and stable version, minute by
+/// minute, since the deployment began (less the metric lag):
+/// - the comparison of error rates uses all of those minutes (it is a sequential test:
+///   more data only makes it surer);
+/// - the absolute limits and the invocation minimum use the step's window, which starts
+///   `health.metric_lag_seconds` before the step began, so that data from the end of
+///   the previous step, which CloudWatch delivers late, still counts;
+/// - p99 durations are over the whole deployment so far.
 pub async fn check<P: MetricsSource + AlarmSource + Clock>(
     ports: &P,
     input: CheckInput,
@@ -42,46 +48,62 @@ pub async fn check<P: MetricsSource + AlarmSource + Clock>(
     }
     let now = ports.now();
     let window = window_for(&plan, started, now);
-    let keys = series_keys(&plan, cursor.promote);
-    let metrics = ports.fetch(&keys, window.start, window.end).await?;
+    let since = deployment_start(&plan).min(window.start);
+    let keys = series_keys(&plan);
+    let metrics = ports.fetch(&keys, since, window.end).await?;
     let alarms =
         if plan.health.alarms.is_empty() { Vec::new() } else { ports.alarm_states(&plan.health.alarms).await? };
+    let alpha = plan.health.false_alarm_percent / 100.0 / plan.targets.len().max(1) as f64;
+    let in_window = |m: &VersionMetrics| VersionMetrics {
+        minutes: m.minutes.iter().filter(|x| x.start >= window.start).copied().collect(),
+        p99_duration_ms: m.p99_duration_ms,
+    };
     let mut samples = Vec::with_capacity(plan.targets.len());
-    let mut series = keys.iter().zip(&metrics);
-    for t in &plan.targets {
-        let (key, m) = series.next().expect("one series per key");
-        let candidate = VersionSample::from_metrics(&key.version, m);
-        let baseline = if cursor.promote {
-            None
-        } else {
-            series.next().map(|(key, m)| VersionSample::from_metrics(&key.version, m))
-        };
-        samples.push(TargetSample { function: t.function.clone(), alias: t.alias.clone(), candidate, baseline });
+    for (i, t) in plan.targets.iter().enumerate() {
+        let (c, s) = (&metrics[2 * i], &metrics[2 * i + 1]);
+        let candidate = VersionSample::from_metrics(&t.candidate, &in_window(c));
+        // Once promoted, the stable version serves nothing: no baseline for the step.
+        let baseline = (!cursor.promote).then(|| VersionSample::from_metrics(&t.stable, &in_window(s)));
+        let comparison = plan
+            .health
+            .error_rate
+            .max_increase_percent
+            .map(|tolerance| compare_error_rates(&c.minutes, &s.minutes, tolerance / 100.0, alpha));
+        samples.push(TargetSample {
+            function: t.function.clone(),
+            alias: t.alias.clone(),
+            candidate,
+            baseline,
+            comparison,
+        });
     }
     let verdict = judge(&plan.health, samples, alarms, window, now);
     info!(step = cursor.index, status = ?verdict.status, reasons = ?verdict.reasons, "health checked");
     Ok(decide(&plan, &progress, started, verdict, now))
 }
 
-/// The metrics window of a check at `now` for a step that began at `started`.
+/// The window of a check's absolute rules at `now`, for a step that began at `started`.
 pub fn window_for(plan: &Plan, started: crate::Timestamp, now: crate::Timestamp) -> Window {
     let lag = i64::try_from(plan.health.metric_lag_seconds).unwrap_or(0);
     Window { start: started.plus_secs(-lag).floor_minute(), end: now.ceil_minute() }
 }
 
-/// The series a check reads: each target's candidate and, while both serve traffic, its
-/// stable version right after it.
-pub fn series_keys(plan: &Plan, promoted: bool) -> Vec<MetricSeriesKey> {
+/// Where the comparison's minutes begin: the deployment's start, less the metric lag.
+pub fn deployment_start(plan: &Plan) -> crate::Timestamp {
+    let lag = i64::try_from(plan.health.metric_lag_seconds).unwrap_or(0);
+    plan.started_at.plus_secs(-lag).floor_minute()
+}
+
+/// The series a check reads: each target's candidate, then its stable version.
+pub fn series_keys(plan: &Plan) -> Vec<MetricSeriesKey> {
     let mut keys = Vec::new();
     for t in &plan.targets {
-        let key = |version: &str| MetricSeriesKey {
-            function: t.function.clone(),
-            alias: t.alias.clone(),
-            version: version.to_owned(),
-        };
-        keys.push(key(&t.candidate));
-        if !promoted {
-            keys.push(key(&t.stable));
+        for version in [&t.candidate, &t.stable] {
+            keys.push(MetricSeriesKey {
+                function: t.function.clone(),
+                alias: t.alias.clone(),
+                version: version.clone(),
+            });
         }
     }
     keys

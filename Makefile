@@ -1,5 +1,5 @@
 # stepshift: every command CI runs is a target here.
-.PHONY: setup build demo test test-rust lint static fmt bench-runner clean
+.PHONY: setup build demo test test-rust lint static fmt bench-judge bench-runner clean
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -42,6 +42,10 @@ demo:
 	./target/debug/stepshift simulate --scenario error-spike; test $$? -eq 1
 	@echo
 	@echo "Try your own settings: ./target/debug/stepshift simulate --help"
+
+## bench-judge: stepshift's judge against the alternatives; writes docs/benchmarks.md
+bench-judge:
+	cargo run --release -p stepshift-bench -- judge --write docs/benchmarks.md
 
 ## bench-runner: state transitions per strategy and simulated deployments per second
 bench-runner:

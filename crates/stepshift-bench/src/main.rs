@@ -2,6 +2,11 @@
 //!
 //! - `runner`: state transitions of healthy deployments per strategy, and how many
 //!   simulated one-hour deployments the local runner completes per second.
+//! - `judge`: stepshift's health judge against the usual alternatives, on the same
+//!   simulated traffic: false rollbacks, detection rate and time.
+
+mod judge_bench;
+mod judges;
 
 use std::time::Instant;
 
@@ -19,6 +24,8 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Bench {
+    /// The judges compared: false rollbacks and detection, per traffic and regression.
+    Judge(judge_bench::Args),
     /// Transitions per strategy, and simulated deployments per second.
     Runner {
         /// Deployments to time.
@@ -103,6 +110,7 @@ fn runner(deployments: u32) {
 
 fn main() {
     match Args::parse().bench {
+        Bench::Judge(args) => judge_bench::run(&args),
         Bench::Runner { deployments } => runner(deployments),
     }
 }

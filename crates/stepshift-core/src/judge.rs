@@ -121,7 +121,7 @@ pub const RULES: [Rule; 6] =
     [enough_invocations, error_rate_increase, error_rate, p99_increase, p99_duration, throttles];
 
 /// Invocations a version needs before its p99 is compared.
-pub const P99_MIN_INVOCATIONS: u64 = 100;
+pub const P99_MIN_INVOCATIONS: u64 = 500;
 /// A p99 must also be this many milliseconds above the stable version's to count.
 pub const P99_MIN_INCREASE_MS: f64 = 20.0;
 
@@ -161,14 +161,14 @@ pub fn error_rate_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
         Some(r) => format!("fails {}x as often as {stable}", round2(r)),
         None => format!("fails where {stable} did not"),
     };
+    let worse = if tolerance > 0.0 { format!("more than {}% worse", round2(tolerance)) } else { "worse".to_owned() };
     Finding::Fail(format!(
-        "{} {how} ({} errors in {} invocations against {} in {}); more than {}% worse, with {}% confidence",
+        "{} {how} ({} errors in {} invocations against {} in {}): {worse}, with {}% confidence",
         label(t),
         c.candidate_errors,
         c.candidate_invocations,
         c.stable_errors,
         c.stable_invocations,
-        round2(tolerance),
         round2(100.0 - h.false_alarm_percent)
     ))
 }

@@ -175,7 +175,7 @@ pub struct ErrorRateRule {
 
 impl Default for ErrorRateRule {
     fn default() -> Self {
-        Self { max_increase_percent: Some(20.0), max_percent: Some(5.0) }
+        Self { max_increase_percent: Some(0.0), max_percent: Some(5.0) }
     }
 }
 

@@ -148,6 +148,10 @@ pub struct TaskFault {
     pub error: String,
 }
 
+/// A stand-in for the check-health handler: the simulated AWS and the task input in,
+/// the task output (the new progress) out.
+pub type CheckOverride = Box<dyn Fn(&SimAws, Value) -> Result<Value, TaskError> + Send>;
+
 /// The environment the state machine's tasks run in.
 pub struct LocalEnvironment {
     /// Simulated AWS.
@@ -160,6 +164,9 @@ pub struct LocalEnvironment {
     pub invocations: BTreeMap<String, u32>,
     /// Injected task failures.
     pub task_faults: Vec<TaskFault>,
+    /// Replaces the check-health handler, so that benchmarks can run other judges on
+    /// the same state machine and the same simulated traffic.
+    pub check_override: Option<CheckOverride>,
     actions: Vec<TimedAction>,
     origin: Timestamp,
 }
@@ -182,12 +189,16 @@ impl LocalEnvironment {
             events: Vec::new(),
             invocations: BTreeMap::new(),
             task_faults: Vec::new(),
+            check_override: None,
             actions,
             origin: scenario.start,
         }
     }
 
     fn call_handler(&self, function: &str, input: Value) -> Result<Value, TaskError> {
+        if let (Some(check), "stepshift-check-health") = (&self.check_override, function) {
+            return check(&self.aws, input);
+        }
         let (aws, config) = (&self.aws, &self.config);
         block_on(async {
             match function {

@@ -147,7 +147,7 @@ fn a_confident_error_rate_increase_is_unhealthy_with_its_numbers() {
     assert_eq!(
         v.reasons,
         [
-            "orders:live version 42 fails 5.4x as often as version 41 (15 errors in 300 invocations against 25 in 2700); more than 20% worse, with 99% confidence"
+            "orders:live version 42 fails 5.4x as often as version 41 (15 errors in 300 invocations against 25 in 2700): worse, with 99% confidence"
         ]
     );
     assert!(v.targets[0].comparison.as_ref().unwrap().evidence > 100.0, "the verdict carries the evidence");
@@ -163,13 +163,13 @@ fn a_confident_error_rate_increase_is_unhealthy_with_its_numbers() {
 
 #[test]
 fn a_slower_p99_than_the_stable_version_is_unhealthy() {
-    let h = HealthSettings::default(); // +50% and 20 ms, 100 invocations each
-    let mut slow = sample("42", 200, 0);
+    let h = HealthSettings::default(); // +50% and 20 ms, 500 invocations each
+    let mut slow = sample("42", 600, 0);
     slow.p99_duration_ms = Some(400.0);
     let v = run(&h, vec![target(slow.clone())], vec![]);
     assert_eq!(v.reasons, ["orders:live version 42 p99 duration 400 ms is more than 50% above version 41's 120 ms"]);
     let mut thin = slow.clone();
-    thin.invocations = 50;
+    thin.invocations = 400;
     assert_eq!(
         run(&h, vec![target(thin)], vec![]).status,
         VerdictStatus::Healthy,

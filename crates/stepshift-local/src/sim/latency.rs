@@ -27,7 +27,7 @@ fn edge(bin: usize) -> f64 {
 
 /// The standard normal CDF. Abramowitz & Stegun 7.1.26 (error below 1.5e-7), written
 /// here because the standard library has no erf and the simulation needs nothing more.
-fn phi(x: f64) -> f64 {
+pub fn phi(x: f64) -> f64 {
     let z = x.abs() / std::f64::consts::SQRT_2;
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let poly =

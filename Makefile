@@ -1,5 +1,5 @@
 # stepshift: every command CI runs is a target here.
-.PHONY: setup build demo test test-rust lint static fmt bench-judge bench-runner clean
+.PHONY: setup build demo test test-rust lint static fmt bench-judge bench-faults bench-runner clean
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -46,6 +46,10 @@ demo:
 ## bench-judge: stepshift's judge against the alternatives; writes docs/benchmarks.md
 bench-judge:
 	cargo run --release -p stepshift-bench -- judge --write docs/benchmarks.md
+
+## bench-faults: the fault campaign at scale (faults by kind, invariant violations, control-plane calls)
+bench-faults:
+	cargo run --release -p stepshift-bench -- faults --deployments 5000
 
 ## bench-runner: state transitions per strategy and simulated deployments per second
 bench-runner:

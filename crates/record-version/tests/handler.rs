@@ -179,14 +179,21 @@ async fn promotion_then_confirmation_records_versions_prunes_and_unlocks() {
     assert_eq!(aws.parameter("/stepshift/orders/live/deployment-timestamp"), Some(stamped), "promotion time is kept");
     assert!(aws.parameter("/stepshift/orders/live/lock").is_none());
     // keep 3 newest (42, 41, 40); protected: 38 (last-known-good before this release)
-    // and 3 (routed by another alias).
+    // and 3 (routed by another alias). That leaves 37 to prune: the oldest 20 go now,
+    // so that one release cannot burst Lambda's shared control-plane budget.
+    let pruned: Vec<&str> =
+        released["targets"][0]["pruned"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(pruned.len(), 20);
+    assert_eq!(pruned[..3], ["1", "2", "4"], "oldest first, skipping the protected 3");
+    assert!(released["warnings"][0].as_str().unwrap().contains("37 versions to prune"), "{}", released["warnings"]);
+    assert_eq!(aws.versions("orders").len(), 22);
+
+    // Confirming again (a retry after a crash) still succeeds, and prunes the rest.
+    call(&aws, json!({"action": "confirmed", "plan": state["plan"], "progress": state["progress"]})).await.unwrap();
     let left = aws.versions("orders");
     assert_eq!(left, [3, 38, 40, 41, 42]);
-    assert_eq!(released["targets"][0]["pruned"].as_array().unwrap().len(), 37);
-
-    // Confirming again (a retry after a crash) changes nothing and still succeeds.
     call(&aws, json!({"action": "confirmed", "plan": state["plan"], "progress": state["progress"]})).await.unwrap();
-    assert_eq!(aws.versions("orders"), left);
+    assert_eq!(aws.versions("orders"), left, "nothing more to prune");
 }
 
 #[tokio::test]

@@ -303,12 +303,17 @@ fn targets(rows: &[Row]) -> String {
         for o in others {
             let (no_worse, better) = if ours.cell.fault == Fault::None {
                 (ours.rolled_back <= o.rolled_back + 0.005, ours.rolled_back + 0.005 < o.rolled_back)
+            } else if ours.rolled_back <= 0.02 && o.rolled_back <= 0.02 {
+                // Neither detects the regression: a tie.
+                (true, false)
             } else {
+                // Detection rate first; among judges that detect as often, the median time.
                 let t = |r: &Row| r.median.unwrap_or(i64::MAX);
+                let more = ours.rolled_back > o.rolled_back + 0.02;
+                let fewer = ours.rolled_back + 0.02 < o.rolled_back;
                 (
-                    ours.rolled_back + 0.02 >= o.rolled_back
-                        && (t(ours) <= t(o) + 30 || ours.rolled_back > o.rolled_back + 0.02),
-                    ours.rolled_back > o.rolled_back + 0.02 || t(ours) + 30 < t(o),
+                    !fewer && (more || t(ours) <= t(o).saturating_add(30)),
+                    more || (!fewer && t(ours).saturating_add(30) < t(o)),
                 )
             };
             if !no_worse {

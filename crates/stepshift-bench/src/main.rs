@@ -4,6 +4,8 @@
 //!   simulated one-hour deployments the local runner completes per second.
 //! - `judge`: stepshift's health judge against the usual alternatives, on the same
 //!   simulated traffic: false rollbacks, detection rate and time.
+//! - `faults`: the randomized fault campaign at scale: faults injected by kind,
+//!   invariant violations, Lambda control-plane calls per traffic step.
 
 mod judge_bench;
 mod judges;
@@ -26,6 +28,15 @@ struct Args {
 enum Bench {
     /// The judges compared: false rollbacks and detection, per traffic and regression.
     Judge(judge_bench::Args),
+    /// Random deployments under random faults, with every invariant checked.
+    Faults {
+        /// Deployments to run.
+        #[arg(long, default_value_t = 2000)]
+        deployments: u32,
+        /// The first seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Transitions per strategy, and simulated deployments per second.
     Runner {
         /// Deployments to time.
@@ -108,9 +119,42 @@ fn runner(deployments: u32) {
     }
 }
 
+fn faults(deployments: u32, seed: u64) {
+    let started = Instant::now();
+    let r = stepshift_local::campaign::run(seed, deployments);
+    println!("## Fault campaign\n");
+    println!(
+        "Command: `make bench-faults` (`cargo run --release -p stepshift-bench -- faults --deployments {deployments} --seed {seed}`), {:.0} s.\n",
+        started.elapsed().as_secs_f64()
+    );
+    println!("- deployments run: {}", r.deployments);
+    let injected: u32 = r.faults_injected.values().sum();
+    println!(
+        "- faults injected: {injected}, of which {} struck (the rest targeted calls that never came)",
+        r.faults_struck
+    );
+    for (kind, n) in &r.faults_injected {
+        println!("  - {kind}: {n}");
+    }
+    println!("- how the deployments ended:");
+    for (end, n) in &r.outcomes {
+        println!("  - {end}: {n}");
+    }
+    println!("- invariant violations: {}", r.violations.len());
+    for v in r.violations.iter().take(20) {
+        println!("  - seed {}: {}", v.seed, v.message);
+    }
+    let per_step = r.control_plane_calls as f64 / r.traffic_steps.max(1) as f64;
+    println!(
+        "- Lambda control-plane calls: {} over {} traffic steps: {per_step:.2} per step on average, {:.1} at most (retries included)",
+        r.control_plane_calls, r.traffic_steps, r.max_calls_per_step
+    );
+}
+
 fn main() {
     match Args::parse().bench {
         Bench::Judge(args) => judge_bench::run(&args),
+        Bench::Faults { deployments, seed } => faults(deployments, seed),
         Bench::Runner { deployments } => runner(deployments),
     }
 }

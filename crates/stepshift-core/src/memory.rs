@@ -5,7 +5,7 @@
 //! every update changes its RevisionId. It counts writes per service, so tests can prove
 //! that a rejected request changed nothing, and it can be told to fail chosen calls.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -80,8 +80,15 @@ pub enum Fault {
     /// The call fails with this error and changes nothing.
     Fail(PortError),
     /// The call takes effect, then its answer is lost and the caller sees this error
-    /// (a crash or timeout after the service acted).
+    /// (a timeout after the service acted).
     FailAfter(PortError),
+    /// The calling process dies during this call: the call lands (or not), and every
+    /// later call fails without effect until [`MemoryAws::take_crash`] is called. The
+    /// task runner then reports the invocation as crashed.
+    Crash {
+        /// Whether the call took effect before the process died.
+        after_effect: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -98,7 +105,9 @@ struct State {
     alarms: BTreeMap<String, (AlarmValue, Option<String>)>,
     parameters: BTreeMap<String, String>,
     calls: BTreeMap<Call, u64>,
-    faults: VecDeque<(Call, Fault)>,
+    /// Faults by the call count of their kind at which they strike.
+    faults: Vec<(Call, u64, Fault)>,
+    crashed: bool,
 }
 
 /// In-memory Lambda, CloudWatch and SSM, plus a settable clock.
@@ -192,9 +201,30 @@ impl MemoryAws {
         self.lock().parameters.insert(name.to_owned(), value.to_owned());
     }
 
-    /// Makes the next call of kind `call` fail with `fault`. Faults queue in order.
+    /// Makes the next call of kind `call` that no earlier fault claims fail with
+    /// `fault`. Faults queue in order.
     pub fn inject(&self, call: Call, fault: Fault) {
-        self.lock().faults.push_back((call, fault));
+        let mut s = self.lock();
+        let made = s.calls.get(&call).copied().unwrap_or(0);
+        let claimed = s.faults.iter().filter(|(c, _, _)| *c == call).map(|(_, at, _)| *at).max().unwrap_or(made);
+        s.faults.push((call, claimed.max(made) + 1, fault));
+    }
+
+    /// Makes the `nth` next call of kind `call` (1 = the next one) fail with `fault`.
+    pub fn inject_at(&self, call: Call, nth: u64, fault: Fault) {
+        let mut s = self.lock();
+        let at = s.calls.get(&call).copied().unwrap_or(0) + nth.max(1);
+        s.faults.push((call, at, fault));
+    }
+
+    /// Whether the process "crashed" since the last call of this; clears the crash.
+    pub fn take_crash(&self) -> bool {
+        std::mem::take(&mut self.lock().crashed)
+    }
+
+    /// Injected faults that have not struck yet.
+    pub fn pending_faults(&self) -> usize {
+        self.lock().faults.len()
     }
 
     /// How many calls of each kind were made (including failed ones).
@@ -207,21 +237,36 @@ impl MemoryAws {
         self.lock().calls.iter().filter(|(c, _)| c.is_write()).map(|(_, n)| n).sum()
     }
 
-    /// Counts the call and takes a queued fault for it, if any.
+    /// Counts the call and takes the fault that strikes it, if any.
     fn enter(&self, s: &mut State, call: Call) -> Option<Fault> {
-        *s.calls.entry(call).or_default() += 1;
-        let i = s.faults.iter().position(|(c, _)| *c == call)?;
-        s.faults.remove(i).map(|(_, f)| f)
+        let n = s.calls.entry(call).or_default();
+        *n += 1;
+        let n = *n;
+        let i = s.faults.iter().position(|(c, at, _)| *c == call && *at == n)?;
+        Some(s.faults.remove(i).2)
     }
 
     /// Runs `op` on the state under the fault rules of `call`.
     fn serve<T>(&self, call: Call, op: impl FnOnce(&mut State) -> PortResult<T>) -> PortResult<T> {
         let mut s = self.lock();
+        let dead =
+            |call: Call| PortError::Unavailable { service: call.service(), message: "the process crashed".into() };
+        if s.crashed {
+            *s.calls.entry(call).or_default() += 1;
+            return Err(dead(call));
+        }
         match self.enter(&mut s, call) {
             Some(Fault::Fail(e)) => Err(e),
             Some(Fault::FailAfter(e)) => {
                 let _ = op(&mut s);
                 Err(e)
+            }
+            Some(Fault::Crash { after_effect }) => {
+                if after_effect {
+                    let _ = op(&mut s);
+                }
+                s.crashed = true;
+                Err(dead(call))
             }
             None => op(&mut s),
         }

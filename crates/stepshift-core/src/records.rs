@@ -97,6 +97,8 @@ pub enum HistoryEvent {
     Confirmed,
     /// A deployment rolled back to its stable version.
     RolledBack,
+    /// A deployment that had begun stopped before moving any traffic.
+    Aborted,
     /// A person rolled the alias back with `stepshift rollback`.
     ManualRollback,
     /// A person released a stale lock with `stepshift unlock`.

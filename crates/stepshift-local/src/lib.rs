@@ -3,6 +3,7 @@
 //! in milliseconds.
 
 pub mod asl;
+pub mod campaign;
 pub mod runner;
 pub mod sim;
 

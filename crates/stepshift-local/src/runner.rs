@@ -240,7 +240,16 @@ impl Environment for LocalEnvironment {
                 cause: format!("injected: {function} failed before running"),
             };
         }
+        let _ = self.aws.aws.take_crash();
         let result = self.call_handler(&function, call.input.clone());
+        if self.aws.aws.take_crash() {
+            // What the handler did after the crash never happened in a real process: the
+            // simulated AWS refused every call after it.
+            return TaskResult::Error {
+                error: "Lambda.Unknown".into(),
+                cause: format!("injected: {function}'s process died during an AWS call"),
+            };
+        }
         if let Some(f) = fault {
             return TaskResult::Error { error: f.error, cause: format!("injected: {function} failed after running") };
         }
@@ -267,6 +276,8 @@ impl Environment for LocalEnvironment {
 /// How a simulated deployment ended, with everything needed to check it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
+    /// The execution's ARN.
+    pub execution: String,
     /// `SUCCEEDED`, `FAILED` or `TIMED_OUT`.
     pub status: String,
     /// The execution output (when it succeeded).
@@ -404,6 +415,7 @@ impl Simulation {
             .collect();
         let calls = self.env.aws.aws.calls().into_iter().map(|(c, n): (Call, u64)| (format!("{c:?}"), n)).collect();
         Outcome {
+            execution: exec.arn.clone(),
             status: status.to_owned(),
             output,
             error,

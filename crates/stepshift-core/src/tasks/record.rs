@@ -162,7 +162,7 @@ fn keys(config: &TaskConfig, t: &PlannedTarget) -> RecordKeys {
 
 /// Releases whatever locks this execution holds on the request's aliases, and turns
 /// the error into the outcome the Fail state shows.
-pub async fn rejected<P: ParameterStore>(
+pub async fn rejected<P: ParameterStore + Clock>(
     ports: &P,
     config: &TaskConfig,
     input: RejectedInput,
@@ -178,6 +178,20 @@ pub async fn rejected<P: ParameterStore>(
         // Only names a request could validly carry reach the parameter store.
         if is_resource_name(function, 64) && is_resource_name(alias, 128) {
             let keys = RecordKeys::new(&config.parameter_prefix, function, alias);
+            let stored = records::load(ports, &keys).await?;
+            // "Begin deployment" may have recorded the start before it failed: close it.
+            let mine = |e: &HistoryEntry| e.execution.as_deref() == Some(input.execution.as_str());
+            if stored.history.iter().any(|e| mine(e) && e.event == HistoryEvent::Started) {
+                let entry = HistoryEntry {
+                    at: ports.now(),
+                    event: HistoryEvent::Aborted,
+                    execution: Some(input.execution.clone()),
+                    from: None,
+                    to: None,
+                    detail: Some(truncate(&format!("{}: {}", input.error.error, input.error.message()), 300)),
+                };
+                records::append_history(ports, &keys, &stored.history, entry).await?;
+            }
             records::release_lock(ports, &keys, &input.execution).await?;
         }
     }
@@ -412,6 +426,11 @@ pub async fn confirmed<P: ParameterStore + VersionCatalog + Clock>(
     })
 }
 
+/// Most versions one release deletes per function. Lambda's control plane allows 15
+/// requests per second per account, shared with everything else; a first release
+/// with `keep_versions` on a function with hundreds of versions must not burst.
+pub const PRUNE_PER_RELEASE: usize = 20;
+
 /// Deletes old versions of `t`'s function. Protected: every version the records name,
 /// before or after this release, and every version any alias routes to. A version that
 /// cannot be deleted (provisioned concurrency, say) becomes a warning, not a failure.
@@ -432,7 +451,15 @@ async fn prune<P: VersionCatalog>(
         protected.extend(routing.versions().into_iter().map(str::to_owned));
     }
     let mut pruned = Vec::new();
-    for v in versions_to_prune(&versions, keep, &protected) {
+    let doomed = versions_to_prune(&versions, keep, &protected);
+    if doomed.len() > PRUNE_PER_RELEASE {
+        warnings.push(format!(
+            "{} has {} versions to prune; this release pruned the oldest {PRUNE_PER_RELEASE}, the next ones prune the rest",
+            t.function,
+            doomed.len()
+        ));
+    }
+    for v in doomed.into_iter().take(PRUNE_PER_RELEASE) {
         match ports.delete_version(&t.function, &v).await {
             Ok(()) | Err(PortError::NotFound { .. }) => pruned.push(v),
             Err(e) if e.is_retryable() && !matches!(e, PortError::Conflict { .. }) => {

@@ -1,8 +1,9 @@
 //! Turns SDK errors into [`PortError`]s that say whether a retry may help.
 
-use aws_sdk_lambda::config::http::HttpResponse;
-use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use stepshift_core::{PortError, Service};
 
 /// Error codes that mean "slow down". Lambda says TooManyRequestsException, CloudWatch

@@ -12,7 +12,15 @@ use stepshift_core::ports::{
 };
 use stepshift_core::{PortError, Service, Timestamp};
 
-use crate::{AwsPorts, classify, from_smithy, to_smithy};
+use crate::{AwsPorts, classify};
+
+fn to_smithy(t: Timestamp) -> aws_smithy_types::DateTime {
+    aws_smithy_types::DateTime::from_millis(t.millis())
+}
+
+fn from_smithy(t: &aws_smithy_types::DateTime) -> Timestamp {
+    Timestamp::from_millis(t.to_millis().unwrap_or(0))
+}
 
 fn err<E>(e: aws_sdk_cloudwatch::error::SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>) -> PortError
 where

@@ -6,10 +6,13 @@
 //! configuration is the expensive part, building clients is cheap.
 
 mod classify;
+#[cfg(feature = "cloudwatch-api")]
 mod cloudwatch;
+#[cfg(feature = "lambda-api")]
 mod lambda;
 #[cfg(feature = "lambda")]
 pub mod runtime;
+#[cfg(feature = "ssm-api")]
 mod ssm;
 
 pub use classify::classify;
@@ -17,25 +20,34 @@ pub use classify::classify;
 use aws_config::{BehaviorVersion, SdkConfig};
 use stepshift_core::{Clock, SystemClock, Timestamp};
 
-/// Lambda, CloudWatch and SSM clients implementing every stepshift port.
+/// Clients implementing the stepshift ports of the enabled services: Lambda
+/// (`AliasRouter`, `VersionCatalog`), CloudWatch (`MetricsSource`, `AlarmSource`) and
+/// SSM (`ParameterStore`).
 #[derive(Clone, Debug)]
 pub struct AwsPorts {
+    #[cfg(feature = "lambda-api")]
     lambda: aws_sdk_lambda::Client,
+    #[cfg(feature = "cloudwatch-api")]
     cloudwatch: aws_sdk_cloudwatch::Client,
+    #[cfg(feature = "ssm-api")]
     ssm: aws_sdk_ssm::Client,
 }
 
 impl AwsPorts {
     /// Clients built from one shared configuration.
-    pub fn new(config: &SdkConfig) -> Self {
+    pub fn new(#[allow(unused_variables)] config: &SdkConfig) -> Self {
         Self {
+            #[cfg(feature = "lambda-api")]
             lambda: aws_sdk_lambda::Client::new(config),
+            #[cfg(feature = "cloudwatch-api")]
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            #[cfg(feature = "ssm-api")]
             ssm: aws_sdk_ssm::Client::new(config),
         }
     }
 
     /// Ports on existing clients (tests use mocked ones).
+    #[cfg(all(feature = "lambda-api", feature = "cloudwatch-api", feature = "ssm-api"))]
     pub fn from_clients(
         lambda: aws_sdk_lambda::Client,
         cloudwatch: aws_sdk_cloudwatch::Client,
@@ -59,12 +71,4 @@ impl Clock for AwsPorts {
     fn now(&self) -> Timestamp {
         SystemClock.now()
     }
-}
-
-fn to_smithy(t: Timestamp) -> aws_smithy_types::DateTime {
-    aws_smithy_types::DateTime::from_millis(t.millis())
-}
-
-fn from_smithy(t: &aws_smithy_types::DateTime) -> Timestamp {
-    Timestamp::from_millis(t.to_millis().unwrap_or(0))
 }

@@ -150,6 +150,9 @@ struct Row {
     judge: Judge,
     runs: usize,
     rolled_back: f64,
+    /// Rolled back minus this judge's false rollback rate in the A/A cell of the same
+    /// baseline and traffic: what it detects beyond rolling back anyway.
+    net: f64,
     median: Option<i64>,
     p95: Option<i64>,
     duration: Option<i64>,
@@ -176,6 +179,7 @@ fn summarize(cell: Cell, judge: Judge, runs: &[Run]) -> Row {
         judge,
         runs: runs.len(),
         rolled_back: runs.iter().filter(|r| r.rolled_back).count() as f64 / runs.len().max(1) as f64,
+        net: 0.0,
         median: quantile(&times, 0.5),
         p95: quantile(&times, 0.95),
         duration: quantile(&durations, 0.5),
@@ -224,6 +228,13 @@ pub fn run(args: &Args) {
         all.sort_by_key(|(i, _)| *i);
         all.into_iter().map(|(_, r)| r).collect()
     });
+    let aa: Vec<(Cell, Judge, f64)> =
+        rows.iter().filter(|r| r.cell.fault == Fault::None).map(|r| (r.cell, r.judge, r.rolled_back)).collect();
+    let mut rows = rows;
+    for r in &mut rows {
+        let base = aa.iter().find(|(c, j, _)| *j == r.judge && c.baseline == r.cell.baseline && c.rps == r.cell.rps);
+        r.net = r.rolled_back - base.map_or(0.0, |(_, _, rate)| *rate);
+    }
     let table = render(&rows, args, started.elapsed());
     println!("{table}");
     if let Some(path) = &args.write {
@@ -242,12 +253,14 @@ fn render(rows: &[Row], args: &Args, took: std::time::Duration) -> String {
     ));
     out.push_str("One deployment: 10% canary for 15 min, then 100% with a 5 min lock-in, checked every minute; metrics arrive 1-4 min late. ");
     out.push_str("\"rolled back\" is the false rollback rate in A/A rows and the detection rate otherwise; times are from the first shift (the fault's onset) to the rollback.\n\n");
-    out.push_str("| baseline errors | req/s | candidate | judge | runs | rolled back | median min to rollback | p95 min to rollback | healthy duration (min) | transitions |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("\"net\" is the detection rate minus the same judge's false rollback rate at the same baseline and traffic: what it catches beyond rolling back anyway.\n\n");
+    out.push_str("| baseline errors | req/s | candidate | judge | runs | rolled back | net | median min to rollback | p95 min to rollback | healthy duration (min) | transitions |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         let (b, rps, fault) = r.cell.label();
+        let net = if r.cell.fault == Fault::None { "-".to_owned() } else { format!("{:.1}%", r.net * 100.0) };
         out.push_str(&format!(
-            "| {b} | {rps} | {fault} | {} | {} | {:.1}% | {} | {} | {} | {} |\n",
+            "| {b} | {rps} | {fault} | {} | {} | {:.1}% | {net} | {} | {} | {} | {} |\n",
             r.judge.name(),
             r.runs,
             r.rolled_back * 100.0,
@@ -272,7 +285,9 @@ fn targets(rows: &[Row]) -> String {
     let within = |row: Option<&Row>, limit: i64| {
         row.and_then(|r| r.p95.map(|p| p <= limit && r.rolled_back >= 0.95)).unwrap_or(false)
     };
-    let mut out = String::from("\nTargets for stepshift's judge:\n\n");
+    let mut out = String::from(
+        "\nTargets for stepshift's judge (\"no worse\" compares false rollbacks in A/A cells, and net detection, then median time, in the others):\n\n",
+    );
     out.push_str(&format!(
         "- false rollback rate ≤ 1% in every A/A cell: worst {:.1}% — {}\n",
         worst_aa * 100.0,
@@ -303,14 +318,14 @@ fn targets(rows: &[Row]) -> String {
         for o in others {
             let (no_worse, better) = if ours.cell.fault == Fault::None {
                 (ours.rolled_back <= o.rolled_back + 0.005, ours.rolled_back + 0.005 < o.rolled_back)
-            } else if ours.rolled_back <= 0.02 && o.rolled_back <= 0.02 {
-                // Neither detects the regression: a tie.
+            } else if ours.net <= 0.02 && o.net <= 0.02 {
+                // Neither detects the regression beyond its false rollbacks: a tie.
                 (true, false)
             } else {
-                // Detection rate first; among judges that detect as often, the median time.
+                // Net detection first; among judges that detect as often, the median time.
                 let t = |r: &Row| r.median.unwrap_or(i64::MAX);
-                let more = ours.rolled_back > o.rolled_back + 0.02;
-                let fewer = ours.rolled_back + 0.02 < o.rolled_back;
+                let more = ours.net > o.net + 0.02;
+                let fewer = ours.net + 0.02 < o.net;
                 (
                     !fewer && (more || t(ours) <= t(o).saturating_add(30)),
                     more || (!fewer && t(ours).saturating_add(30) < t(o)),

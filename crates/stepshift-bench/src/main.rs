@@ -9,6 +9,7 @@
 
 mod judge_bench;
 mod judges;
+mod lambda_bench;
 
 use std::time::Instant;
 
@@ -28,6 +29,8 @@ struct Args {
 enum Bench {
     /// The judges compared: false rollbacks and detection, per traffic and regression.
     Judge(judge_bench::Args),
+    /// The task Lambdas: sizes, init time, invocation latency, peak memory.
+    Lambda(lambda_bench::Args),
     /// Random deployments under random faults, with every invariant checked.
     Faults {
         /// Deployments to run.
@@ -154,6 +157,7 @@ fn faults(deployments: u32, seed: u64) {
 fn main() {
     match Args::parse().bench {
         Bench::Judge(args) => judge_bench::run(&args),
+        Bench::Lambda(args) => lambda_bench::run(&args),
         Bench::Faults { deployments, seed } => faults(deployments, seed),
         Bench::Runner { deployments } => runner(deployments),
     }

@@ -28,8 +28,10 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 ## build: the five task Lambdas for arm64 as bootstrap zips in target/lambda/<name>/
+# One cargo invocation per function: Cargo unifies features across the packages of one
+# invocation, and each function must link only the AWS SDKs it calls.
 build: setup
-	cargo lambda build --release --arm64 --output-format zip $(addprefix -p ,$(FUNCTIONS))
+	for f in $(FUNCTIONS); do cargo lambda build --release --arm64 --output-format zip -p $$f || exit 1; done
 
 ## demo: two simulated deployments on the real state machine; no AWS, no credentials
 demo:

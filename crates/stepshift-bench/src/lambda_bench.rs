@@ -7,7 +7,6 @@
 //!   stub with the AWS calls answered by ministack, and the peak RSS.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -165,6 +164,18 @@ async fn prepare(emulator: &Emulator) -> HashMap<&'static str, Value> {
         let _ = lambda.publish_version().function_name("orders").send().await;
     }
     let _ = lambda.create_alias().function_name("orders").name("live").function_version("1").send().await;
+    // Every function starts from the same alias: all traffic on version 1.
+    let empty = aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+        .set_additional_version_weights(Some(HashMap::new()))
+        .build();
+    let _ = lambda
+        .update_alias()
+        .function_name("orders")
+        .name("live")
+        .function_version("1")
+        .routing_config(empty)
+        .send()
+        .await;
     let revision = lambda
         .get_alias()
         .function_name("orders")
@@ -212,7 +223,6 @@ async fn prepare(emulator: &Emulator) -> HashMap<&'static str, Value> {
 pub fn run(args: &Args) {
     let emulator = Emulator::start(stepshift_testkit::Kind::Ministack);
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let events = runtime.block_on(prepare(&emulator));
     let env: HashMap<String, String> = emulator
         .aws_env()
         .into_iter()
@@ -235,6 +245,7 @@ pub fn run(args: &Args) {
         let mut cold = f64::NAN;
         let mut warm = f64::NAN;
         let mut rss = None;
+        let events = runtime.block_on(prepare(&emulator));
         for start in 0..args.starts {
             // The first start also serves two invocations: cold, then warm.
             let served = if start == 0 { vec![events[name].clone(), events[name].clone()] } else { Vec::new() };

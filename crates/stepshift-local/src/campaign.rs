@@ -304,10 +304,10 @@ fn check(sim: &Simulation, setup: &Setup, o: &Outcome, broken: &mut Vec<String>)
         }
         let versions = sim.env.aws.aws.versions(name);
         for leaf in ["current-version", "previous-version", "last-known-good-version"] {
-            if let Some(v) = param(leaf).and_then(|v| v.parse::<u64>().ok()) {
-                if !versions.contains(&v) {
-                    broken.push(format!("{name}: {leaf} {v} was deleted"));
-                }
+            if let Some(v) = param(leaf).and_then(|v| v.parse::<u64>().ok())
+                && !versions.contains(&v)
+            {
+                broken.push(format!("{name}: {leaf} {v} was deleted"));
             }
         }
         let history: Vec<Value> = param("history").and_then(|h| serde_json::from_str(h).ok()).unwrap_or_default();

@@ -1,5 +1,5 @@
 # stepshift: every command CI runs is a target here.
-.PHONY: setup build demo test test-rust lint static fmt bench-judge bench-faults bench-runner clean
+.PHONY: setup build demo test test-rust lint static fmt bench-judge bench-faults bench-runner bench-lambda clean
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -56,6 +56,13 @@ bench-faults:
 ## bench-runner: state transitions per strategy and simulated deployments per second
 bench-runner:
 	cargo run --release -p stepshift-bench -- runner
+
+## bench-lambda: size, init time, invocation latency and peak memory of the five task Lambdas
+# Sizes come from the arm64 zips; the timings from host builds, one per function for the
+# same reason as in build.
+bench-lambda: build
+	for f in $(FUNCTIONS); do cargo build --release -p $$f || exit 1; done
+	cargo run --release -p stepshift-bench -- lambda
 
 ## lint: formatting and clippy, warnings are errors
 lint:

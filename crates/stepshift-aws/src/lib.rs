@@ -62,9 +62,19 @@ impl AwsPorts {
     }
 }
 
-/// Loads the AWS configuration from the environment the way the AWS CLI does.
+/// Loads the AWS configuration from the environment the way the AWS CLI does, with
+/// [`https_client`] for every request (credential providers included). Nothing here
+/// touches the network: credentials are resolved on the first request.
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).load().await
+}
+
+/// The one HTTPS client of stepshift: hyper with rustls on ring. Connections are pooled
+/// in the client, and the client lives as long as the process, so a warm Lambda reuses
+/// its TLS connections across invocations.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 impl Clock for AwsPorts {

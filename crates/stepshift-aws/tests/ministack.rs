@@ -19,9 +19,11 @@ use stepshift_core::records::{self, HistoryEntry, HistoryEvent, Lock, RecordKeys
 use stepshift_core::{Clock, PortError, SystemClock, Timestamp};
 use stepshift_testkit::Emulator;
 
+/// The emulator's endpoint, reached through the HTTP client the Lambdas use.
 async fn config() -> SdkConfig {
     let emulator = Emulator::shared_ministack();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(stepshift_aws::https_client())
         .region(Region::new("us-east-1"))
         .endpoint_url(&emulator.url)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))

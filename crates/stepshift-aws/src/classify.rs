@@ -15,14 +15,18 @@ const THROTTLED: &[&str] = &[
     "ThrottledException",
     "RequestLimitExceeded",
     "TooManyUpdates",
+    // Route53: another change to the zone is still being applied.
+    "PriorRequestNotComplete",
 ];
-const NOT_FOUND: &[&str] = &["ResourceNotFoundException", "ParameterNotFound", "ResourceNotFound"];
+const NOT_FOUND: &[&str] =
+    &["ResourceNotFoundException", "ParameterNotFound", "ResourceNotFound", "NoSuchHostedZone", "NoSuchChange"];
 const CONFLICT: &[&str] = &["ResourceConflictException", "ResourceInUseException", "ConcurrentModificationException"];
 const INVALID: &[&str] = &[
     "InvalidParameterValueException",
     "ValidationException",
     "InvalidParameterValue",
     "InvalidRequestContentException",
+    "InvalidInput",
 ];
 const UNAVAILABLE: &[&str] =
     &["ServiceException", "InternalServerError", "InternalFailure", "InternalServiceFault", "ServiceUnavailable"];
@@ -45,7 +49,8 @@ where
         PortError::Throttled { service, message }
     } else if is(NOT_FOUND) {
         PortError::NotFound { service, message }
-    } else if code == "PreconditionFailedException" {
+    } else if code == "PreconditionFailedException" || code == "InvalidChangeBatch" {
+        // Route53 refuses a batch whose DELETEs or CREATEs do not fit the zone as it is.
         PortError::PreconditionFailed { service, message }
     } else if code == "ParameterAlreadyExists" {
         PortError::AlreadyExists { service, message }

@@ -10,6 +10,8 @@ mod classify;
 mod cloudwatch;
 #[cfg(feature = "lambda-api")]
 mod lambda;
+#[cfg(feature = "route53-api")]
+mod route53;
 #[cfg(feature = "lambda")]
 pub mod runtime;
 #[cfg(feature = "ssm-api")]
@@ -31,6 +33,8 @@ pub struct AwsPorts {
     cloudwatch: aws_sdk_cloudwatch::Client,
     #[cfg(feature = "ssm-api")]
     ssm: aws_sdk_ssm::Client,
+    #[cfg(feature = "route53-api")]
+    route53: aws_sdk_route53::Client,
 }
 
 impl AwsPorts {
@@ -43,17 +47,36 @@ impl AwsPorts {
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             #[cfg(feature = "ssm-api")]
             ssm: aws_sdk_ssm::Client::new(config),
+            #[cfg(feature = "route53-api")]
+            route53: aws_sdk_route53::Client::new(config),
         }
     }
 
     /// Ports on existing clients (tests use mocked ones).
+    /// With `route53-api`, the Route53 client is an unconfigured one; set it with
+    /// [`AwsPorts::with_route53`].
     #[cfg(all(feature = "lambda-api", feature = "cloudwatch-api", feature = "ssm-api"))]
     pub fn from_clients(
         lambda: aws_sdk_lambda::Client,
         cloudwatch: aws_sdk_cloudwatch::Client,
         ssm: aws_sdk_ssm::Client,
     ) -> Self {
-        Self { lambda, cloudwatch, ssm }
+        Self {
+            lambda,
+            cloudwatch,
+            ssm,
+            #[cfg(feature = "route53-api")]
+            route53: aws_sdk_route53::Client::from_conf(
+                aws_sdk_route53::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
+            ),
+        }
+    }
+
+    /// Ports on an existing Route53 client, the others built from `config`.
+    #[cfg(feature = "route53-api")]
+    #[allow(clippy::needless_update)] // with route53-api alone, route53 is the only field
+    pub fn with_route53(self, route53: aws_sdk_route53::Client) -> Self {
+        Self { route53, ..self }
     }
 
     /// Clients from the environment's configuration (region, credentials, endpoints).

@@ -75,6 +75,8 @@ pub enum Service {
     Ssm,
     /// AWS Step Functions.
     StepFunctions,
+    /// Amazon Route 53.
+    Route53,
 }
 
 impl fmt::Display for Service {
@@ -84,6 +86,7 @@ impl fmt::Display for Service {
             Service::CloudWatch => "CloudWatch",
             Service::Ssm => "SSM",
             Service::StepFunctions => "Step Functions",
+            Service::Route53 => "Route 53",
         })
     }
 }

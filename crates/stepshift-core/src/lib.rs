@@ -5,6 +5,7 @@
 //! - [`judge`]: the health judge;
 //! - [`deployment`]: the state the state machine carries, and the step progression;
 //! - [`records`]: version records, history, locks and pruning;
+//! - [`route53`]: front-end blue/green through Route53 weighted records;
 //! - [`ports`]: the capabilities stepshift needs from AWS;
 //! - [`tasks`]: what each task Lambda does, generic over the ports;
 //! - [`memory`]: in-memory ports for tests and simulation.
@@ -17,6 +18,7 @@ pub mod memory;
 pub mod ports;
 pub mod records;
 pub mod request;
+pub mod route53;
 pub mod strategy;
 pub mod tasks;
 pub mod time;

@@ -14,6 +14,7 @@ use crate::ports::{
     AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricSeriesKey, MetricsSource,
     MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
+use crate::route53::{Action, Change, ChangeStatus, RecordRouter, RecordSet, fqdn};
 use crate::time::{Clock, Timestamp};
 
 /// Every port call [`MemoryAws`] serves, for counting and fault injection.
@@ -41,6 +42,12 @@ pub enum Call {
     CreateParameter,
     /// SSM DeleteParameter.
     DeleteParameter,
+    /// Route53 ListResourceRecordSets.
+    ListRecordSets,
+    /// Route53 ChangeResourceRecordSets.
+    ChangeRecordSets,
+    /// Route53 GetChange.
+    GetChange,
 }
 
 impl Call {
@@ -53,6 +60,7 @@ impl Call {
                 | Call::PutParameter
                 | Call::CreateParameter
                 | Call::DeleteParameter
+                | Call::ChangeRecordSets
         )
     }
 
@@ -69,6 +77,7 @@ impl Call {
         match self {
             Call::GetMetricData | Call::DescribeAlarms => Service::CloudWatch,
             Call::GetParameters | Call::PutParameter | Call::CreateParameter | Call::DeleteParameter => Service::Ssm,
+            Call::ListRecordSets | Call::ChangeRecordSets | Call::GetChange => Service::Route53,
             _ => Service::Lambda,
         }
     }
@@ -104,13 +113,19 @@ struct State {
     metrics: HashMap<MetricSeriesKey, VersionMetrics>,
     alarms: BTreeMap<String, (AlarmValue, Option<String>)>,
     parameters: BTreeMap<String, String>,
+    /// Hosted zones by id, with their record sets.
+    zones: BTreeMap<String, Vec<RecordSet>>,
+    /// Route53 changes by id, with the GetChange polls left before INSYNC.
+    changes: BTreeMap<String, u32>,
+    /// How many GetChange polls a new change stays PENDING.
+    polls_until_insync: u32,
     calls: BTreeMap<Call, u64>,
     /// Faults by the call count of their kind at which they strike.
     faults: Vec<(Call, u64, Fault)>,
     crashed: bool,
 }
 
-/// In-memory Lambda, CloudWatch and SSM, plus a settable clock.
+/// In-memory Lambda, CloudWatch, SSM and Route53, plus a settable clock.
 #[derive(Debug, Default)]
 pub struct MemoryAws {
     state: Mutex<State>,
@@ -199,6 +214,26 @@ impl MemoryAws {
     /// Sets a parameter directly (test setup).
     pub fn put_parameter(&self, name: &str, value: &str) {
         self.lock().parameters.insert(name.to_owned(), value.to_owned());
+    }
+
+    /// Creates a hosted zone holding `records` (test setup).
+    pub fn add_zone(&self, zone: &str, records: Vec<RecordSet>) {
+        self.lock().zones.insert(zone.to_owned(), records);
+    }
+
+    /// Every record set of the zone, in the order they were created.
+    pub fn record_sets(&self, zone: &str) -> Vec<RecordSet> {
+        self.lock().zones.get(zone).cloned().unwrap_or_default()
+    }
+
+    /// Replaces a zone's record sets without a change batch (someone else's edit).
+    pub fn put_record_sets(&self, zone: &str, records: Vec<RecordSet>) {
+        self.lock().zones.insert(zone.to_owned(), records);
+    }
+
+    /// How many GetChange polls a change stays PENDING (default 0: INSYNC at once).
+    pub fn set_polls_until_insync(&self, polls: u32) {
+        self.lock().polls_until_insync = polls;
     }
 
     /// Makes the next call of kind `call` that no earlier fault claims fail with
@@ -443,5 +478,103 @@ impl ParameterStore for MemoryAws {
 impl Clock for MemoryAws {
     fn now(&self) -> Timestamp {
         Timestamp::from_millis(self.clock.load(Ordering::SeqCst))
+    }
+}
+
+/// Route53's identity of a record set: name, type and SetIdentifier.
+fn same_set(a: &RecordSet, b: &RecordSet) -> bool {
+    fqdn(&a.name) == fqdn(&b.name) && a.record_type == b.record_type && a.set_identifier == b.set_identifier
+}
+
+/// Applies a batch to a copy of the zone under Route53's rules, all or nothing.
+fn apply_batch(records: &[RecordSet], changes: &[Change]) -> PortResult<Vec<RecordSet>> {
+    let refused = |message: String| PortError::PreconditionFailed { service: Service::Route53, message };
+    if changes.is_empty() {
+        return Err(invalid(Service::Route53, "a change batch needs at least one change".into()));
+    }
+    let mut next = records.to_vec();
+    for (i, Change { action, record }) in changes.iter().enumerate() {
+        if record.set_identifier.is_some() != record.weight.is_some() {
+            return Err(invalid(
+                Service::Route53,
+                format!("change {i}: a weighted record needs both SetIdentifier and Weight"),
+            ));
+        }
+        if record.weight.is_some_and(|w| w > crate::route53::MAX_WEIGHT) {
+            return Err(invalid(Service::Route53, format!("change {i}: weight above 255")));
+        }
+        let at = next.iter().position(|r| same_set(r, record));
+        match (action, at) {
+            (Action::Create, Some(_)) => {
+                return Err(refused(format!("change {i}: {} already exists", crate::route53::describe(record))));
+            }
+            (Action::Create, None) => next.push(record.clone()),
+            (Action::Delete, Some(j)) if next[j] == *record => {
+                next.remove(j);
+            }
+            (Action::Delete, _) => {
+                return Err(refused(format!(
+                    "change {i}: {} was not found with exactly these values",
+                    crate::route53::describe(record)
+                )));
+            }
+            (Action::Upsert, Some(j)) => next[j] = record.clone(),
+            (Action::Upsert, None) => next.push(record.clone()),
+        }
+    }
+    // A simple record cannot share its name and type with weighted ones.
+    for r in next.iter().filter(|r| r.set_identifier.is_none()) {
+        if next
+            .iter()
+            .any(|o| o.set_identifier.is_some() && fqdn(&o.name) == fqdn(&r.name) && o.record_type == r.record_type)
+        {
+            return Err(invalid(
+                Service::Route53,
+                format!("{} {}: a simple record cannot coexist with weighted records", r.name, r.record_type),
+            ));
+        }
+    }
+    Ok(next)
+}
+
+impl RecordRouter for MemoryAws {
+    async fn list_record_sets(&self, zone: &str, name: &str, record_type: &str) -> PortResult<Vec<RecordSet>> {
+        self.serve(Call::ListRecordSets, |s| {
+            let records =
+                s.zones.get(zone).ok_or_else(|| not_found(Service::Route53, format!("no hosted zone {zone}")))?;
+            Ok(records
+                .iter()
+                .filter(|r| fqdn(&r.name) == fqdn(name) && r.record_type == record_type)
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn change_record_sets(&self, zone: &str, changes: &[Change], _comment: &str) -> PortResult<String> {
+        self.serve(Call::ChangeRecordSets, |s| {
+            let records =
+                s.zones.get(zone).ok_or_else(|| not_found(Service::Route53, format!("no hosted zone {zone}")))?;
+            let next = apply_batch(records, changes)?;
+            s.zones.insert(zone.to_owned(), next);
+            let id = format!("C{:06}", s.changes.len() + 1);
+            let polls = s.polls_until_insync;
+            s.changes.insert(id.clone(), polls);
+            Ok(id)
+        })
+    }
+
+    async fn change_status(&self, change_id: &str) -> PortResult<ChangeStatus> {
+        self.serve(Call::GetChange, |s| {
+            let left = s
+                .changes
+                .get_mut(change_id)
+                .ok_or_else(|| not_found(Service::Route53, format!("no change {change_id}")))?;
+            if *left == 0 {
+                Ok(ChangeStatus::Insync)
+            } else {
+                *left -= 1;
+                Ok(ChangeStatus::Pending)
+            }
+        })
     }
 }

@@ -83,7 +83,7 @@ impl Emulator {
                     .env("GATEWAY_PORT", port.to_string())
                     .env("IOT_MTLS_ENABLED", "0")
                     .env("SFTP_ENABLED", "0")
-                    .env("SERVICES", "lambda,ssm,monitoring,states,events,sqs,logs,iam,sts")
+                    .env("SERVICES", "lambda,ssm,monitoring,states,events,sqs,logs,iam,sts,route53")
                     .env("LOG_LEVEL", "WARNING");
             }
             Kind::Moto => {

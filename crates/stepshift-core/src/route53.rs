@@ -18,6 +18,7 @@
 //! - **restore** (rollback): DELETE the weighted records as found, CREATE the original
 //!   simple record as recorded at the start.
 
+pub mod health;
 pub mod release;
 
 use std::future::Future;

@@ -6,9 +6,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, Statistic};
-use aws_sdk_lambda::config::Credentials;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use stepshift_aws::AwsPorts;
@@ -19,16 +18,10 @@ use stepshift_core::records::{self, HistoryEntry, HistoryEvent, Lock, RecordKeys
 use stepshift_core::{Clock, PortError, SystemClock, Timestamp};
 use stepshift_testkit::Emulator;
 
-/// The emulator's endpoint, reached through the HTTP client the Lambdas use.
+mod common;
+
 async fn config() -> SdkConfig {
-    let emulator = Emulator::shared_ministack();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(stepshift_aws::https_client())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&emulator.url)
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await
+    common::config(Emulator::shared_ministack()).await
 }
 
 /// A name no other test in this process uses.

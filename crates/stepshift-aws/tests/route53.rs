@@ -1,34 +1,16 @@
 //! The Route53 adapter against ministack's Route53: weighted records, atomic batches,
 //! and the exact restore of the original record.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_route53::config::Credentials;
+use aws_config::SdkConfig;
 use stepshift_aws::AwsPorts;
 use stepshift_core::PortError;
-use stepshift_core::route53::{AliasTarget, ChangeStatus, Endpoint, RecordRouter, RecordTarget, RecordType};
+use stepshift_core::route53::{ChangeStatus, Endpoint, RecordRouter, RecordTarget, RecordType};
 use stepshift_testkit::Emulator;
 
-async fn config(emulator: &Emulator) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(stepshift_aws::https_client())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&emulator.url)
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await
-}
+mod common;
 
 fn cloudfront(dns: &str) -> Endpoint {
-    Endpoint {
-        alias_target: Some(AliasTarget {
-            dns_name: dns.into(),
-            hosted_zone_id: "Z2FDTNDATAQYW2".into(),
-            evaluate_target_health: false,
-        }),
-        values: None,
-        ttl: None,
-        distribution_id: None,
-    }
+    Endpoint::cloudfront(dns, None)
 }
 
 /// A fresh zone holding `www` on blue (an alias) and an unrelated `api` record.
@@ -69,7 +51,7 @@ async fn zone(config: &SdkConfig, domain: &str) -> (AwsPorts, String, RecordTarg
 /// (5.2.5) cannot run this test: it deletes by name, type and identifier whatever the
 /// values, and refuses the DELETE weighted + CREATE simple batch of a rollback.
 async fn weighted_release_round_trip(emulator: &Emulator, domain: &str, batch_rules: bool) {
-    let config = config(emulator).await;
+    let config = common::config(emulator).await;
     let (ports, zone, t) = zone(&config, domain).await;
     let name = t.name();
     let found = ports.list_record_sets(&zone, &name, "A").await.unwrap();

@@ -95,6 +95,25 @@ pub struct Endpoint {
     pub distribution_id: Option<String>,
 }
 
+/// The hosted zone id of every CloudFront distribution, for alias targets.
+pub const CLOUDFRONT_ZONE: &str = "Z2FDTNDATAQYW2";
+
+impl Endpoint {
+    /// An alias to a CloudFront distribution's domain name (`d111111abcdef8.cloudfront.net`).
+    pub fn cloudfront(dns_name: &str, distribution_id: Option<&str>) -> Self {
+        Endpoint {
+            alias_target: Some(AliasTarget {
+                dns_name: dns_name.to_owned(),
+                hosted_zone_id: CLOUDFRONT_ZONE.to_owned(),
+                evaluate_target_health: false,
+            }),
+            values: None,
+            ttl: None,
+            distribution_id: distribution_id.map(str::to_owned),
+        }
+    }
+}
+
 /// A Route53 alias target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -471,16 +490,7 @@ mod tests {
     use super::*;
 
     fn cloudfront(dns: &str, dist: &str) -> Endpoint {
-        Endpoint {
-            alias_target: Some(AliasTarget {
-                dns_name: dns.into(),
-                hosted_zone_id: "Z2FDTNDATAQYW2".into(),
-                evaluate_target_health: false,
-            }),
-            values: None,
-            ttl: None,
-            distribution_id: Some(dist.into()),
-        }
+        Endpoint::cloudfront(dns, Some(dist))
     }
 
     fn target() -> RecordTarget {

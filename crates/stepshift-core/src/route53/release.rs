@@ -138,19 +138,10 @@ pub async fn in_sync<R: RecordRouter>(router: &R, change_id: Option<&str>) -> Re
 mod tests {
     use super::*;
     use crate::memory::{Call, Fault, MemoryAws};
-    use crate::route53::{AliasTarget, Endpoint, RecordType};
+    use crate::route53::{Endpoint, RecordType};
 
     fn cloudfront(dns: &str) -> Endpoint {
-        Endpoint {
-            alias_target: Some(AliasTarget {
-                dns_name: dns.into(),
-                hosted_zone_id: "Z2FDTNDATAQYW2".into(),
-                evaluate_target_health: false,
-            }),
-            values: None,
-            ttl: None,
-            distribution_id: None,
-        }
+        Endpoint::cloudfront(dns, None)
     }
 
     /// A zone where `www` points at blue, as the simple record a console would create.

@@ -10,6 +10,7 @@ use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, M
 use stepshift_core::ports::{
     AlarmSource, AlarmStatus, AlarmValue, MetricSeriesKey, MetricsSource, MinuteCounts, PortResult, VersionMetrics,
 };
+use stepshift_core::route53::health::{self, DistributionMetrics, DistributionMetricsSource};
 use stepshift_core::{PortError, Service, Timestamp};
 
 use crate::{AwsPorts, classify};
@@ -126,6 +127,67 @@ impl MetricsSource for AwsPorts {
             .zip(p99)
             .map(|(m, p99_duration_ms)| VersionMetrics { minutes: m.into_values().collect(), p99_duration_ms })
             .collect())
+    }
+}
+
+/// CloudFront's metrics are in us-east-1 whatever the stack's region.
+pub(crate) const CLOUDFRONT_METRICS_REGION: &str = stepshift_core::route53::health::METRICS_REGION;
+
+impl DistributionMetricsSource for AwsPorts {
+    /// One GetMetricData call (three queries a distribution) in us-east-1.
+    async fn distribution_metrics(
+        &self,
+        distribution_ids: &[String],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> PortResult<Vec<DistributionMetrics>> {
+        let per = health::metrics();
+        if distribution_ids.len() * per.len() > 500 {
+            return Err(PortError::Invalid {
+                service: Service::CloudWatch,
+                message: format!("{} distributions asked for; at most 166 fit one call", distribution_ids.len()),
+            });
+        }
+        let mut queries = Vec::new();
+        for (i, id) in distribution_ids.iter().enumerate() {
+            for (j, (name, stat)) in per.iter().enumerate() {
+                let mut metric = Metric::builder().namespace(health::NAMESPACE).metric_name(*name);
+                for (n, v) in health::dimensions(id) {
+                    metric = metric.dimensions(Dimension::builder().name(n).value(v).build());
+                }
+                queries.push(query(format!("d{i}_{j}"), metric.build(), 60, stat));
+            }
+        }
+        let mut pages = self
+            .cloudfront_metrics
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(to_smithy(start))
+            .end_time(to_smithy(end))
+            .scan_by(ScanBy::TimestampAscending)
+            .into_paginator()
+            .send();
+        let mut out = vec![DistributionMetrics::default(); distribution_ids.len()];
+        while let Some(page) = pages.next().await {
+            for result in page.map_err(err)?.metric_data_results() {
+                let Some((i, j)) = result.id().and_then(|id| {
+                    let (i, j) = id.strip_prefix('d')?.split_once('_')?;
+                    Some((i.parse::<usize>().ok()?, j.parse::<usize>().ok()?))
+                }) else {
+                    continue;
+                };
+                let Some(d) = out.get_mut(i) else { continue };
+                let series = match j {
+                    0 => &mut d.requests,
+                    1 => &mut d.error_rate_5xx,
+                    _ => &mut d.error_rate_4xx,
+                };
+                series.extend(
+                    result.timestamps().iter().zip(result.values()).map(|(t, v)| (from_smithy(t).floor_minute(), *v)),
+                );
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -248,6 +248,53 @@ async fn per_version_metrics_come_back_by_minute_with_p99() {
     assert_eq!(late[0].totals().invocations, 10);
 }
 
+/// CloudFront's metrics, read from us-east-1 by distribution: 5xx counts come out of
+/// Requests times 5xxErrorRate, minute by minute.
+#[tokio::test]
+async fn distribution_metrics_come_back_by_minute() {
+    use stepshift_core::route53::health::DistributionMetricsSource;
+    let config = config().await;
+    let aws = AwsPorts::new(&config);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
+    let (blue, green) = (unique("EBLUE").replace('-', ""), unique("EGREEN").replace('-', ""));
+    let base = SystemClock.now().plus_secs(-600).floor_minute();
+    let dim = |n: &str, v: &str| Dimension::builder().name(n).value(v).build();
+    let datum = |dist: &str, metric: &str, minute: i64, value: f64, unit: StandardUnit| {
+        MetricDatum::builder()
+            .metric_name(metric)
+            .dimensions(dim("DistributionId", dist))
+            .dimensions(dim("Region", "Global"))
+            .timestamp(aws_smithy_types::DateTime::from_millis(base.plus_secs(60 * minute + 5).millis()))
+            .value(value)
+            .unit(unit)
+            .build()
+    };
+    let mut data = Vec::new();
+    for minute in 0..3 {
+        data.push(datum(&blue, "Requests", minute, 900.0, StandardUnit::None));
+        data.push(datum(&blue, "5xxErrorRate", minute, 1.0, StandardUnit::Percent));
+        data.push(datum(&green, "Requests", minute, 100.0, StandardUnit::None));
+        data.push(datum(&green, "5xxErrorRate", minute, 10.0, StandardUnit::Percent));
+        data.push(datum(&green, "4xxErrorRate", minute, 2.0, StandardUnit::Percent));
+    }
+    cloudwatch
+        .put_metric_data()
+        .namespace("AWS/CloudFront")
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("put_metric_data");
+    let got = aws.distribution_metrics(&[green.clone(), blue.clone()], base, base.plus_secs(300)).await.unwrap();
+    let (g, b) = (got[0].minutes_5xx(), got[1].minutes_5xx());
+    assert_eq!(g.len(), 3, "{g:?}");
+    assert_eq!((g[0].start, g[0].invocations, g[0].errors), (base, 100, 10));
+    assert_eq!(b.iter().map(|m| m.errors).sum::<u64>(), 27);
+    assert_eq!(got[0].error_rate_4xx.len(), 3);
+    assert!(got[1].error_rate_4xx.is_empty());
+    let c = stepshift_core::route53::health::compare(&g, &b, 0.0, 1.0);
+    assert!(c.regressed(), "{c:?}");
+}
+
 #[tokio::test]
 async fn alarm_states_are_read_by_name() {
     let config = config().await;

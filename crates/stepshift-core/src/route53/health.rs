@@ -13,9 +13,40 @@
 //! distributions, as the Lambda judge compares the observed split, does not depend on
 //! the share being what the weights say.
 
+use std::future::Future;
+
 use crate::compare::{Comparison, compare_error_rates};
-use crate::ports::MinuteCounts;
+use crate::ports::{MinuteCounts, PortResult};
 use crate::time::Timestamp;
+
+/// One distribution's one-minute CloudFront datapoints, by minute start.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DistributionMetrics {
+    /// `Requests`, Sum.
+    pub requests: Vec<(Timestamp, f64)>,
+    /// `5xxErrorRate`, Average, in percent.
+    pub error_rate_5xx: Vec<(Timestamp, f64)>,
+    /// `4xxErrorRate`, Average, in percent.
+    pub error_rate_4xx: Vec<(Timestamp, f64)>,
+}
+
+impl DistributionMetrics {
+    /// The minutes with 5xx responses counted as errors.
+    pub fn minutes_5xx(&self) -> Vec<MinuteCounts> {
+        minutes(&self.requests, &self.error_rate_5xx)
+    }
+}
+
+/// Reads CloudFront's metrics of distributions.
+pub trait DistributionMetricsSource: Send + Sync {
+    /// The metrics of each distribution over `[start, end)`, in the order asked.
+    fn distribution_metrics(
+        &self,
+        distribution_ids: &[String],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> impl Future<Output = PortResult<Vec<DistributionMetrics>>> + Send;
+}
 
 /// CloudWatch's namespace for CloudFront.
 pub const NAMESPACE: &str = "AWS/CloudFront";

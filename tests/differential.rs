@@ -13,7 +13,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region};
 use serde_json::{Value, json};
 use stepshift_local::asl::{Environment, Execution, Options, StateMachine, Status, TaskCall, TaskResult};
 use stepshift_local::runner::{DEPLOYMENT_ASL, substitutions};
@@ -88,12 +87,7 @@ const MOTO_ACCOUNT: &str = "123456789012";
 
 async fn moto(case: &Case) -> Ending {
     let emulator = Emulator::shared_moto();
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&emulator.url)
-        .credentials_provider(aws_sdk_sfn::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
+    let config = emulator.sdk_config().await;
     let sfn = aws_sdk_sfn::Client::new(&config);
     prepare(&config).await;
     let results: Vec<String> = case.results.iter().map(Value::to_string).collect();

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, Statistic};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
@@ -35,12 +35,7 @@ fn unique(prefix: &str) -> String {
 }
 
 async fn config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&Emulator::shared_ministack().url)
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await
+    Emulator::shared_ministack().sdk_config().await
 }
 
 /// Builds the five task binaries for this machine (once) and zips each as `bootstrap`.

@@ -138,12 +138,7 @@ fn sizes(dir: &Path, name: &str) -> Option<(u64, u64)> {
 
 /// The AWS resources the events touch, in ministack, and one event per function.
 async fn prepare(emulator: &Emulator) -> HashMap<&'static str, Value> {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&emulator.url)
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "bench"))
-        .load()
-        .await;
+    let config = emulator.sdk_config().await;
     let lambda = aws_sdk_lambda::Client::new(&config);
     let mut zip = b"PK\x05\x06".to_vec();
     zip.extend([0u8; 18]);

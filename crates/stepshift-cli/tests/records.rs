@@ -4,19 +4,14 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use assert_cmd::Command;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use serde_json::Value;
 use stepshift_testkit::Emulator;
 
 async fn config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&Emulator::shared_ministack().url)
-        .credentials_provider(aws_sdk_lambda::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await
+    Emulator::shared_ministack().sdk_config().await
 }
 
 fn stepshift(prefix: &str) -> Command {

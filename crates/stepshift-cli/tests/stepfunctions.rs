@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use aws_config::{BehaviorVersion, Region};
 use serde_json::{Value, json};
 use stepshift_testkit::Emulator;
 
@@ -22,14 +21,7 @@ fn stepshift() -> Command {
 }
 
 async fn client() -> aws_sdk_sfn::Client {
-    let emulator = Emulator::shared_moto();
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(&emulator.url)
-        .credentials_provider(aws_sdk_sfn::config::Credentials::new("test", "test", None, None, "tests"))
-        .load()
-        .await;
-    aws_sdk_sfn::Client::new(&config)
+    aws_sdk_sfn::Client::new(&Emulator::shared_moto().sdk_config().await)
 }
 
 fn unique(prefix: &str) -> String {

@@ -118,6 +118,20 @@ impl Emulator {
         SHARED.get_or_init(Emulator::moto)
     }
 
+    /// An AWS SDK configuration loader pointed at this emulator: us-east-1 and dummy
+    /// credentials. Set an HTTP client on it before `load()` to test that client.
+    pub fn sdk_config_loader(&self) -> aws_config::ConfigLoader {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_credential_types::Credentials::new("test", "test", None, None, "emulator"))
+    }
+
+    /// The AWS SDK configuration of [`Emulator::sdk_config_loader`], loaded.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.sdk_config_loader().load().await
+    }
+
     /// The environment variables that point the AWS SDK (and the AWS CLI) at this
     /// emulator with dummy credentials.
     pub fn aws_env(&self) -> Vec<(&'static str, String)> {

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use stepshift_local::sim::{Behavior, FunctionModel, VersionModel};
+use stepshift_local::sim::Behavior;
 use stepshift_local::{Outcome, Scenario, Simulation};
 
 use crate::judges::{ALL, Judge};
@@ -88,24 +88,7 @@ fn scenario(cell: &Cell, seed: u64) -> Scenario {
         Fault::Errors(m) => Behavior { error_rate: (cell.baseline * m).min(1.0), ..stable.clone() },
         Fault::Latency(m) => Behavior { latency_p50_ms: 40.0 * m, latency_p99_ms: 180.0 * m, ..stable.clone() },
     };
-    Scenario {
-        seed,
-        start: stepshift_core::Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default(),
-        functions: vec![FunctionModel {
-            function: "orders".into(),
-            alias: "live".into(),
-            versions: 42,
-            serving: "41".into(),
-            requests_per_second: cell.rps,
-            behaviors: [("42".to_owned(), VersionModel::steady(candidate))].into(),
-            default_behavior: stable,
-        }],
-        metric_lag_seconds: (60, 240),
-        alarms: Vec::new(),
-        actions: Vec::new(),
-        approvals: Vec::new(),
-        task_millis: 250,
-    }
+    crate::orders_release(seed, cell.rps, stable, candidate, (60, 240))
 }
 
 fn request() -> Value {

@@ -48,7 +48,9 @@ enum Bench {
     },
 }
 
-fn scenario(seed: u64, rps: f64) -> Scenario {
+/// orders:live moving from version 41 (`stable`) to 42 (`candidate`) at `rps`, with
+/// CloudWatch delivering each minute `lag` seconds late (a range, drawn per minute).
+fn orders_release(seed: u64, rps: f64, stable: Behavior, candidate: Behavior, lag: (u64, u64)) -> Scenario {
     Scenario {
         seed,
         start: stepshift_core::Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default(),
@@ -58,15 +60,20 @@ fn scenario(seed: u64, rps: f64) -> Scenario {
             versions: 42,
             serving: "41".into(),
             requests_per_second: rps,
-            behaviors: [("42".to_owned(), VersionModel::steady(Behavior::default()))].into(),
-            default_behavior: Behavior::default(),
+            behaviors: [("42".to_owned(), VersionModel::steady(candidate))].into(),
+            default_behavior: stable,
         }],
-        metric_lag_seconds: (60, 180),
+        metric_lag_seconds: lag,
         alarms: Vec::new(),
         actions: Vec::new(),
         approvals: Vec::new(),
         task_millis: 250,
     }
+}
+
+/// A healthy release for the runner's figures.
+fn scenario(seed: u64, rps: f64) -> Scenario {
+    orders_release(seed, rps, Behavior::default(), Behavior::default(), (60, 180))
 }
 
 fn request(strategy: Value, lock_in: u64) -> Value {

@@ -130,9 +130,6 @@ impl MetricsSource for AwsPorts {
     }
 }
 
-/// CloudFront's metrics are in us-east-1 whatever the stack's region.
-pub(crate) const CLOUDFRONT_METRICS_REGION: &str = stepshift_core::route53::health::METRICS_REGION;
-
 impl DistributionMetricsSource for AwsPorts {
     /// One GetMetricData call (three queries a distribution) in us-east-1.
     async fn distribution_metrics(
@@ -158,8 +155,12 @@ impl DistributionMetricsSource for AwsPorts {
                 queries.push(query(format!("d{i}_{j}"), metric.build(), 60, stat));
             }
         }
-        let mut pages = self
-            .cloudfront_metrics
+        // CloudFront's metrics are in us-east-1 whatever the stack's region. The client is
+        // derived when needed, so no function pays for it at init; it shares the HTTP
+        // client, and with it the connection pool, of the configured one.
+        let config =
+            self.cloudwatch.config().to_builder().region(aws_config::Region::from_static(health::METRICS_REGION));
+        let mut pages = aws_sdk_cloudwatch::Client::from_conf(config.build())
             .get_metric_data()
             .set_metric_data_queries(Some(queries))
             .start_time(to_smithy(start))

@@ -31,9 +31,6 @@ pub struct AwsPorts {
     lambda: aws_sdk_lambda::Client,
     #[cfg(feature = "cloudwatch-api")]
     cloudwatch: aws_sdk_cloudwatch::Client,
-    /// CloudWatch in us-east-1, where CloudFront publishes its metrics.
-    #[cfg(feature = "cloudwatch-api")]
-    cloudfront_metrics: aws_sdk_cloudwatch::Client,
     #[cfg(feature = "ssm-api")]
     ssm: aws_sdk_ssm::Client,
     #[cfg(feature = "route53-api")]
@@ -48,12 +45,6 @@ impl AwsPorts {
             lambda: aws_sdk_lambda::Client::new(config),
             #[cfg(feature = "cloudwatch-api")]
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            #[cfg(feature = "cloudwatch-api")]
-            cloudfront_metrics: aws_sdk_cloudwatch::Client::from_conf(
-                aws_sdk_cloudwatch::config::Builder::from(config)
-                    .region(aws_config::Region::from_static(cloudwatch::CLOUDFRONT_METRICS_REGION))
-                    .build(),
-            ),
             #[cfg(feature = "ssm-api")]
             ssm: aws_sdk_ssm::Client::new(config),
             #[cfg(feature = "route53-api")]
@@ -72,7 +63,6 @@ impl AwsPorts {
     ) -> Self {
         Self {
             lambda,
-            cloudfront_metrics: cloudwatch.clone(),
             cloudwatch,
             ssm,
             #[cfg(feature = "route53-api")]

@@ -3,7 +3,9 @@
 //!
 //! Each emulator listens on a free 127.0.0.1 port, has its own TMPDIR, and runs under a
 //! small shell guard that stops it by its PID as soon as the test process's end of a
-//! pipe closes. So the emulator dies with the tests, even when they are killed.
+//! pipe closes. So the emulator dies with the tests, even when they are killed, and
+//! the guard then deletes its directory (ministack keeps a copy of every function's code
+//! there, 130 MB a run), unless `STEPSHIFT_KEEP_EMULATOR_DIR` is set.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -67,9 +69,14 @@ impl Emulator {
         let log = std::fs::File::create(dir.join("log")).expect("emulator log");
         let mut cmd = Command::new("sh");
         // The guard: run the emulator in the background, then block reading stdin; when
-        // the test process's end of the pipe closes, stop the emulator by its PID.
+        // the test process's end of the pipe closes, stop the emulator by its PID and
+        // delete its directory. The shared emulators live in statics, which Rust never
+        // drops, so this is the one place that sees every emulator end.
         cmd.arg("-c")
-            .arg(r#""$@" & pid=$!; read -r _; kill "$pid" 2>/dev/null; wait "$pid""#)
+            .arg(
+                r#""$@" & pid=$!; read -r _; kill "$pid" 2>/dev/null; wait "$pid"
+                   [ -n "$STEPSHIFT_KEEP_EMULATOR_DIR" ] || rm -rf "$TMPDIR""#,
+            )
             .arg("guard")
             .arg(&bin)
             .env("TMPDIR", &dir)
@@ -118,10 +125,15 @@ impl Emulator {
         SHARED.get_or_init(Emulator::moto)
     }
 
-    /// An AWS SDK configuration loader pointed at this emulator: us-east-1 and dummy
-    /// credentials. Set an HTTP client on it before `load()` to test that client.
+    /// An AWS SDK configuration loader pointed at this emulator: us-east-1, dummy
+    /// credentials, and hyper with rustls on ring, the TLS stack the Lambdas use (so no
+    /// test build compiles a second one, aws-lc).
     pub fn sdk_config_loader(&self) -> aws_config::ConfigLoader {
+        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+        let client =
+            aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(client)
             .region(aws_config::Region::new("us-east-1"))
             .endpoint_url(&self.url)
             .credentials_provider(aws_credential_types::Credentials::new("test", "test", None, None, "emulator"))

@@ -202,39 +202,17 @@ async fn install() -> Install {
 impl Install {
     /// Puts `invocations`/`errors` for each of the last three minutes, for `version`.
     async fn metrics(&self, version: &str, invocations: f64, errors: f64) {
-        let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.config);
-        let now = aws_smithy_types::DateTime::from_secs(
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64,
-        );
-        let dim = |n: &str, v: &str| Dimension::builder().name(n).value(v).build();
-        let mut data = Vec::new();
-        for ago in [150, 90, 30] {
-            let at = aws_smithy_types::DateTime::from_secs(now.secs() - ago);
-            for (metric, value, unit) in [
-                ("Invocations", invocations, StandardUnit::Count),
-                ("Errors", errors, StandardUnit::Count),
-                ("Duration", 40.0, StandardUnit::Milliseconds),
-            ] {
-                data.push(
-                    MetricDatum::builder()
-                        .metric_name(metric)
-                        .dimensions(dim("FunctionName", &self.target))
-                        .dimensions(dim("Resource", &format!("{}:live", self.target)))
-                        .dimensions(dim("ExecutedVersion", version))
-                        .timestamp(at)
-                        .value(value)
-                        .unit(unit)
-                        .build(),
-                );
-            }
-        }
-        cloudwatch
-            .put_metric_data()
-            .namespace("AWS/Lambda")
-            .set_metric_data(Some(data))
-            .send()
-            .await
-            .expect("put_metric_data");
+        let dims = [
+            ("FunctionName", self.target.clone()),
+            ("Resource", format!("{}:live", self.target)),
+            ("ExecutedVersion", version.to_owned()),
+        ];
+        let series = [
+            ("Invocations", invocations, StandardUnit::Count),
+            ("Errors", errors, StandardUnit::Count),
+            ("Duration", 40.0, StandardUnit::Milliseconds),
+        ];
+        put_last_minutes(&self.config, "AWS/Lambda", &dims, &series).await;
     }
 
     fn request(&self, strategy: Value, health: Value) -> Value {
@@ -297,6 +275,39 @@ impl Install {
         let history = sfn.get_execution_history().execution_arn(execution).max_results(1000).send().await.unwrap();
         history.events().iter().filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned())).collect()
     }
+}
+
+/// Puts one datapoint of each `(metric, value, unit)` with `dimensions` for each of the
+/// last three minutes, as the service would have published them.
+async fn put_last_minutes(
+    config: &SdkConfig,
+    namespace: &str,
+    dimensions: &[(&str, String)],
+    series: &[(&str, f64, StandardUnit)],
+) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let mut data = Vec::new();
+    for ago in [150, 90, 30] {
+        for (metric, value, unit) in series {
+            let mut datum = MetricDatum::builder()
+                .metric_name(*metric)
+                .timestamp(aws_smithy_types::DateTime::from_secs(now - ago))
+                .value(*value)
+                .unit(unit.clone());
+            for (name, v) in dimensions {
+                datum = datum.dimensions(Dimension::builder().name(*name).value(v).build());
+            }
+            data.push(datum.build());
+        }
+    }
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
+    cloudwatch
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .expect("put_metric_data");
 }
 
 fn canary() -> Value {
@@ -419,4 +430,115 @@ async fn an_approval_pause_is_answered_with_send_task_success() {
     assert_eq!(out.status().as_str(), "SUCCEEDED", "{:?} {:?}", out.error(), out.cause());
     assert_eq!(i.alias().await, ("2".to_owned(), None));
     assert!(i.path(&exec).await.contains(&"Await approval".to_owned()));
+}
+
+/// A front end in ministack: a hosted zone whose `www` record is a simple alias to
+/// the blue CloudFront distribution, and one minute-by-minute CloudFront history per
+/// distribution (blue at 1% 5xx, green at `green_5xx_percent`).
+struct Frontend {
+    zone: String,
+    original: aws_sdk_route53::types::ResourceRecordSet,
+    request_target: Value,
+}
+
+async fn frontend(i: &Install, green_5xx_percent: f64) -> Frontend {
+    use aws_sdk_route53::types::{AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecordSet, RrType};
+    let route53 = aws_sdk_route53::Client::new(&i.config);
+    let domain = format!("{}.example.com", unique("site"));
+    let zone = route53
+        .create_hosted_zone()
+        .name(&domain)
+        .caller_reference(unique("ref"))
+        .send()
+        .await
+        .expect("create_hosted_zone")
+        .hosted_zone()
+        .unwrap()
+        .id()
+        .trim_start_matches("/hostedzone/")
+        .to_owned();
+    let original = ResourceRecordSet::builder()
+        .name(format!("www.{domain}."))
+        .r#type(RrType::A)
+        .alias_target(
+            AliasTarget::builder()
+                .dns_name("d111111abcdef8.cloudfront.net.")
+                .hosted_zone_id("Z2FDTNDATAQYW2")
+                .evaluate_target_health(false)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let change = Change::builder().action(ChangeAction::Create).resource_record_set(original.clone()).build().unwrap();
+    route53
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(ChangeBatch::builder().changes(change).build().unwrap())
+        .send()
+        .await
+        .expect("the original record");
+    let (blue, green) = (unique("EBLUE").replace('-', ""), unique("EGREEN").replace('-', ""));
+    for (dist, requests, rate) in [(&blue, 900.0, 1.0), (&green, 300.0, green_5xx_percent)] {
+        let dims = [("DistributionId", dist.clone()), ("Region", "Global".to_owned())];
+        let series = [("Requests", requests, StandardUnit::None), ("5xxErrorRate", rate, StandardUnit::Percent)];
+        put_last_minutes(&i.config, "AWS/CloudFront", &dims, &series).await;
+    }
+    let cloudfront = |dns: &str, id: &str| json!({"alias_target": {"dns_name": dns, "hosted_zone_id": "Z2FDTNDATAQYW2"}, "distribution_id": id});
+    let request_target = json!({
+        "kind": "route53",
+        "hosted_zone_id": zone,
+        "record_name": format!("www.{domain}"),
+        "record_type": "A",
+        "blue": cloudfront("d111111abcdef8.cloudfront.net", &blue),
+        "green": cloudfront("d222222abcdef8.cloudfront.net", &green),
+    });
+    Frontend { zone, original, request_target }
+}
+
+impl Frontend {
+    fn request(&self) -> Value {
+        json!({
+            "schema": 1,
+            "targets": [self.request_target],
+            "strategy": canary(),
+            "health": health(),
+            "lock_in_seconds": 3
+        })
+    }
+
+    /// The record sets of `www` now.
+    async fn records(&self, i: &Install) -> Vec<aws_sdk_route53::types::ResourceRecordSet> {
+        let route53 = aws_sdk_route53::Client::new(&i.config);
+        let out = route53.list_resource_record_sets().hosted_zone_id(&self.zone).send().await.unwrap();
+        out.resource_record_sets().iter().filter(|r| r.name() == self.original.name()).cloned().collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_front_end_release_moves_the_record_to_green_through_route53() {
+    let i = install().await;
+    let site = frontend(&i, 1.0).await;
+    let exec = i.start(&site.request()).await;
+    let out = i.finish(&exec).await;
+    let path = i.path(&exec).await;
+    assert_eq!(out.status().as_str(), "SUCCEEDED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
+    assert!(path.windows(2).any(|w| w == ["Shift DNS weights", "DNS in sync?"]), "{path:?}");
+    let records = site.records(&i).await;
+    assert_eq!(records.len(), 1, "one simple record again: {records:?}");
+    assert_eq!(records[0].set_identifier(), None);
+    assert_eq!(records[0].alias_target().unwrap().dns_name(), "d222222abcdef8.cloudfront.net.");
+    let output: Value = serde_json::from_str(out.output().unwrap()).unwrap();
+    assert!(output["summary"].as_str().unwrap().contains("now points at EGREEN"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_front_end_with_5xx_on_green_is_rolled_back_to_the_exact_record() {
+    let i = install().await;
+    let site = frontend(&i, 12.0).await;
+    let exec = i.start(&site.request()).await;
+    let out = i.finish(&exec).await;
+    assert_eq!(out.error(), Some("Unhealthy"), "{:?}; path {:?}", out.cause(), i.path(&exec).await);
+    assert!(out.cause().unwrap().contains("green EGREEN"), "{:?}", out.cause());
+    assert_eq!(site.records(&i).await, std::slice::from_ref(&site.original), "the original record, exactly");
 }

@@ -27,6 +27,7 @@ pub fn function(name: &str, rps: f64, candidate: VersionModel) -> FunctionModel 
 /// One function, orders, at 20 requests/s.
 pub fn scenario(candidate: VersionModel) -> Scenario {
     Scenario {
+        sites: Vec::new(),
         seed: 42,
         start: stepshift_core::Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap(),
         functions: vec![function("orders", 20.0, candidate)],

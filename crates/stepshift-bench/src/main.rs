@@ -52,6 +52,7 @@ enum Bench {
 /// CloudWatch delivering each minute `lag` seconds late (a range, drawn per minute).
 fn orders_release(seed: u64, rps: f64, stable: Behavior, candidate: Behavior, lag: (u64, u64)) -> Scenario {
     Scenario {
+        sites: Vec::new(),
         seed,
         start: stepshift_core::Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default(),
         functions: vec![FunctionModel {

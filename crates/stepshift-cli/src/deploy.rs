@@ -55,6 +55,9 @@ pub fn console_url(execution: &str) -> String {
 /// `deploy`.
 pub async fn deploy(args: DeployArgs) -> Result<(), CliError> {
     let (input, request) = crate::request::build_valid(&args.request)?;
+    for w in request.warnings() {
+        eprintln!("warning: {w}");
+    }
     let out = Out::new(args.output);
     if args.dry_run {
         out.finish();

@@ -174,8 +174,13 @@ pub fn build(args: &RequestArgs) -> Result<Value, CliError> {
 }
 
 /// Builds and validates: any problem is an `Invalid` error naming the fields.
+#[cfg_attr(not(feature = "aws"), allow(dead_code))] // `deploy` is an AWS command
 pub fn build_valid(args: &RequestArgs) -> Result<(Value, DeploymentRequest), CliError> {
-    let value = build(args)?;
+    parse(args, build(args)?)
+}
+
+/// Validates a request [`build`] made from `args` (and perhaps edited since).
+pub fn parse(args: &RequestArgs, value: Value) -> Result<(Value, DeploymentRequest), CliError> {
     if value.get("targets").is_none() && args.config.is_none() {
         return Err(CliError::Invalid(
             "--function, --alias and --version are required (or a --config file with targets)".into(),

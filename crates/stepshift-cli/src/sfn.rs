@@ -238,11 +238,12 @@ impl Sfn {
 
 /// An execution name from the targets and a time: `orders-42-20261124T200000`, at most
 /// 80 characters of letters, digits, '-' and '_'.
-pub fn execution_name(targets: &[stepshift_core::request::Target], now: Timestamp) -> String {
+pub fn execution_name(targets: &stepshift_core::request::Targets, now: Timestamp) -> String {
     let stamp: String = now.to_rfc3339().chars().filter(|c| c.is_ascii_digit() || *c == 'T').take(15).collect();
-    let head = match targets {
-        [one] => format!("{}-{}", one.function, one.version),
-        many => format!("release-{}-functions", many.len()),
+    let head = match (&targets.aliases[..], &targets.records[..]) {
+        ([one], []) => format!("{}-{}", one.function, one.version),
+        (many, []) => format!("release-{}-functions", many.len()),
+        (_, [one, ..]) => format!("{}-{}", one.record_name.trim_end_matches('.'), one.green.label()),
     };
     let mut name: String =
         head.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
@@ -328,9 +329,16 @@ mod tests {
             version: v.into(),
         };
         let now = Timestamp::parse_rfc3339("2026-11-24T20:00:05Z").unwrap();
-        assert_eq!(execution_name(&[t("orders-api", "42")], now), "orders-api-42-20261124T200005");
-        assert_eq!(execution_name(&[t("a", "1"), t("b", "2")], now), "release-2-functions-20261124T200005");
-        let long = execution_name(&[t(&"f".repeat(64), "1234567890")], now);
+        let aliases = |a: Vec<stepshift_core::request::Target>| stepshift_core::request::Targets {
+            aliases: a,
+            records: Vec::new(),
+        };
+        assert_eq!(execution_name(&aliases(vec![t("orders-api", "42")]), now), "orders-api-42-20261124T200005");
+        assert_eq!(
+            execution_name(&aliases(vec![t("a", "1"), t("b", "2")]), now),
+            "release-2-functions-20261124T200005"
+        );
+        let long = execution_name(&aliases(vec![t(&"f".repeat(64), "1234567890")]), now);
         assert!(long.len() <= 80, "{}", long.len());
     }
 }

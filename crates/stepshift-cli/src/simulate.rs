@@ -7,10 +7,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use stepshift_core::ports::{AlarmValue, AliasRouting};
 use stepshift_core::request::DeploymentRequest;
+use stepshift_core::route53::CLOUDFRONT_ZONE;
 use stepshift_core::{Timestamp, percent_text};
 use stepshift_local::asl::Status;
 use stepshift_local::runner::{Action, TimedAction};
-use stepshift_local::sim::{Behavior, Change, FunctionModel, ScheduledAlarm, VersionModel};
+use stepshift_local::sim::{Behavior, Change, FunctionModel, ScheduledAlarm, SiteModel, VersionModel};
 use stepshift_local::{Answer, Scenario, Simulation};
 
 use crate::error::CliError;
@@ -34,8 +35,22 @@ pub enum Preset {
     LowTraffic,
     /// The strategy pauses for approval; the simulated approver says yes after 2 minutes.
     Approval,
-    /// Someone points the alias elsewhere by hand 3 minutes in.
+    /// Someone points the alias (or the record) elsewhere by hand 3 minutes in.
     Drift,
+}
+
+/// The front end `simulate --frontend` releases when no --config names one: the record
+/// www.example.com moving from the blue CloudFront distribution to the green one.
+fn demo_frontend() -> Value {
+    let cloudfront = |dns: &str, id: &str| json!({"alias_target": {"dns_name": dns, "hosted_zone_id": CLOUDFRONT_ZONE}, "distribution_id": id});
+    json!({
+        "kind": "route53",
+        "hosted_zone_id": "Z0SIMULATED",
+        "record_name": "www.example.com",
+        "record_type": "A",
+        "blue": cloudfront("d111111abcdef8.cloudfront.net", "E1BLUEEXAMPLE"),
+        "green": cloudfront("d222222abcdef8.cloudfront.net", "E2GREENEXAMPLE"),
+    })
 }
 
 /// Flags of `simulate`.
@@ -46,7 +61,12 @@ pub struct SimulateArgs {
     /// What the candidate does.
     #[arg(long, value_enum, default_value_t)]
     pub scenario: Preset,
-    /// Requests per second through each alias.
+    /// Release a web front end at the DNS level instead: a Route53 record moves from
+    /// the blue CloudFront distribution to the green one (or the route53 targets of
+    /// --config), judged on CloudFront's 5xx rates.
+    #[arg(long, conflicts_with_all = ["functions", "aliases", "versions"])]
+    pub frontend: bool,
+    /// Requests per second through each alias (or to the front end).
     #[arg(long, value_name = "N")]
     pub rps: Option<f64>,
     /// The stable version's error rate, percent.
@@ -75,7 +95,7 @@ pub struct SimulateArgs {
 /// The scenario and request the flags describe.
 pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest), CliError> {
     let mut request_args = args.request.clone();
-    if request_args.functions.is_empty() && request_args.config.is_none() {
+    if request_args.functions.is_empty() && request_args.config.is_none() && !args.frontend {
         request_args.functions = vec!["orders-api".into()];
         request_args.aliases = vec!["live".into()];
         request_args.versions = vec!["42".into()];
@@ -93,9 +113,18 @@ pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest)
         request_args.max_p99_ms = Some(800.0);
     }
     if args.scenario == Preset::Alarm && request_args.alarms.is_empty() {
-        request_args.alarms = vec!["orders-api-errors".into()];
+        request_args.alarms = vec![if args.frontend { "www-5xx" } else { "orders-api-errors" }.into()];
     }
-    let (mut value, request) = crate::request::build_valid(&request_args)?;
+    if args.frontend && args.scenario == Preset::Latency {
+        return Err(CliError::Invalid(
+            "--scenario latency: a front end is judged on CloudFront's error rates, not on latency".into(),
+        ));
+    }
+    let mut value = crate::request::build(&request_args)?;
+    if args.frontend && value.get("targets").is_none() {
+        value["targets"] = json!([demo_frontend()]);
+    }
+    let (mut value, request) = crate::request::parse(&request_args, value)?;
     if value.get("lock_in_seconds").is_none() {
         value["lock_in_seconds"] = json!(request.lock_in_seconds);
     }
@@ -134,7 +163,7 @@ pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest)
         return Err(CliError::Invalid("--rps: must be a number of requests per second, 0 or more".into()));
     }
     let mut functions = Vec::new();
-    for t in &request.targets {
+    for t in &request.targets.aliases {
         let n: u64 = t.version.parse().unwrap_or(0);
         if n < 2 {
             return Err(CliError::Invalid(format!(
@@ -158,8 +187,31 @@ pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest)
             default_behavior: stable.clone(),
         });
     }
-    let first = &request.targets[0];
+    let sites: Vec<SiteModel> = request
+        .targets
+        .records
+        .iter()
+        .map(|r| SiteModel {
+            record: r.clone(),
+            requests_per_second: rps,
+            behaviors: BTreeMap::from([(r.green.distribution_id.clone().unwrap_or_default(), candidate.clone())]),
+            default_behavior: stable.clone(),
+        })
+        .collect();
+    let drift = match (request.targets.aliases.first(), sites.first()) {
+        (Some(first), _) => Action::SetAlias {
+            function: first.function.clone(),
+            alias: first.alias.clone(),
+            routing: AliasRouting::single((first.version.parse::<u64>().unwrap_or(2) - 1).to_string()),
+        },
+        // Someone points the record back at blue by hand.
+        (None, Some(site)) => {
+            Action::SetRecords { hosted_zone_id: site.record.hosted_zone_id.clone(), records: vec![site.original()] }
+        }
+        (None, None) => return Err(CliError::Invalid("the request has no targets".into())),
+    };
     let scenario = Scenario {
+        sites,
         seed: args.seed,
         start: Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default(),
         functions,
@@ -174,15 +226,7 @@ pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest)
             })
             .collect(),
         actions: if args.scenario == Preset::Drift {
-            let stable_version = (first.version.parse::<u64>().unwrap_or(2) - 1).to_string();
-            vec![TimedAction {
-                after_seconds: 180,
-                action: Action::SetAlias {
-                    function: first.function.clone(),
-                    alias: first.alias.clone(),
-                    routing: AliasRouting::single(stable_version),
-                },
-            }]
+            vec![TimedAction { after_seconds: 180, action: drift }]
         } else {
             Vec::new()
         },
@@ -218,7 +262,14 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
     if !json {
         print(format!(
             "Simulating {} with {} ({}; {} requests/s, seed {})",
-            request.targets.iter().map(|t| format!("{} → {}", t.qualified(), t.version)).collect::<Vec<_>>().join(", "),
+            request
+                .targets
+                .aliases
+                .iter()
+                .map(|t| format!("{} → {}", t.qualified(), t.version))
+                .chain(request.targets.records.iter().map(|r| format!("{} → green {}", r.label(), r.green.label())))
+                .collect::<Vec<_>>()
+                .join(", "),
             match &request.strategy {
                 stepshift_core::request::Strategy::Preset(p) => p.clone(),
                 stepshift_core::request::Strategy::Steps(_) => "custom steps".into(),

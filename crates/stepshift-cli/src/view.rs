@@ -145,6 +145,16 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
                 plan.map_or(Vec::new(), |p| p.targets.iter().map(|t| format!("version {}", t.candidate)).collect());
             Some(format!("Shifted {}% of traffic to {}", percent_text(t.weight_percent / 100.0), who.join(", ")))
         }
+        ("TaskStateExited", "Shift DNS weights") => {
+            let t: Traffic = parse(out?, "traffic")?;
+            let (blue, green) = stepshift_core::route53::weights(t.weight_percent);
+            let who: Vec<String> = plan.map_or(Vec::new(), |p| p.targets.iter().map(|t| t.qualified()).collect());
+            Some(format!(
+                "Weighted {} {}% to green (weights {blue}/{green}); waiting for Route53 to be INSYNC",
+                who.join(", "),
+                percent_text(t.weight_percent / 100.0)
+            ))
+        }
         ("TaskStateExited", "Check health") => {
             let p: Progress = parse(out?, "progress")?;
             let v = p.verdict.as_ref()?;

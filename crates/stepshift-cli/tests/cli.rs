@@ -94,6 +94,7 @@ fn a_config_file_is_read_and_flags_override_it() {
     let out = stepshift().args(["deploy", "--dry-run", "--config"]).arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bogus"), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -142,6 +143,30 @@ fn simulated_scenarios_end_in_the_right_verdict() {
         assert_eq!(doc["error"].as_str(), error, "{scenario}");
         assert!(doc["transitions"].as_u64().unwrap() > 0);
     }
+}
+
+#[test]
+fn a_simulated_front_end_release_moves_a_record_and_is_judged_on_cloudfront() {
+    let cases = [
+        ("healthy", 0, "promoted", None),
+        ("error-spike", 1, "rolled_back", Some("Unhealthy")),
+        ("alarm", 1, "rolled_back", Some("Unhealthy")),
+        ("drift", 1, "rolled_back", Some("RecordDrift")),
+    ];
+    for (scenario, code, verdict, error) in cases {
+        let (status, doc) = simulate(&["--frontend", "--scenario", scenario]);
+        assert_eq!(status, Some(code), "{scenario}: {doc}");
+        assert_eq!(doc["verdict"], verdict, "{scenario}");
+        assert_eq!(doc["error"].as_str(), error, "{scenario}");
+    }
+    let (_, doc) = simulate(&["--frontend", "--scenario", "error-spike"]);
+    let target = &doc["steps"][0]["targets"][0];
+    assert_eq!(target["function"], "www.example.com. A", "{doc}");
+    assert_eq!(target["candidate"]["version"], "green E2GREENEXAMPLE", "{doc}");
+    let out = stepshift().args(["simulate", "--frontend", "--scenario", "latency"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a front end has no latency to judge");
+    let out = stepshift().args(["simulate", "--frontend", "--function", "orders"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "--frontend and --function conflict");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::judge::{Verdict, VerdictStatus};
 use crate::records::VersionRecords;
 use crate::request::{HealthSettings, WhenInsufficient};
+use crate::route53::{RecordSet, RecordTarget};
 use crate::strategy::Step;
 use crate::time::Timestamp;
 
@@ -31,13 +32,42 @@ pub struct PlannedTarget {
     pub candidate: String,
     /// The version records as they were before the deployment.
     pub records_before: VersionRecords,
+    /// For a Route53 target: the record and its original state. Then `function` and
+    /// `alias` name its version records ([`crate::route53::RecordTarget::identity`]),
+    /// and `stable` / `candidate` are the blue and green endpoints' labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<PlannedRecord>,
+}
+
+/// A Route53 record as "Begin deployment" found it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedRecord {
+    /// The record and its blue and green endpoints, as requested.
+    pub target: RecordTarget,
+    /// The simple record as it was before the first shift; a rollback restores it exactly.
+    pub original: RecordSet,
 }
 
 impl PlannedTarget {
-    /// `function:alias`.
+    /// `function:alias`, or the record's name and type.
     pub fn qualified(&self) -> String {
-        format!("{}:{}", self.function, self.alias)
+        match &self.record {
+            Some(r) => r.target.label(),
+            None => format!("{}:{}", self.function, self.alias),
+        }
     }
+}
+
+/// What moves traffic in a deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Router {
+    /// Lambda alias weights.
+    #[default]
+    Lambda,
+    /// Route53 weighted records.
+    Route53,
 }
 
 /// Everything fixed at the start of a deployment.
@@ -48,7 +78,10 @@ pub struct Plan {
     pub execution: String,
     /// When the execution started.
     pub started_at: Timestamp,
-    /// The aliases released together.
+    /// What moves traffic; the state machine waits for DNS changes when it is `route53`.
+    #[serde(default)]
+    pub router: Router,
+    /// The aliases (or records) released together.
     pub targets: Vec<PlannedTarget>,
     /// The expanded strategy; the last step is 100%.
     pub steps: Vec<Step>,
@@ -84,6 +117,9 @@ pub struct Traffic {
     pub step_started_at: Option<Timestamp>,
     /// The RevisionId of each alias after stepshift's last write.
     pub revisions: Vec<Revision>,
+    /// Route53 changes not yet INSYNC; the state machine polls them before the bake.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_changes: Vec<String>,
 }
 
 impl Traffic {

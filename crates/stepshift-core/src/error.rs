@@ -200,6 +200,18 @@ pub enum TaskError {
         /// What the alias looks like now, and what stepshift expected.
         detail: String,
     },
+    /// Someone else changed a Route53 record during the release; stepshift did not
+    /// overwrite it.
+    #[error("{detail}")]
+    RecordDrift {
+        /// The record, `www.example.com. A`.
+        record: String,
+        /// What the record looks like now, and what stepshift expected.
+        detail: String,
+    },
+    /// Route53 did not apply a change on all its servers in time.
+    #[error("{0}")]
+    DnsNotInSync(String),
     /// This execution no longer holds the lock it took at the start.
     #[error("{function}:{alias}: the deployment lock is held by {holder}, not by this execution")]
     LockLost {
@@ -230,10 +242,12 @@ pub enum TaskError {
 
 impl TaskError {
     /// Every name [`TaskError::name`] can return.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 11] = [
         "InvalidRequest",
         "DeploymentInProgress",
         "AliasDrift",
+        "RecordDrift",
+        "DnsNotInSync",
         "LockLost",
         "Throttled",
         "Conflict",
@@ -248,6 +262,8 @@ impl TaskError {
             Self::InvalidRequest(_) => "InvalidRequest",
             Self::DeploymentInProgress { .. } => "DeploymentInProgress",
             Self::AliasDrift { .. } => "AliasDrift",
+            Self::RecordDrift { .. } => "RecordDrift",
+            Self::DnsNotInSync(_) => "DnsNotInSync",
             Self::LockLost { .. } => "LockLost",
             Self::Throttled(_) => "Throttled",
             Self::Conflict(_) => "Conflict",
@@ -305,6 +321,8 @@ mod tests {
                 since: "t".into(),
             },
             TaskError::AliasDrift { function: "f".into(), alias: "a".into(), detail: "d".into() },
+            TaskError::RecordDrift { record: "r".into(), detail: "d".into() },
+            TaskError::DnsNotInSync("x".into()),
             TaskError::LockLost { function: "f".into(), alias: "a".into(), holder: "h".into() },
             TaskError::Throttled(port.clone()),
             TaskError::Conflict(port.clone()),

@@ -126,7 +126,12 @@ pub const P99_MIN_INVOCATIONS: u64 = 500;
 pub const P99_MIN_INCREASE_MS: f64 = 20.0;
 
 fn label(t: &TargetSample) -> String {
-    format!("{}:{} version {}", t.function, t.alias, t.candidate.version)
+    if t.alias.is_empty() {
+        // A Route53 record: `www.example.com. A green E2QWRUHEXAMPLE`.
+        format!("{} {}", t.function, t.candidate.version)
+    } else {
+        format!("{}:{} version {}", t.function, t.alias, t.candidate.version)
+    }
 }
 
 fn has_enough(h: &HealthSettings, t: &TargetSample) -> bool {
@@ -156,7 +161,11 @@ pub fn error_rate_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
     if !c.regressed() {
         return Finding::Pass;
     }
-    let stable = t.baseline.as_ref().map_or("the stable version".to_owned(), |b| format!("version {}", b.version));
+    let stable = match &t.baseline {
+        Some(b) if t.alias.is_empty() => b.version.clone(), // a record's `blue E1…`
+        Some(b) => format!("version {}", b.version),
+        None => "the stable version".to_owned(),
+    };
     let how = match c.ratio {
         Some(r) => format!("fails {}x as often as {stable}", round2(r)),
         None => format!("fails where {stable} did not"),

@@ -14,6 +14,7 @@ use crate::ports::{
     AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricSeriesKey, MetricsSource,
     MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
+use crate::route53::health::{DistributionMetrics, DistributionMetricsSource};
 use crate::route53::{Action, Change, ChangeStatus, RecordRouter, RecordSet, fqdn};
 use crate::time::{Clock, Timestamp};
 
@@ -119,6 +120,8 @@ struct State {
     changes: BTreeMap<String, u32>,
     /// How many GetChange polls a new change stays PENDING.
     polls_until_insync: u32,
+    /// CloudFront metrics by distribution id.
+    distributions: BTreeMap<String, DistributionMetrics>,
     calls: BTreeMap<Call, u64>,
     /// Faults by the call count of their kind at which they strike.
     faults: Vec<(Call, u64, Fault)>,
@@ -229,6 +232,11 @@ impl MemoryAws {
     /// Replaces a zone's record sets without a change batch (someone else's edit).
     pub fn put_record_sets(&self, zone: &str, records: Vec<RecordSet>) {
         self.lock().zones.insert(zone.to_owned(), records);
+    }
+
+    /// Sets a distribution's CloudFront metrics (test setup).
+    pub fn set_distribution_metrics(&self, distribution_id: &str, metrics: DistributionMetrics) {
+        self.lock().distributions.insert(distribution_id.to_owned(), metrics);
     }
 
     /// How many GetChange polls a change stays PENDING (default 0: INSYNC at once).
@@ -535,6 +543,32 @@ fn apply_batch(records: &[RecordSet], changes: &[Change]) -> PortResult<Vec<Reco
         }
     }
     Ok(next)
+}
+
+impl DistributionMetricsSource for MemoryAws {
+    async fn distribution_metrics(
+        &self,
+        distribution_ids: &[String],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> PortResult<Vec<DistributionMetrics>> {
+        self.serve(Call::GetMetricData, |s| {
+            let within = |points: &[(Timestamp, f64)]| {
+                points.iter().filter(|(t, _)| *t >= start && *t < end).copied().collect::<Vec<_>>()
+            };
+            Ok(distribution_ids
+                .iter()
+                .map(|id| {
+                    let all = s.distributions.get(id).cloned().unwrap_or_default();
+                    DistributionMetrics {
+                        requests: within(&all.requests),
+                        error_rate_5xx: within(&all.error_rate_5xx),
+                        error_rate_4xx: within(&all.error_rate_4xx),
+                    }
+                })
+                .collect())
+        })
+    }
 }
 
 impl RecordRouter for MemoryAws {

@@ -12,6 +12,7 @@ use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{FieldError, FieldErrors};
+use crate::route53::RecordTarget;
 use crate::strategy::{Preset, Step, preset_names};
 
 /// The only request schema this version understands.
@@ -48,6 +49,106 @@ impl Target {
     pub fn qualified(&self) -> String {
         format!("{}:{}", self.function, self.alias)
     }
+}
+
+/// A request's targets: Lambda aliases (the default kind, `{function, alias, version}`)
+/// or Route53 records (`{"kind": "route53", ...}`, see [`RecordTarget`]). One release
+/// moves one kind: aliases are judged on Lambda's metrics, records on CloudFront's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Targets {
+    /// The Lambda aliases, in request order.
+    pub aliases: Vec<Target>,
+    /// The Route53 records, in request order.
+    pub records: Vec<RecordTarget>,
+}
+
+impl Targets {
+    /// How many targets there are of either kind.
+    pub fn len(&self) -> usize {
+        self.aliases.len() + self.records.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The `kind` of a Route53 target.
+pub const ROUTE53_KIND: &str = "route53";
+
+impl Serialize for Targets {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = serializer.serialize_seq(Some(self.len()))?;
+        for a in &self.aliases {
+            seq.serialize_element(a)?;
+        }
+        for r in &self.records {
+            let mut value = serde_json::to_value(r).map_err(S::Error::custom)?;
+            if let Some(map) = value.as_object_mut() {
+                map.insert("kind".into(), ROUTE53_KIND.into());
+            }
+            seq.serialize_element(&value)?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    // By hand, because the default kind has no tag: an internally tagged enum would
+    // require `"kind": "lambda"` on every existing request.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TargetsVisitor;
+        impl<'de> Visitor<'de> for TargetsVisitor {
+            type Value = Targets;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of targets")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Targets, A::Error> {
+                let mut targets = Targets::default();
+                while let Some(item) = seq.next_element::<AnyTarget>()? {
+                    match item {
+                        AnyTarget::Alias(t) => targets.aliases.push(t),
+                        AnyTarget::Record(r) => targets.records.push(*r),
+                    }
+                }
+                Ok(targets)
+            }
+        }
+        deserializer.deserialize_seq(TargetsVisitor)
+    }
+}
+
+/// One target of either kind, told apart by `kind`.
+enum AnyTarget {
+    Alias(Target),
+    Record(Box<RecordTarget>),
+}
+
+impl<'de> Deserialize<'de> for AnyTarget {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut item = serde_json::Value::deserialize(deserializer)?;
+        let kind = item.as_object_mut().and_then(|m| m.remove("kind"));
+        match kind.as_ref().map(|k| k.as_str()) {
+            None | Some(Some("lambda")) => nested(item).map(AnyTarget::Alias),
+            Some(Some(ROUTE53_KIND)) => nested(item).map(|r| AnyTarget::Record(Box::new(r))),
+            Some(_) => Err(de::Error::custom(format!(
+                "@kind: {} is not a target kind; use \"lambda\" (the default) or \"route53\"",
+                kind.unwrap_or_default()
+            ))),
+        }
+    }
+}
+
+/// Deserializes one target, keeping the path inside it: the message starts with
+/// `@path: ` for [`path_error`] to append to the target's own path.
+fn nested<T: serde::de::DeserializeOwned, E: de::Error>(item: serde_json::Value) -> Result<T, E> {
+    serde_path_to_error::deserialize(item).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        if path == "." { E::custom(message) } else { E::custom(format!("@{path}: {message}")) }
+    })
 }
 
 fn version_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -265,8 +366,8 @@ fn default_approval_timeout_seconds() -> u64 {
 pub struct DeploymentRequest {
     /// Must be 1.
     pub schema: Option<u32>,
-    /// The aliases to move. More than one releases them together.
-    pub targets: Vec<Target>,
+    /// The aliases (or Route53 records) to move. More than one releases them together.
+    pub targets: Targets,
     /// How traffic moves.
     pub strategy: Strategy,
     /// How the candidate is judged.
@@ -321,6 +422,18 @@ impl DeploymentRequest {
         }
     }
 
+    /// Advice that does not stop the release, such as a bake shorter than a record's TTL.
+    pub fn warnings(&self) -> Vec<String> {
+        let steps = self.steps();
+        let shortest = steps[..steps.len().saturating_sub(1)].iter().map(|s| s.bake_seconds).min();
+        let Some(shortest) = shortest else { return Vec::new() };
+        let mut out = Vec::new();
+        for (i, r) in self.targets.records.iter().enumerate() {
+            out.extend(r.warnings(&format!("targets[{i}]"), shortest));
+        }
+        out
+    }
+
     /// Checks every rule that serde's types cannot, and reports all problems found.
     pub fn validate(&self) -> Result<(), FieldErrors> {
         let mut errors = Vec::new();
@@ -333,6 +446,9 @@ impl DeploymentRequest {
             )),
         }
         validate_targets(&self.targets, &mut errors);
+        if !self.targets.records.is_empty() {
+            validate_record_health(&self.targets.records, &self.health, &mut errors);
+        }
         validate_strategy(&self.strategy, &mut errors);
         validate_health(&self.health, &mut errors);
         check_wait(&mut errors, "lock_in_seconds", self.lock_in_seconds, 0);
@@ -406,6 +522,11 @@ fn path_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldErrors {
         Some(i) => message[..i].to_owned(),
         None => message,
     };
+    // A target's own path, from [`nested`]: `targets[1]` + `@blue.ttl: ...`.
+    let (path, message) = match message.strip_prefix('@').and_then(|m| m.split_once(": ")) {
+        Some((inner, rest)) => (format!("{path}.{inner}"), rest.to_owned()),
+        None => (path, message),
+    };
     let join = |name: &str| {
         if path == "." { name.to_owned() } else { format!("{path}.{name}") }
     };
@@ -437,16 +558,42 @@ pub fn is_resource_name(text: &str, max: usize) -> bool {
     !text.is_empty() && text.len() <= max && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn validate_targets(targets: &[Target], errors: &mut Vec<FieldError>) {
-    if targets.is_empty() {
-        errors.push(FieldError::new("targets", "must list at least one {function, alias, version}"));
-        return;
-    }
-    if targets.len() > MAX_TARGETS {
+fn validate_targets(all: &Targets, errors: &mut Vec<FieldError>) {
+    if all.is_empty() {
         errors.push(FieldError::new(
             "targets",
-            format!("lists {}; at most {MAX_TARGETS} can be released together", targets.len()),
+            "must list at least one {function, alias, version} or {\"kind\": \"route53\", ...}",
         ));
+        return;
+    }
+    if !all.aliases.is_empty() && !all.records.is_empty() {
+        errors.push(FieldError::new(
+            "targets",
+            "mixes Lambda aliases and Route53 records; release each kind in its own deployment",
+        ));
+        return;
+    }
+    if all.len() > MAX_TARGETS {
+        errors.push(FieldError::new(
+            "targets",
+            format!("lists {}; at most {MAX_TARGETS} can be released together", all.len()),
+        ));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for (i, r) in all.records.iter().enumerate() {
+        errors.extend(r.problems(&format!("targets[{i}]")));
+        let key = format!("{} in zone {}", r.label(), r.hosted_zone_id.trim_start_matches("/hostedzone/"));
+        if let Some(first) = seen.iter().position(|k| *k == key) {
+            errors.push(FieldError::new(
+                format!("targets[{i}]"),
+                format!("{key} is already targets[{first}]; list each record once"),
+            ));
+        }
+        seen.push(key);
+    }
+    let targets = &all.aliases[..];
+    if targets.is_empty() {
+        return;
     }
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for (i, t) in targets.iter().enumerate() {
@@ -482,6 +629,24 @@ fn validate_targets(targets: &[Target], errors: &mut Vec<FieldError>) {
             ));
         }
         seen.push((&t.function, &t.alias));
+    }
+}
+
+/// A record release is judged on its distributions' CloudFront metrics, or its alarms;
+/// with neither there would be nothing to judge.
+fn validate_record_health(records: &[RecordTarget], h: &HealthSettings, errors: &mut Vec<FieldError>) {
+    if !h.alarms.is_empty() {
+        return;
+    }
+    for (i, r) in records.iter().enumerate() {
+        for (side, e) in [("blue", &r.blue), ("green", &r.green)] {
+            if e.distribution_id.is_none() {
+                errors.push(FieldError::new(
+                    format!("targets[{i}].{side}.distribution_id"),
+                    "is required to judge the release on CloudFront's metrics; give it, or list health.alarms",
+                ));
+            }
+        }
     }
 }
 

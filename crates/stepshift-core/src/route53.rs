@@ -99,6 +99,19 @@ pub struct Endpoint {
 pub const CLOUDFRONT_ZONE: &str = "Z2FDTNDATAQYW2";
 
 impl Endpoint {
+    /// What the records call this endpoint, as a Lambda target calls a version: its
+    /// distribution id, else its alias target's name, else its values.
+    pub fn label(&self) -> String {
+        if let Some(d) = &self.distribution_id {
+            return d.clone();
+        }
+        match (&self.alias_target, &self.values) {
+            (Some(a), _) => a.dns_name.trim_end_matches('.').to_owned(),
+            (None, Some(v)) => v.join(","),
+            (None, None) => "nothing".to_owned(),
+        }
+    }
+
     /// An alias to a CloudFront distribution's domain name (`d111111abcdef8.cloudfront.net`).
     pub fn cloudfront(dns_name: &str, distribution_id: Option<&str>) -> Self {
         Endpoint {
@@ -246,6 +259,22 @@ impl RecordTarget {
     /// `www.example.com. A`, for messages.
     pub fn label(&self) -> String {
         format!("{} {}", self.name(), self.record_type.as_str())
+    }
+
+    /// The names the record's version records and lock go under, in place of a
+    /// function and an alias: `route53-Z0123…` and `www.example.com-A`. The SSM
+    /// parameter names are then `{prefix}/route53-Z0123…/www.example.com-A/current`, and
+    /// `stepshift history --function route53-Z0123… --alias www.example.com-A` shows them.
+    /// Characters SSM refuses in a name (a wildcard's `*`) become `_`.
+    pub fn identity(&self) -> (String, String) {
+        let clean = |s: &str| {
+            s.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect::<String>()
+        };
+        let zone = self.hosted_zone_id.trim_start_matches("/hostedzone/");
+        (
+            format!("route53-{}", clean(zone)),
+            format!("{}-{}", clean(self.record_name.trim_end_matches('.')), self.record_type.as_str()),
+        )
     }
 
     /// A record set of this name and type pointing at `endpoint`.

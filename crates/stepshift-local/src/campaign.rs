@@ -198,6 +198,7 @@ pub fn setup(seed: u64) -> Setup {
         Vec::new()
     };
     let scenario = Scenario {
+        sites: Vec::new(),
         seed,
         start: Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default(),
         functions,

@@ -13,7 +13,7 @@ use stepshift_core::tasks::TaskConfig;
 use stepshift_core::{Clock, TaskError, Timestamp};
 
 use crate::asl::{Environment, Event, Execution, Options, StateMachine, Status, TaskCall, TaskResult};
-use crate::sim::{FunctionModel, ScheduledAlarm, SimAws};
+use crate::sim::{FunctionModel, ScheduledAlarm, SimAws, SiteModel};
 
 /// The production state machine definition, exactly as deployed.
 pub const DEPLOYMENT_ASL: &str = include_str!("../../../statemachine/deployment.asl.json");
@@ -72,6 +72,13 @@ pub enum Action {
         /// The routing they set.
         routing: AliasRouting,
     },
+    /// Someone edits a hosted zone's record sets by hand (drift).
+    SetRecords {
+        /// The hosted zone.
+        hosted_zone_id: String,
+        /// Every record set the zone holds afterwards.
+        records: Vec<stepshift_core::route53::RecordSet>,
+    },
 }
 
 /// How the simulated approver answers approval pauses, in order.
@@ -105,7 +112,11 @@ pub struct Scenario {
     #[serde(default = "default_start")]
     pub start: Timestamp,
     /// The functions and their traffic.
+    #[serde(default)]
     pub functions: Vec<FunctionModel>,
+    /// Web front ends released through Route53 records, and their traffic.
+    #[serde(default)]
+    pub sites: Vec<SiteModel>,
     /// CloudWatch's delivery lag range, seconds after a minute ends.
     #[serde(default = "default_lag")]
     pub metric_lag_seconds: (u64, u64),
@@ -180,7 +191,8 @@ impl LocalEnvironment {
             scenario.functions.clone(),
             scenario.metric_lag_seconds,
             scenario.alarms.clone(),
-        );
+        )
+        .with_sites(scenario.sites.clone());
         let mut actions = scenario.actions.clone();
         actions.sort_by_key(|a| a.after_seconds);
         LocalEnvironment {
@@ -268,6 +280,10 @@ impl Environment for LocalEnvironment {
                     self.aws.generate();
                     self.aws.aws.put_alias(&function, &alias, routing);
                 }
+                Action::SetRecords { hosted_zone_id, records } => {
+                    self.aws.generate();
+                    self.aws.aws.put_record_sets(&hosted_zone_id, records);
+                }
             }
         }
     }
@@ -296,6 +312,8 @@ pub struct Outcome {
     pub aliases: Vec<(String, String, AliasRouting)>,
     /// Every SSM parameter at the end.
     pub parameters: BTreeMap<String, String>,
+    /// Each simulated site's hosted zone at the end: its record sets.
+    pub zones: BTreeMap<String, Vec<stepshift_core::route53::RecordSet>>,
     /// AWS calls made, per kind.
     pub calls: BTreeMap<String, u64>,
     /// Approval requests sent.
@@ -425,6 +443,16 @@ impl Simulation {
             duration_seconds: exec.now().secs_since(exec.started_at()),
             aliases,
             parameters: self.env.aws.aws.parameters(),
+            zones: self
+                .scenario
+                .sites
+                .iter()
+                .map(|s| {
+                    let zone = s.record.hosted_zone_id.clone();
+                    let records = self.env.aws.aws.record_sets(&zone);
+                    (zone, records)
+                })
+                .collect(),
             calls,
             approvals_requested: self.env.events.len(),
             history: exec.history().to_vec(),

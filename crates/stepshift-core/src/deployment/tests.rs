@@ -11,6 +11,7 @@ fn plan(steps: &[(f64, u64, bool)], lock_in: u64, health: HealthSettings) -> Pla
     Plan {
         execution: "exec".into(),
         started_at: t(0),
+        router: Default::default(),
         targets: Vec::new(),
         steps: steps
             .iter()
@@ -134,7 +135,8 @@ fn lock_in_ends_in_confirm() {
 
 #[test]
 fn traffic_tracks_revisions_per_alias() {
-    let mut tr = Traffic { weight_percent: 0.0, step_started_at: None, revisions: Vec::new() };
+    let mut tr =
+        Traffic { weight_percent: 0.0, step_started_at: None, revisions: Vec::new(), pending_changes: Vec::new() };
     tr.set_revision("a", "live", "r1".into());
     tr.set_revision("b", "live", "r2".into());
     tr.set_revision("a", "live", "r3".into());

@@ -29,7 +29,7 @@ fn assert_rejects(field: &str, edit: impl FnOnce(&mut Value)) {
 #[test]
 fn minimal_request_gets_documented_defaults() {
     let r = DeploymentRequest::from_value(valid()).unwrap();
-    assert_eq!(r.targets[0].qualified(), "orders-api:live");
+    assert_eq!(r.targets.aliases[0].qualified(), "orders-api:live");
     assert_eq!(r.lock_in_seconds, 300);
     assert_eq!(r.approval_timeout_seconds, 86_400);
     assert_eq!(r.keep_versions, None);
@@ -45,7 +45,7 @@ fn minimal_request_gets_documented_defaults() {
 fn version_may_be_a_json_number() {
     let mut v = valid();
     v["targets"][0]["version"] = json!(42);
-    assert_eq!(DeploymentRequest::from_value(v).unwrap().targets[0].version, "42");
+    assert_eq!(DeploymentRequest::from_value(v).unwrap().targets.aliases[0].version, "42");
 }
 
 #[test]
@@ -296,4 +296,75 @@ proptest! {
         let e = DeploymentRequest::from_value(v).unwrap_err();
         prop_assert!(e.names("strategy[1].weight_percent"));
     }
+}
+
+fn route53_target() -> Value {
+    json!({
+        "kind": "route53",
+        "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+        "record_name": "www.example.com",
+        "record_type": "A",
+        "blue": {"alias_target": {"dns_name": "d1.cloudfront.net", "hosted_zone_id": "Z2FDTNDATAQYW2"}, "distribution_id": "E1BLUE"},
+        "green": {"alias_target": {"dns_name": "d2.cloudfront.net", "hosted_zone_id": "Z2FDTNDATAQYW2"}, "distribution_id": "E2GREEN"}
+    })
+}
+
+#[test]
+fn a_route53_target_is_read_and_written_back_with_its_kind() {
+    let mut v = valid();
+    v["targets"] = json!([route53_target()]);
+    let r = DeploymentRequest::from_value(v).unwrap();
+    assert!(r.targets.aliases.is_empty());
+    assert_eq!(r.targets.records[0].label(), "www.example.com. A");
+    assert_eq!(r.targets.records[0].green.label(), "E2GREEN");
+    let again = serde_json::to_value(&r).unwrap();
+    assert_eq!(again["targets"][0]["kind"], "route53");
+    assert_eq!(DeploymentRequest::from_value(again).unwrap(), r, "a request survives its own serialization");
+    // The default kind may be spelled out.
+    let mut v = valid();
+    v["targets"][0]["kind"] = json!("lambda");
+    assert_eq!(DeploymentRequest::from_value(v).unwrap().targets.aliases.len(), 1);
+}
+
+#[test]
+fn route53_targets_are_validated_field_by_field() {
+    let with = |edit: fn(&mut Value)| {
+        let mut t = route53_target();
+        edit(&mut t);
+        move |v: &mut Value| v["targets"] = json!([t])
+    };
+    assert_rejects("targets[0].kind", with(|t| t["kind"] = json!("ecs")));
+    assert_rejects("targets[0].hosted_zone_id", with(|t| t["hosted_zone_id"] = json!("Z 1")));
+    assert_rejects("targets[0].record_type", with(|t| t["record_type"] = json!("MX")));
+    assert_rejects(
+        "targets[0].blue.alias_target.dns_name",
+        with(|t| {
+            t["blue"]["alias_target"].as_object_mut().unwrap().remove("dns_name");
+        }),
+    );
+    assert_rejects("targets[0].green", with(|t| t["green"] = t["blue"].clone()));
+    assert_rejects("targets[0].green.ttl", with(|t| t["green"] = json!({"values": ["192.0.2.1"]})));
+    // With no distribution to read and no alarm, nothing could judge the release.
+    assert_rejects(
+        "targets[0].blue.distribution_id",
+        with(|t| {
+            t["blue"].as_object_mut().unwrap().remove("distribution_id");
+        }),
+    );
+    // One release moves one kind, each record once.
+    assert_rejects("targets", |v| v["targets"].as_array_mut().unwrap().push(route53_target()));
+    assert_rejects("targets[1]", |v| v["targets"] = json!([route53_target(), route53_target()]));
+}
+
+#[test]
+fn a_bake_shorter_than_the_ttl_is_a_warning_not_an_error() {
+    let mut v = valid();
+    let mut t = route53_target();
+    t["blue"] = json!({"values": ["192.0.2.1"], "ttl": 300, "distribution_id": "E1BLUE"});
+    v["targets"] = json!([t]);
+    v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": 120}, {"weight_percent": 100}]);
+    let r = DeploymentRequest::from_value(v).unwrap();
+    let warnings = r.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("bakes 120 s") && warnings[0].contains("300 s"), "{warnings:?}");
 }

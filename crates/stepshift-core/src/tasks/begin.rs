@@ -5,11 +5,13 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
 
-use crate::deployment::{DeploymentState, Plan, PlannedTarget, Revision, Traffic};
+use crate::deployment::{DeploymentState, Plan, PlannedRecord, PlannedTarget, Revision, Router, Traffic};
 use crate::error::{FieldError, FieldErrors, PortError, TaskError};
 use crate::ports::{AlarmSource, AliasRouter, ParameterStore, VersionCatalog};
 use crate::records::{self, HistoryEntry, HistoryEvent, Lock, RecordKeys};
 use crate::request::DeploymentRequest;
+use crate::route53::RecordRouter;
+use crate::route53::release::{self, RecordError};
 use crate::tasks::TaskConfig;
 use crate::time::{Clock, Timestamp};
 
@@ -25,26 +27,36 @@ pub struct BeginInput {
     pub started_at: Timestamp,
 }
 
-/// A target whose alias was found and checked.
+/// A target whose alias (or record) was found and checked.
 struct Resolved {
     target: PlannedTarget,
-    revision_id: String,
+    /// The alias's RevisionId; records have none.
+    revision_id: Option<String>,
 }
 
 /// Validates, resolves the aliases, takes the locks and returns the initial state.
 pub async fn begin<P>(ports: &P, config: &TaskConfig, input: BeginInput) -> Result<DeploymentState, TaskError>
 where
-    P: AliasRouter + VersionCatalog + AlarmSource + ParameterStore + Clock,
+    P: AliasRouter + RecordRouter + VersionCatalog + AlarmSource + ParameterStore + Clock,
 {
     let request = DeploymentRequest::from_value(input.request).map_err(TaskError::InvalidRequest)?;
+    for w in request.warnings() {
+        tracing::warn!(warning = %w, "request warning");
+    }
     // A deployment in progress explains a split alias better than "already splits
     // traffic" would: look at the locks (read-only) before anything else.
-    for t in &request.targets {
-        let keys = RecordKeys::new(&config.parameter_prefix, &t.function, &t.alias);
+    let names = request
+        .targets
+        .aliases
+        .iter()
+        .map(|t| (t.function.clone(), t.alias.clone()))
+        .chain(request.targets.records.iter().map(|r| r.identity()));
+    for (function, alias) in names {
+        let keys = RecordKeys::new(&config.parameter_prefix, &function, &alias);
         if let Some(held) = records::load(ports, &keys).await?.lock.filter(|l| l.execution != input.execution) {
             return Err(TaskError::DeploymentInProgress {
-                function: t.function.clone(),
-                alias: t.alias.clone(),
+                function,
+                alias,
                 holder: held.execution,
                 candidate: held.candidate,
                 since: held.acquired_at.to_rfc3339(),
@@ -89,13 +101,16 @@ where
         };
         records::append_history(ports, &keys, &stored.history, entry).await?;
         target.records_before = stored.records;
-        revisions.push(Revision { function: target.function.clone(), alias: target.alias.clone(), revision_id });
+        if let Some(revision_id) = revision_id {
+            revisions.push(Revision { function: target.function.clone(), alias: target.alias.clone(), revision_id });
+        }
         targets.push(target);
     }
 
     let plan = Plan {
         execution: input.execution,
         started_at: input.started_at,
+        router: if request.targets.records.is_empty() { Router::Lambda } else { Router::Route53 },
         targets,
         steps: request.steps(),
         health: request.health.clone(),
@@ -106,7 +121,7 @@ where
     info!(execution = %plan.execution, targets = plan.targets.len(), steps = plan.steps.len(), "deployment planned");
     Ok(DeploymentState {
         progress: plan.start(),
-        traffic: Traffic { weight_percent: 0.0, step_started_at: None, revisions },
+        traffic: Traffic { weight_percent: 0.0, step_started_at: None, revisions, pending_changes: Vec::new() },
         plan,
         failure: None,
         rollback: None,
@@ -116,11 +131,37 @@ where
 /// Checks every target and alarm against the account; read-only. Reports every problem.
 async fn resolve<P>(ports: &P, request: &DeploymentRequest) -> Result<Vec<Resolved>, TaskError>
 where
-    P: AliasRouter + VersionCatalog + AlarmSource,
+    P: AliasRouter + RecordRouter + VersionCatalog + AlarmSource,
 {
     let mut errors = Vec::new();
     let mut resolved = Vec::new();
-    for (i, t) in request.targets.iter().enumerate() {
+    for (i, r) in request.targets.records.iter().enumerate() {
+        match release::begin(ports, r).await {
+            Ok(original) => {
+                let (function, alias) = r.identity();
+                resolved.push(Resolved {
+                    target: PlannedTarget {
+                        function,
+                        alias,
+                        stable: r.blue.label(),
+                        candidate: r.green.label(),
+                        records_before: Default::default(),
+                        record: Some(PlannedRecord { target: r.clone(), original }),
+                    },
+                    revision_id: None,
+                });
+            }
+            Err(RecordError::NotReady(why) | RecordError::Drift(why)) => {
+                errors.push(FieldError::new(format!("targets[{i}]"), why));
+            }
+            Err(RecordError::Port(PortError::NotFound { .. })) => errors.push(FieldError::new(
+                format!("targets[{i}].hosted_zone_id"),
+                format!("no hosted zone {} in this account", r.hosted_zone_id),
+            )),
+            Err(RecordError::Port(e)) => return Err(e.into()),
+        }
+    }
+    for (i, t) in request.targets.aliases.iter().enumerate() {
         let at = |field: &str| format!("targets[{i}].{field}");
         let versions = match ports.list_versions(&t.function).await {
             Ok(v) => v,
@@ -181,8 +222,9 @@ where
                 stable: alias.routing.version.clone(),
                 candidate: t.version.clone(),
                 records_before: Default::default(),
+                record: None,
             },
-            revision_id: alias.revision_id,
+            revision_id: Some(alias.revision_id),
         });
     }
     if !request.health.alarms.is_empty() {

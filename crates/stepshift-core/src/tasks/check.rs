@@ -9,6 +9,7 @@ use crate::deployment::{Decision, Plan, Progress, Traffic, decide};
 use crate::error::TaskError;
 use crate::judge::{TargetSample, VersionSample, Window, judge};
 use crate::ports::{AlarmSource, MetricSeriesKey, MetricsSource, VersionMetrics};
+use crate::route53::health::DistributionMetricsSource;
 use crate::time::Clock;
 
 /// Input of "Check health".
@@ -33,7 +34,11 @@ pub struct CheckInput {
 ///   `health.metric_lag_seconds` before the step began, so that data from the end of
 ///   the previous step, which CloudWatch delivers late, still counts;
 /// - p99 durations are over the whole deployment so far.
-pub async fn check<P: MetricsSource + AlarmSource + Clock>(
+///
+/// A Route53 record is judged the same way on its distributions' CloudFront minutes:
+/// green is the candidate, blue the stable version, requests count as invocations and
+/// 5xx responses as errors.
+pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + Clock>(
     ports: &P,
     input: CheckInput,
 ) -> Result<Progress, TaskError> {
@@ -50,7 +55,7 @@ pub async fn check<P: MetricsSource + AlarmSource + Clock>(
     let window = window_for(&plan, started, now);
     let since = deployment_start(&plan).min(window.start);
     let keys = series_keys(&plan);
-    let metrics = ports.fetch(&keys, since, window.end).await?;
+    let metrics = if keys.is_empty() { Vec::new() } else { ports.fetch(&keys, since, window.end).await? };
     let alarms =
         if plan.health.alarms.is_empty() { Vec::new() } else { ports.alarm_states(&plan.health.alarms).await? };
     let alpha = plan.health.false_alarm_percent / 100.0 / plan.targets.len().max(1) as f64;
@@ -59,7 +64,8 @@ pub async fn check<P: MetricsSource + AlarmSource + Clock>(
         p99_duration_ms: m.p99_duration_ms,
     };
     let mut samples = Vec::with_capacity(plan.targets.len());
-    for (i, t) in plan.targets.iter().enumerate() {
+    let aliases = plan.targets.iter().filter(|t| t.record.is_none());
+    for (i, t) in aliases.enumerate() {
         let (c, s) = (&metrics[2 * i], &metrics[2 * i + 1]);
         let candidate = VersionSample::from_metrics(&t.candidate, &in_window(c));
         // Once promoted, the stable version serves nothing: no baseline for the step.
@@ -73,6 +79,31 @@ pub async fn check<P: MetricsSource + AlarmSource + Clock>(
             function: t.function.clone(),
             alias: t.alias.clone(),
             candidate,
+            baseline,
+            comparison,
+        });
+    }
+    for t in plan.targets.iter().filter(|t| t.record.is_some()) {
+        let r = &t.record.as_ref().expect("filtered").target;
+        let (Some(green), Some(blue)) = (&r.green.distribution_id, &r.blue.distribution_id) else {
+            continue; // Judged on its alarms only; validation asked for some.
+        };
+        let found = ports.distribution_metrics(&[green.clone(), blue.clone()], since, window.end).await?;
+        let minutes = |i: usize| VersionMetrics {
+            minutes: found.get(i).map(|m| m.minutes_5xx()).unwrap_or_default(),
+            p99_duration_ms: None,
+        };
+        let (c, s) = (minutes(0), minutes(1));
+        let baseline = (!cursor.promote).then(|| VersionSample::from_metrics(&format!("blue {blue}"), &in_window(&s)));
+        let comparison = plan
+            .health
+            .error_rate
+            .max_increase_percent
+            .map(|tolerance| crate::route53::health::compare(&c.minutes, &s.minutes, tolerance, alpha * 100.0));
+        samples.push(TargetSample {
+            function: t.qualified(),
+            alias: String::new(),
+            candidate: VersionSample::from_metrics(&format!("green {green}"), &in_window(&c)),
             baseline,
             comparison,
         });
@@ -97,7 +128,7 @@ pub fn deployment_start(plan: &Plan) -> crate::Timestamp {
 /// The series a check reads: each target's candidate, then its stable version.
 pub fn series_keys(plan: &Plan) -> Vec<MetricSeriesKey> {
     let mut keys = Vec::new();
-    for t in &plan.targets {
+    for t in plan.targets.iter().filter(|t| t.record.is_none()) {
         for version in [&t.candidate, &t.stable] {
             keys.push(MetricSeriesKey {
                 function: t.function.clone(),

@@ -143,7 +143,12 @@ pub struct Released {
 /// Runs one record-version action.
 pub async fn record<P>(ports: &P, config: &TaskConfig, input: RecordInput) -> Result<Value, TaskError>
 where
-    P: crate::ports::AliasRouter + VersionCatalog + crate::ports::AlarmSource + ParameterStore + Clock,
+    P: crate::ports::AliasRouter
+        + crate::route53::RecordRouter
+        + VersionCatalog
+        + crate::ports::AlarmSource
+        + ParameterStore
+        + Clock,
 {
     // Each action's future is boxed: together they nest too deep for the compiler's
     // layout computation, and one allocation per invocation costs nothing here.
@@ -170,14 +175,24 @@ pub async fn rejected<P: ParameterStore + Clock>(
     // The request may be malformed: take whatever targets can be read from it.
     let targets = input.request.get("targets").and_then(Value::as_array).cloned().unwrap_or_default();
     for t in targets {
-        let (Some(function), Some(alias)) =
-            (t.get("function").and_then(Value::as_str), t.get("alias").and_then(Value::as_str))
-        else {
-            continue;
+        let (function, alias) = if t.get("kind").and_then(Value::as_str) == Some(crate::request::ROUTE53_KIND) {
+            let mut t = t.clone();
+            t.as_object_mut().map(|m| m.remove("kind"));
+            match serde_json::from_value::<crate::route53::RecordTarget>(t) {
+                Ok(r) if r.problems("").is_empty() => r.identity(),
+                _ => continue,
+            }
+        } else {
+            match (t.get("function").and_then(Value::as_str), t.get("alias").and_then(Value::as_str)) {
+                (Some(f), Some(a)) if is_resource_name(f, 64) && is_resource_name(a, 128) => {
+                    (f.to_owned(), a.to_owned())
+                }
+                // Only names a request could validly carry reach the parameter store.
+                _ => continue,
+            }
         };
-        // Only names a request could validly carry reach the parameter store.
-        if is_resource_name(function, 64) && is_resource_name(alias, 128) {
-            let keys = RecordKeys::new(&config.parameter_prefix, function, alias);
+        {
+            let keys = RecordKeys::new(&config.parameter_prefix, &function, &alias);
             let stored = records::load(ports, &keys).await?;
             // "Begin deployment" may have recorded the start before it failed: close it.
             let mine = |e: &HistoryEntry| e.execution.as_deref() == Some(input.execution.as_str());
@@ -267,7 +282,7 @@ pub fn rollback_reason(plan: &Plan, progress: &Progress, failure: Option<&Caught
                     plan.approval_timeout_seconds
                 ),
             ),
-            "AliasDrift" => ("AliasDrift".into(), f.message()),
+            "AliasDrift" | "RecordDrift" => (f.error.clone(), f.message()),
             other => (other.to_owned(), format!("a task failed at {step}: {other}: {}", f.message())),
         };
     }
@@ -308,11 +323,14 @@ pub async fn rolled_back<P: ParameterStore + Clock>(
         let action = rollback.targets.iter().find(|r| r.function == t.function && r.alias == t.alias);
         let left_alone = action.is_some_and(|a| a.action == RollbackAction::LeftAlone);
         let detail = if left_alone {
-            let now_routes = action
-                .and_then(|a| a.routing.as_ref())
-                .map_or("nothing (the alias is gone)".to_owned(), |r| r.describe());
+            let now_routes = match action.and_then(|a| a.detail.clone()) {
+                Some(d) => d,
+                None => action
+                    .and_then(|a| a.routing.as_ref())
+                    .map_or("nothing (the alias is gone)".to_owned(), |r| r.describe()),
+            };
             untouched.push(format!("{} was left as someone else set it: {now_routes}", t.qualified()));
-            format!("alias left alone (changed outside stepshift); {reason}")
+            format!("left alone (changed outside stepshift); {reason}")
         } else {
             let after = VersionRecords {
                 current: Some(t.stable.clone()),
@@ -364,7 +382,15 @@ async fn rollback_failed<P: ParameterStore + Clock>(
         let entry = history(now, HistoryEvent::RolledBack, plan, t, Some(truncate(&detail, 300)));
         records::append_history(ports, &keys, &stored.history, entry).await?;
         records::release_lock(ports, &keys, &plan.execution).await?;
-        commands.push(format!("stepshift rollback --function {} --alias {} --to {}", t.function, t.alias, t.stable));
+        commands.push(match &t.record {
+            Some(r) => format!(
+                "put {} back to {} in the Route53 console (hosted zone {})",
+                t.qualified(),
+                crate::route53::describe(&r.original),
+                r.target.hosted_zone_id
+            ),
+            None => format!("stepshift rollback --function {} --alias {} --to {}", t.function, t.alias, t.stable),
+        });
     }
     let cause = format!(
         "Rollback FAILED ({}: {}) after: {reason}. The aliases may still send traffic to the candidate; run: {}.",
@@ -398,8 +424,8 @@ pub async fn confirmed<P: ParameterStore + VersionCatalog + Clock>(
         };
         records::save(ports, &keys, &stored.records, &after).await?;
         let pruned = match plan.keep_versions {
-            Some(keep) => prune(ports, t, &after, keep as usize, &mut warnings).await?,
-            None => Vec::new(),
+            Some(keep) if t.record.is_none() => prune(ports, t, &after, keep as usize, &mut warnings).await?,
+            _ => Vec::new(),
         };
         let detail = (!pruned.is_empty()).then(|| format!("pruned versions {}", pruned.join(", ")));
         let entry = history(now, HistoryEvent::Confirmed, &plan, t, detail);
@@ -413,9 +439,13 @@ pub async fn confirmed<P: ParameterStore + VersionCatalog + Clock>(
             pruned,
         });
     }
-    let names: Vec<String> = released
+    let names: Vec<String> = plan
+        .targets
         .iter()
-        .map(|r| format!("{}:{} now serves version {} (was {})", r.function, r.alias, r.version, r.previous))
+        .map(|t| match &t.record {
+            Some(_) => format!("{} now points at {} (was {})", t.qualified(), t.candidate, t.stable),
+            None => format!("{} now serves version {} (was {})", t.qualified(), t.candidate, t.stable),
+        })
         .collect();
     Ok(Released {
         status: "promoted".into(),

@@ -15,6 +15,8 @@ use tracing::{info, warn};
 use crate::deployment::{Cursor, PlannedTarget, Traffic};
 use crate::error::{PortError, Service, TaskError};
 use crate::ports::{AliasRouter, AliasRouting};
+use crate::route53::RecordRouter;
+use crate::route53::release::{self, RecordError};
 use crate::time::Clock;
 
 /// Input of "Shift traffic".
@@ -38,6 +40,18 @@ pub struct TargetsInput {
     /// `$.traffic`.
     pub traffic: Traffic,
 }
+
+/// Input of "Check DNS sync".
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncInput {
+    /// `$.traffic`, with the Route53 changes still pending.
+    pub traffic: Traffic,
+}
+
+/// How long a Route53 change may stay PENDING before the release stops and rolls
+/// back. Route53 normally applies a change on all its servers within 60 seconds.
+pub const DNS_SYNC_LIMIT_SECONDS: i64 = 600;
 
 /// What "Roll back" did to one alias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +78,9 @@ pub struct RolledBackTarget {
     pub action: RollbackAction,
     /// The alias's routing after the rollback, if it still exists.
     pub routing: Option<AliasRouting>,
+    /// For a Route53 record: what it holds now, when stepshift left it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Output of "Roll back".
@@ -158,8 +175,27 @@ async fn apply<P: AliasRouter>(
     Ok(())
 }
 
-/// Shifts every target to the cursor's weight.
-pub async fn shift<P: AliasRouter + Clock>(ports: &P, input: ShiftInput) -> Result<Traffic, TaskError> {
+fn record_error(t: &PlannedTarget, e: RecordError) -> TaskError {
+    match e {
+        RecordError::Drift(detail) | RecordError::NotReady(detail) => {
+            TaskError::RecordDrift { record: t.qualified(), detail }
+        }
+        RecordError::Port(e) => e.into(),
+    }
+}
+
+/// Splits the targets into Lambda aliases and Route53 records.
+fn by_kind(
+    targets: &[PlannedTarget],
+) -> (Vec<PlannedTarget>, Vec<(&PlannedTarget, &crate::deployment::PlannedRecord)>) {
+    let aliases = targets.iter().filter(|t| t.record.is_none()).cloned().collect();
+    let records = targets.iter().filter_map(|t| t.record.as_ref().map(|r| (t, r))).collect();
+    (aliases, records)
+}
+
+/// Shifts every target to the cursor's weight. Route53 changes are left in
+/// `pending_changes` for "Check DNS sync".
+pub async fn shift<P: AliasRouter + RecordRouter + Clock>(ports: &P, input: ShiftInput) -> Result<Traffic, TaskError> {
     let ShiftInput { targets, mut traffic, cursor } = input;
     let w = cursor.weight_percent;
     if !(w > 0.0 && w < 100.0) {
@@ -167,30 +203,118 @@ pub async fn shift<P: AliasRouter + Clock>(ports: &P, input: ShiftInput) -> Resu
             "shift-weight: cursor.weight_percent {w} must be above 0 and below 100; the 100% step is a promotion"
         )));
     }
-    apply(ports, &targets, &mut traffic, |t| AliasRouting::split(t.stable.clone(), t.candidate.clone(), w / 100.0))
+    let (aliases, records) = by_kind(&targets);
+    apply(ports, &aliases, &mut traffic, |t| AliasRouting::split(t.stable.clone(), t.candidate.clone(), w / 100.0))
         .await?;
+    let from = (traffic.weight_percent > 0.0).then_some(traffic.weight_percent);
+    for (t, r) in records {
+        let moved =
+            Box::pin(release::shift(ports, &r.target, &r.original, from, w)).await.map_err(|e| record_error(t, e))?;
+        info!(record = %t.qualified(), blue = moved.blue_weight, green = moved.green_weight, change = ?moved.change_id, "record weights set");
+        traffic.pending_changes.extend(moved.change_id);
+    }
     traffic.weight_percent = w;
     traffic.step_started_at = Some(ports.now());
     Ok(traffic)
 }
 
-/// Gives every target's candidate all traffic and clears the routing configuration.
-pub async fn promote<P: AliasRouter + Clock>(ports: &P, input: TargetsInput) -> Result<Traffic, TaskError> {
+/// Polls the pending Route53 changes. When all are INSYNC the step starts counting
+/// (`step_started_at` is now); while any is PENDING it stays in `pending_changes`, and
+/// after [`DNS_SYNC_LIMIT_SECONDS`] the release stops with `DnsNotInSync`.
+pub async fn sync<P: RecordRouter + Clock>(ports: &P, input: SyncInput) -> Result<Traffic, TaskError> {
+    let mut traffic = input.traffic;
+    let mut pending = Vec::new();
+    for id in &traffic.pending_changes {
+        let done = release::in_sync(ports, Some(id)).await.map_err(|e| match e {
+            RecordError::Port(e) => TaskError::from(e),
+            other => TaskError::DnsNotInSync(other.to_string()),
+        })?;
+        if !done {
+            pending.push(id.clone());
+        }
+    }
+    let now = ports.now();
+    if pending.is_empty() {
+        traffic.step_started_at = Some(now);
+    } else if let Some(since) = traffic.step_started_at
+        && now.secs_since(since) > DNS_SYNC_LIMIT_SECONDS
+    {
+        return Err(TaskError::DnsNotInSync(format!(
+            "Route53 change {} was still PENDING {} s after it was made",
+            pending.join(", "),
+            now.secs_since(since)
+        )));
+    }
+    traffic.pending_changes = pending;
+    Ok(traffic)
+}
+
+/// Gives every target's candidate all traffic and clears the routing configuration
+/// (for a record: a simple record for green).
+pub async fn promote<P: AliasRouter + RecordRouter + Clock>(
+    ports: &P,
+    input: TargetsInput,
+) -> Result<Traffic, TaskError> {
     let TargetsInput { targets, mut traffic } = input;
-    apply(ports, &targets, &mut traffic, |t| AliasRouting::single(t.candidate.clone())).await?;
+    let (aliases, records) = by_kind(&targets);
+    apply(ports, &aliases, &mut traffic, |t| AliasRouting::single(t.candidate.clone())).await?;
+    for (t, r) in records {
+        let change = Box::pin(release::promote(ports, &r.target, traffic.weight_percent))
+            .await
+            .map_err(|e| record_error(t, e))?;
+        info!(record = %t.qualified(), change = ?change, "record promoted to green");
+    }
     traffic.weight_percent = 100.0;
     traffic.step_started_at = Some(ports.now());
+    traffic.pending_changes.clear();
     Ok(traffic)
 }
 
 /// Restores the stable version on every target that is still ours to restore.
 /// Calling it again is harmless.
-pub async fn rollback<P: AliasRouter>(ports: &P, input: TargetsInput) -> Result<RollbackReport, TaskError> {
+pub async fn rollback<P: AliasRouter + RecordRouter>(
+    ports: &P,
+    input: TargetsInput,
+) -> Result<RollbackReport, TaskError> {
     let mut report = Vec::with_capacity(input.targets.len());
     for t in &input.targets {
-        report.push(rollback_one(ports, t).await?);
+        // Boxed: the record and alias futures side by side nest too deep for the
+        // compiler's layout computation; one allocation per target costs nothing here.
+        report.push(match &t.record {
+            Some(r) => Box::pin(restore_record(ports, t, r)).await?,
+            None => Box::pin(rollback_one(ports, t)).await?,
+        });
     }
     Ok(RollbackReport { targets: report })
+}
+
+/// Puts a record back exactly as it was found; a record someone else changed is left
+/// as they set it.
+async fn restore_record<P: RecordRouter>(
+    ports: &P,
+    t: &PlannedTarget,
+    r: &crate::deployment::PlannedRecord,
+) -> Result<RolledBackTarget, TaskError> {
+    let entry = |action, detail| RolledBackTarget {
+        function: t.function.clone(),
+        alias: t.alias.clone(),
+        stable: t.stable.clone(),
+        action,
+        routing: None,
+        detail,
+    };
+    match release::restore(ports, &r.target, &r.original).await {
+        Ok(None) => Ok(entry(RollbackAction::AlreadyStable, None)),
+        Ok(Some(change)) => {
+            info!(record = %t.qualified(), change = %change, "record restored");
+            Ok(entry(RollbackAction::Restored, None))
+        }
+        Err(RecordError::Drift(d) | RecordError::NotReady(d)) => {
+            warn!(record = %t.qualified(), drift = %d, "record changed by someone else; left alone");
+            Ok(entry(RollbackAction::LeftAlone, Some(d)))
+        }
+        Err(RecordError::Port(e)) => Err(e.into()),
+    }
 }
 
 async fn rollback_one<P: AliasRouter>(ports: &P, t: &PlannedTarget) -> Result<RolledBackTarget, TaskError> {
@@ -201,6 +325,7 @@ async fn rollback_one<P: AliasRouter>(ports: &P, t: &PlannedTarget) -> Result<Ro
         stable: t.stable.clone(),
         action,
         routing,
+        detail: None,
     };
     // A person may be changing the alias at the same moment; re-read and re-decide.
     for _ in 0..3 {

@@ -18,6 +18,8 @@ use stepshift_core::ports::{
     AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricSeriesKey, MetricsSource,
     MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
+use stepshift_core::route53::health::{DistributionMetrics, DistributionMetricsSource};
+use stepshift_core::route53::{ChangeStatus, RecordRouter, RecordSet, RecordTarget, fqdn, share_of_green};
 use stepshift_core::{Clock, Timestamp};
 
 use latency::{Histogram, LogNormal};
@@ -105,6 +107,67 @@ impl FunctionModel {
     }
 }
 
+/// One simulated web front end: a Route53 record that sends clients to the blue or the
+/// green CloudFront distribution, by the weights of its record sets. The site's
+/// requests per distribution, and their 5xx responses (as errors), are CloudFront's
+/// metrics of that distribution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteModel {
+    /// The record, with both endpoints; each needs a `distribution_id`.
+    pub record: RecordTarget,
+    /// Requests per second to the site.
+    pub requests_per_second: f64,
+    /// Behavior per distribution id (only `error_rate` counts: the 5xx share).
+    #[serde(default)]
+    pub behaviors: BTreeMap<String, VersionModel>,
+    /// The behavior of every unlisted distribution.
+    #[serde(default)]
+    pub default_behavior: Behavior,
+}
+
+impl SiteModel {
+    fn ids(&self) -> (String, String) {
+        let id = |e: &stepshift_core::route53::Endpoint| e.distribution_id.clone().unwrap_or_else(|| e.label());
+        (id(&self.record.blue), id(&self.record.green))
+    }
+
+    /// The simple record pointing at blue, as a site starts.
+    pub fn original(&self) -> RecordSet {
+        RecordSet { set_identifier: None, weight: None, ..self.record.weighted(0.0)[0].clone() }
+    }
+
+    /// Where the record sets send clients, as a routing between the distributions.
+    fn routing(&self, found: &[RecordSet]) -> AliasRouting {
+        let (blue, green) = self.ids();
+        let weight = |id: &str| found.iter().find(|r| r.set_identifier.as_deref() == Some(id)).and_then(|r| r.weight);
+        let share = match (weight(stepshift_core::route53::BLUE_ID), weight(stepshift_core::route53::GREEN_ID)) {
+            (Some(b), Some(g)) => share_of_green(b, g) / 100.0,
+            _ if found.iter().any(|r| *r == self.record.promoted()) => 1.0,
+            _ => 0.0,
+        };
+        if share <= 0.0 {
+            AliasRouting::single(blue)
+        } else if share >= 1.0 {
+            AliasRouting::single(green)
+        } else {
+            AliasRouting::split(blue, green, share)
+        }
+    }
+
+    fn stream_model(&self) -> FunctionModel {
+        FunctionModel {
+            function: format!("site {}", self.record.label()),
+            alias: String::new(),
+            versions: 0,
+            serving: self.ids().0,
+            requests_per_second: self.requests_per_second,
+            behaviors: self.behaviors.clone(),
+            default_behavior: self.default_behavior.clone(),
+        }
+    }
+}
+
 /// An alarm whose state changes on a schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +189,8 @@ struct Bucket {
 
 struct Stream {
     model: FunctionModel,
+    /// A site's stream is routed by its record, not by an alias.
+    site: Option<SiteModel>,
     generated_until: Timestamp,
     buckets: BTreeMap<(String, i64), Bucket>,
     /// When each minute's datapoints arrive: one draw per alias and minute, because
@@ -168,7 +233,13 @@ impl SimAws {
         }
         let streams = functions
             .into_iter()
-            .map(|model| Stream { model, generated_until: start, buckets: BTreeMap::new(), arrivals: BTreeMap::new() })
+            .map(|model| Stream {
+                model,
+                site: None,
+                generated_until: start,
+                buckets: BTreeMap::new(),
+                arrivals: BTreeMap::new(),
+            })
             .collect();
         SimAws {
             aws,
@@ -177,6 +248,30 @@ impl SimAws {
             alarms,
             traffic: Mutex::new(Traffic { streams, rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_cafe) }),
         }
+    }
+
+    /// Adds web front ends: each record's hosted zone, holding the simple record for
+    /// blue, and the site's traffic.
+    pub fn with_sites(self, sites: Vec<SiteModel>) -> Self {
+        let start = self.aws.now();
+        for s in &sites {
+            let zone = &s.record.hosted_zone_id;
+            let mut records = self.aws.record_sets(zone);
+            records.push(s.original());
+            self.aws.add_zone(zone, records);
+        }
+        let mut traffic = self.traffic();
+        for s in sites {
+            traffic.streams.push(Stream {
+                model: s.stream_model(),
+                site: Some(s),
+                generated_until: start,
+                buckets: BTreeMap::new(),
+                arrivals: BTreeMap::new(),
+            });
+        }
+        drop(traffic);
+        self
     }
 
     /// Moves the clock to `now`.
@@ -195,6 +290,18 @@ impl SimAws {
         let mut traffic = self.traffic();
         let Traffic { streams, rng } = &mut *traffic;
         for s in streams.iter_mut() {
+            if let Some(site) = &s.site {
+                let r = &site.record;
+                let found: Vec<RecordSet> = self
+                    .aws
+                    .record_sets(&r.hosted_zone_id)
+                    .into_iter()
+                    .filter(|x| fqdn(&x.name) == r.name() && x.record_type == r.record_type.as_str())
+                    .collect();
+                let routing = site.routing(&found);
+                generate_stream(s, &routing, now, self.origin, self.lag_seconds, rng);
+                continue;
+            }
             let Some(alias) = self.aws.alias(&s.model.function, &s.model.alias) else {
                 s.generated_until = now;
                 continue;
@@ -359,6 +466,59 @@ impl MetricsSource for SimAws {
                     });
                 }
                 VersionMetrics { minutes, p99_duration_ms: durations.quantile(0.99) }
+            })
+            .collect())
+    }
+}
+
+impl RecordRouter for SimAws {
+    async fn list_record_sets(&self, zone: &str, name: &str, record_type: &str) -> PortResult<Vec<RecordSet>> {
+        self.aws.list_record_sets(zone, name, record_type).await
+    }
+
+    async fn change_record_sets(
+        &self,
+        zone: &str,
+        changes: &[stepshift_core::route53::Change],
+        comment: &str,
+    ) -> PortResult<String> {
+        self.generate();
+        self.aws.change_record_sets(zone, changes, comment).await
+    }
+
+    async fn change_status(&self, change_id: &str) -> PortResult<ChangeStatus> {
+        self.aws.change_status(change_id).await
+    }
+}
+
+impl DistributionMetricsSource for SimAws {
+    async fn distribution_metrics(
+        &self,
+        distribution_ids: &[String],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> PortResult<Vec<DistributionMetrics>> {
+        // Counted (and faults injected) by the in-memory CloudWatch, as `fetch` is.
+        self.aws.distribution_metrics(&[], start, end).await?;
+        self.generate();
+        let now = self.aws.now();
+        let traffic = self.traffic();
+        Ok(distribution_ids
+            .iter()
+            .map(|id| {
+                let mut out = DistributionMetrics::default();
+                for s in traffic.streams.iter().filter(|s| s.site.is_some()) {
+                    let range = (id.clone(), start.millis())..(id.clone(), end.millis());
+                    for ((_, minute), b) in s.buckets.range(range) {
+                        if b.visible_at > now || b.invocations == 0 {
+                            continue;
+                        }
+                        let at = Timestamp::from_millis(*minute);
+                        out.requests.push((at, b.invocations as f64));
+                        out.error_rate_5xx.push((at, 100.0 * b.errors as f64 / b.invocations as f64));
+                    }
+                }
+                out
             })
             .collect())
     }

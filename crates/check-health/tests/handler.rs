@@ -140,3 +140,68 @@ async fn a_check_before_any_shift_is_a_task_input_error() {
     input["traffic"]["step_started_at"] = Value::Null;
     assert_eq!(check(&aws, input).await.unwrap_err().name(), "InvalidTaskInput");
 }
+
+/// The fixture's step, releasing the record www.example.com from E1BLUE to E2GREEN.
+fn record_fixture() -> Value {
+    let mut input = fixture();
+    let target = stepshift_core::route53::RecordTarget {
+        hosted_zone_id: "Z0123456789ABCDEFGHIJ".into(),
+        record_name: "www.example.com".into(),
+        record_type: stepshift_core::route53::RecordType::A,
+        blue: stepshift_core::route53::Endpoint::cloudfront("d1.cloudfront.net", Some("E1BLUE")),
+        green: stepshift_core::route53::Endpoint::cloudfront("d2.cloudfront.net", Some("E2GREEN")),
+    };
+    let original =
+        stepshift_core::route53::RecordSet { set_identifier: None, weight: None, ..target.weighted(0.0)[0].clone() };
+    let (function, alias) = target.identity();
+    input["plan"]["router"] = json!("route53");
+    input["plan"]["targets"] = json!([{
+        "function": function, "alias": alias, "stable": "E1BLUE", "candidate": "E2GREEN", "records_before": {},
+        "record": {"target": target, "original": original}
+    }]);
+    input["plan"]["health"]["alarms"] = json!([]);
+    input["traffic"]["revisions"] = json!([]);
+    input
+}
+
+/// Six minutes from 20:00 of `requests` a minute at these 5xx and 4xx rates (percent).
+fn distribution(requests: f64, rate_5xx: f64, rate_4xx: f64) -> stepshift_core::route53::health::DistributionMetrics {
+    let minute = |i: i64| at("2026-11-24T20:00:00Z").plus_secs(60 * i);
+    stepshift_core::route53::health::DistributionMetrics {
+        requests: (0..6).map(|i| (minute(i), requests)).collect(),
+        error_rate_5xx: (0..6).map(|i| (minute(i), rate_5xx)).collect(),
+        error_rate_4xx: (0..6).map(|i| (minute(i), rate_4xx)).collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_record_is_judged_on_green_against_blue_from_cloudfront() {
+    let aws = account();
+    aws.set_distribution_metrics("E1BLUE", distribution(900.0, 0.5, 3.0));
+    aws.set_distribution_metrics("E2GREEN", distribution(100.0, 0.5, 3.0));
+    let progress = check(&aws, record_fixture()).await.unwrap();
+    assert_eq!(progress["decision"], "advance", "{progress}");
+    let sample = &progress["verdict"]["targets"][0];
+    assert_eq!(sample["function"], "www.example.com. A");
+    assert_eq!(sample["candidate"]["version"], "green E2GREEN");
+    assert_eq!(sample["candidate"]["invocations"], 600, "requests count as invocations");
+    assert_eq!(sample["baseline"]["errors"], 30, "5xx count as errors: 0.5% of 900 is 4.5, 5 a minute");
+    assert_eq!(aws.calls()[&Call::GetMetricData], 1, "one read of both distributions, no Lambda metrics");
+}
+
+#[tokio::test]
+async fn green_rolls_back_on_5xx_and_on_a_confident_rise_in_4xx() {
+    let aws = account();
+    aws.set_distribution_metrics("E1BLUE", distribution(900.0, 0.5, 3.0));
+    aws.set_distribution_metrics("E2GREEN", distribution(100.0, 12.0, 3.0));
+    let progress = check(&aws, record_fixture()).await.unwrap();
+    assert_eq!(progress["decision"], "roll_back", "{progress}");
+    assert!(progress["verdict"]["reasons"][0].as_str().unwrap().contains("green E2GREEN fails"), "{progress}");
+
+    // Missing files: green answers 404 where blue served the page; 5xx are equal.
+    aws.set_distribution_metrics("E2GREEN", distribution(100.0, 0.5, 20.0));
+    let progress = check(&aws, record_fixture()).await.unwrap();
+    assert_eq!(progress["decision"], "roll_back", "{progress}");
+    let reasons = progress["verdict"]["reasons"].to_string();
+    assert!(reasons.contains("answers 4xx"), "{reasons}");
+}

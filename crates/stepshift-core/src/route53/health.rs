@@ -35,6 +35,38 @@ impl DistributionMetrics {
     pub fn minutes_5xx(&self) -> Vec<MinuteCounts> {
         minutes(&self.requests, &self.error_rate_5xx)
     }
+
+    /// The minutes with 4xx responses counted as errors.
+    pub fn minutes_4xx(&self) -> Vec<MinuteCounts> {
+        minutes(&self.requests, &self.error_rate_4xx)
+    }
+}
+
+/// Green's client errors against blue's. A front end that lost files answers 403 or 404
+/// where blue served them, so a confident rise in 4xx is a regression. Only the
+/// comparison counts, never an absolute 4xx rate: bots and stale links keep a site's
+/// 4xx rate at several percent whatever the release does.
+pub fn client_error_regression(
+    label: &str,
+    green: &[MinuteCounts],
+    blue: &[MinuteCounts],
+    tolerance_percent: f64,
+    false_alarm_percent: f64,
+) -> Option<String> {
+    let c = compare(green, blue, tolerance_percent, false_alarm_percent);
+    c.regressed().then(|| {
+        let how = c
+            .ratio
+            .map_or("where blue had none".to_owned(), |r| format!("{}x as often as blue", (r * 100.0).round() / 100.0));
+        format!(
+            "{label} answers 4xx {how} ({} in {} requests against {} in {}), with {}% confidence",
+            c.candidate_errors,
+            c.candidate_invocations,
+            c.stable_errors,
+            c.stable_invocations,
+            ((100.0 - false_alarm_percent) * 100.0).round() / 100.0
+        )
+    })
 }
 
 /// Reads CloudFront's metrics of distributions.

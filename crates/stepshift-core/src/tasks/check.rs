@@ -7,7 +7,7 @@ use tracing::info;
 use crate::compare::compare_error_rates;
 use crate::deployment::{Decision, Plan, Progress, Traffic, decide};
 use crate::error::TaskError;
-use crate::judge::{TargetSample, VersionSample, Window, judge};
+use crate::judge::{TargetSample, VerdictStatus, VersionSample, Window, judge};
 use crate::ports::{AlarmSource, MetricSeriesKey, MetricsSource, VersionMetrics};
 use crate::route53::health::DistributionMetricsSource;
 use crate::time::Clock;
@@ -83,6 +83,7 @@ pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + 
             comparison,
         });
     }
+    let mut client_errors = Vec::new();
     for t in plan.targets.iter().filter(|t| t.record.is_some()) {
         let r = &t.record.as_ref().expect("filtered").target;
         let (Some(green), Some(blue)) = (&r.green.distribution_id, &r.blue.distribution_id) else {
@@ -94,6 +95,17 @@ pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + 
             p99_duration_ms: None,
         };
         let (c, s) = (minutes(0), minutes(1));
+        if let (Some(tolerance), false, Some(g), Some(b)) =
+            (plan.health.error_rate.max_increase_percent, cursor.promote, found.first(), found.get(1))
+        {
+            client_errors.extend(crate::route53::health::client_error_regression(
+                &format!("{} green {green}", t.qualified()),
+                &g.minutes_4xx(),
+                &b.minutes_4xx(),
+                tolerance,
+                alpha * 100.0,
+            ));
+        }
         let baseline = (!cursor.promote).then(|| VersionSample::from_metrics(&format!("blue {blue}"), &in_window(&s)));
         let comparison = plan
             .health
@@ -108,7 +120,14 @@ pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + 
             comparison,
         });
     }
-    let verdict = judge(&plan.health, samples, alarms, window, now);
+    let mut verdict = judge(&plan.health, samples, alarms, window, now);
+    if !client_errors.is_empty() {
+        if verdict.status != VerdictStatus::Unhealthy {
+            verdict.status = VerdictStatus::Unhealthy;
+            verdict.reasons.clear();
+        }
+        verdict.reasons.extend(client_errors);
+    }
     info!(step = cursor.index, status = ?verdict.status, reasons = ?verdict.reasons, "health checked");
     Ok(decide(&plan, &progress, started, verdict, now))
 }

@@ -98,6 +98,19 @@ fn a_config_file_is_read_and_flags_override_it() {
 }
 
 #[test]
+fn a_manual_rollback_refuses_a_route53_records_names_before_calling_aws() {
+    let out = stepshift()
+        .args(["rollback", "--function", "route53-Z0123456789ABCDEFGHIJ", "--alias", "www.example.com-A"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--function route53-Z0123456789ABCDEFGHIJ"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Route53 by hand"), "{}", stderr(&out));
+}
+
+#[test]
 fn an_unreachable_aws_exits_3() {
     let out = stepshift()
         .args(DEPLOY)

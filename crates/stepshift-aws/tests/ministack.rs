@@ -291,7 +291,7 @@ async fn distribution_metrics_come_back_by_minute() {
     assert_eq!(b.iter().map(|m| m.errors).sum::<u64>(), 27);
     assert_eq!(got[0].error_rate_4xx.len(), 3);
     assert!(got[1].error_rate_4xx.is_empty());
-    let c = stepshift_core::route53::health::compare(&g, &b, 0.0, 1.0);
+    let c = stepshift_core::compare::compare_error_rates(&g, &b, 0.0, 0.01);
     assert!(c.regressed(), "{c:?}");
 }
 

@@ -72,6 +72,10 @@ pub struct TargetSample {
     /// The error-rate comparison over every minute since the deployment began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// A front end's comparison of 4xx responses (green against blue), over the same
+    /// minutes as `comparison`; absent for Lambda targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_errors: Option<Comparison>,
 }
 
 /// The judged window.
@@ -117,8 +121,8 @@ pub enum Finding {
 pub type Rule = fn(&HealthSettings, &TargetSample) -> Finding;
 
 /// The rules every check applies, in the order their findings are reported.
-pub const RULES: [Rule; 6] =
-    [enough_invocations, error_rate_increase, error_rate, p99_increase, p99_duration, throttles];
+pub const RULES: [Rule; 7] =
+    [enough_invocations, error_rate_increase, client_error_increase, error_rate, p99_increase, p99_duration, throttles];
 
 /// Invocations a version needs before its p99 is compared.
 pub const P99_MIN_INVOCATIONS: u64 = 500;
@@ -173,6 +177,30 @@ pub fn error_rate_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
     let worse = if tolerance > 0.0 { format!("more than {}% worse", round2(tolerance)) } else { "worse".to_owned() };
     Finding::Fail(format!(
         "{} {how} ({} errors in {} invocations against {} in {}): {worse}, with {}% confidence",
+        label(t),
+        c.candidate_errors,
+        c.candidate_invocations,
+        c.stable_errors,
+        c.stable_invocations,
+        round2(100.0 - h.false_alarm_percent)
+    ))
+}
+
+/// A front end answers 4xx more often than blue, with the same confidence as
+/// [`error_rate_increase`]. Files missing from a new build answer 403 or 404 where blue
+/// served them. There is no absolute 4xx limit: bots and stale links keep a site's 4xx
+/// rate at several percent whatever the release does.
+pub fn client_error_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
+    let Some(c) = t.client_errors.as_ref().filter(|c| c.regressed()) else {
+        return Finding::Pass;
+    };
+    let blue = t.baseline.as_ref().map_or("blue", |b| b.version.as_str());
+    let how = match c.ratio {
+        Some(r) => format!("{}x as often as {blue}", round2(r)),
+        None => format!("where {blue} did not"),
+    };
+    Finding::Fail(format!(
+        "{} answers 4xx {how} ({} in {} requests against {} in {}), with {}% confidence",
         label(t),
         c.candidate_errors,
         c.candidate_invocations,

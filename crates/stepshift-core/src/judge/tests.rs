@@ -20,6 +20,7 @@ fn target(candidate: VersionSample) -> TargetSample {
         candidate,
         baseline: Some(sample("41", 900, 1)),
         comparison: None,
+        client_errors: None,
     }
 }
 

@@ -15,7 +15,6 @@
 
 use std::future::Future;
 
-use crate::compare::{Comparison, compare_error_rates};
 use crate::ports::{MinuteCounts, PortResult};
 use crate::time::Timestamp;
 
@@ -40,33 +39,6 @@ impl DistributionMetrics {
     pub fn minutes_4xx(&self) -> Vec<MinuteCounts> {
         minutes(&self.requests, &self.error_rate_4xx)
     }
-}
-
-/// Green's client errors against blue's. A front end that lost files answers 403 or 404
-/// where blue served them, so a confident rise in 4xx is a regression. Only the
-/// comparison counts, never an absolute 4xx rate: bots and stale links keep a site's
-/// 4xx rate at several percent whatever the release does.
-pub fn client_error_regression(
-    label: &str,
-    green: &[MinuteCounts],
-    blue: &[MinuteCounts],
-    tolerance_percent: f64,
-    false_alarm_percent: f64,
-) -> Option<String> {
-    let c = compare(green, blue, tolerance_percent, false_alarm_percent);
-    c.regressed().then(|| {
-        let how = c
-            .ratio
-            .map_or("where blue had none".to_owned(), |r| format!("{}x as often as blue", (r * 100.0).round() / 100.0));
-        format!(
-            "{label} answers 4xx {how} ({} in {} requests against {} in {}), with {}% confidence",
-            c.candidate_errors,
-            c.candidate_invocations,
-            c.stable_errors,
-            c.stable_invocations,
-            ((100.0 - false_alarm_percent) * 100.0).round() / 100.0
-        )
-    })
 }
 
 /// Reads CloudFront's metrics of distributions.
@@ -111,21 +83,10 @@ pub fn minutes(requests: &[(Timestamp, f64)], error_rate_percent: &[(Timestamp, 
         .collect()
 }
 
-/// Green against blue over the minutes both served: whether green's error rate is
-/// above blue's by more than `tolerance_percent`, at false-alarm probability
-/// `false_alarm_percent`.
-pub fn compare(
-    green: &[MinuteCounts],
-    blue: &[MinuteCounts],
-    tolerance_percent: f64,
-    false_alarm_percent: f64,
-) -> Comparison {
-    compare_error_rates(green, blue, tolerance_percent / 100.0, false_alarm_percent / 100.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::compare_error_rates;
 
     fn minute(i: i64) -> Timestamp {
         Timestamp::from_millis(1_795_000_000_000 + i * 60_000)
@@ -149,8 +110,8 @@ mod tests {
         let green_requests: Vec<_> = (0..10).map(|i| (minute(i), 100.0)).collect();
         let same = minutes(&green_requests, &(0..10).map(|i| (minute(i), 1.0)).collect::<Vec<_>>());
         let worse = minutes(&green_requests, &(0..10).map(|i| (minute(i), 10.0)).collect::<Vec<_>>());
-        assert!(!compare(&same, &blue, 0.0, 1.0).regressed());
-        let c = compare(&worse, &blue, 0.0, 1.0);
+        assert!(!compare_error_rates(&same, &blue, 0.0, 0.01).regressed());
+        let c = compare_error_rates(&worse, &blue, 0.0, 0.01);
         assert!(c.regressed(), "{c:?}");
         assert_eq!((c.candidate_errors, c.stable_errors), (100, 90));
     }

@@ -7,9 +7,9 @@ use tracing::info;
 use crate::compare::compare_error_rates;
 use crate::deployment::{Decision, Plan, Progress, Traffic, decide};
 use crate::error::TaskError;
-use crate::judge::{TargetSample, VerdictStatus, VersionSample, Window, judge};
+use crate::judge::{TargetSample, VersionSample, Window, judge};
 use crate::ports::{AlarmSource, MetricSeriesKey, MetricsSource, VersionMetrics};
-use crate::route53::health::DistributionMetricsSource;
+use crate::route53::health::{DistributionMetrics, DistributionMetricsSource};
 use crate::time::Clock;
 
 /// Input of "Check health".
@@ -81,53 +81,33 @@ pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + 
             candidate,
             baseline,
             comparison,
+            client_errors: None,
         });
     }
-    let mut client_errors = Vec::new();
     for t in plan.targets.iter().filter(|t| t.record.is_some()) {
         let r = &t.record.as_ref().expect("filtered").target;
         let (Some(green), Some(blue)) = (&r.green.distribution_id, &r.blue.distribution_id) else {
             continue; // Judged on its alarms only; validation asked for some.
         };
         let found = ports.distribution_metrics(&[green.clone(), blue.clone()], since, window.end).await?;
-        let minutes = |i: usize| VersionMetrics {
-            minutes: found.get(i).map(|m| m.minutes_5xx()).unwrap_or_default(),
-            p99_duration_ms: None,
-        };
-        let (c, s) = (minutes(0), minutes(1));
-        if let (Some(tolerance), false, Some(g), Some(b)) =
-            (plan.health.error_rate.max_increase_percent, cursor.promote, found.first(), found.get(1))
-        {
-            client_errors.extend(crate::route53::health::client_error_regression(
-                &format!("{} green {green}", t.qualified()),
-                &g.minutes_4xx(),
-                &b.minutes_4xx(),
-                tolerance,
-                alpha * 100.0,
-            ));
-        }
-        let baseline = (!cursor.promote).then(|| VersionSample::from_metrics(&format!("blue {blue}"), &in_window(&s)));
-        let comparison = plan
-            .health
-            .error_rate
-            .max_increase_percent
-            .map(|tolerance| crate::route53::health::compare(&c.minutes, &s.minutes, tolerance, alpha * 100.0));
+        let none = DistributionMetrics::default();
+        let (g, b) = (found.first().unwrap_or(&none), found.get(1).unwrap_or(&none));
+        // CloudFront has no duration to judge: a distribution is its 5xx minutes.
+        let as_version = |minutes| VersionMetrics { minutes, p99_duration_ms: None };
+        let (c, s) = (as_version(g.minutes_5xx()), as_version(b.minutes_5xx()));
+        let tolerance = plan.health.error_rate.max_increase_percent.map(|p| p / 100.0);
         samples.push(TargetSample {
             function: t.qualified(),
             alias: String::new(),
             candidate: VersionSample::from_metrics(&format!("green {green}"), &in_window(&c)),
-            baseline,
-            comparison,
+            baseline: (!cursor.promote).then(|| VersionSample::from_metrics(&format!("blue {blue}"), &in_window(&s))),
+            comparison: tolerance.map(|tol| compare_error_rates(&c.minutes, &s.minutes, tol, alpha)),
+            client_errors: tolerance
+                .filter(|_| !cursor.promote)
+                .map(|tol| compare_error_rates(&g.minutes_4xx(), &b.minutes_4xx(), tol, alpha)),
         });
     }
-    let mut verdict = judge(&plan.health, samples, alarms, window, now);
-    if !client_errors.is_empty() {
-        if verdict.status != VerdictStatus::Unhealthy {
-            verdict.status = VerdictStatus::Unhealthy;
-            verdict.reasons.clear();
-        }
-        verdict.reasons.extend(client_errors);
-    }
+    let verdict = judge(&plan.health, samples, alarms, window, now);
     info!(step = cursor.index, status = ?verdict.status, reasons = ?verdict.reasons, "health checked");
     Ok(decide(&plan, &progress, started, verdict, now))
 }

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_cloudwatch::types::{AlarmType, Dimension, Metric, MetricDataQuery, MetricStat, ScanBy, StateValue};
+use aws_sdk_cloudwatch::types::{
+    AlarmType, Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StateValue,
+};
 use stepshift_core::ports::{
     AlarmSource, AlarmStatus, AlarmValue, MetricSeriesKey, MetricsSource, MinuteCounts, PortResult, VersionMetrics,
 };
@@ -85,40 +87,29 @@ impl MetricsSource for AwsPorts {
                 ),
             });
         }
-        let mut pages = self
-            .cloudwatch
-            .get_metric_data()
-            .set_metric_data_queries(Some(queries(keys, end.secs_since(start))))
-            .start_time(to_smithy(start))
-            .end_time(to_smithy(end))
-            .scan_by(ScanBy::TimestampAscending)
-            .into_paginator()
-            .send();
+        let results = metric_data(&self.cloudwatch, queries(keys, end.secs_since(start)), start, end).await?;
         // Per key: minute start → counts, and the largest p99 datapoint.
         let mut minutes: Vec<BTreeMap<i64, MinuteCounts>> = vec![BTreeMap::new(); keys.len()];
         let mut p99: Vec<Option<f64>> = vec![None; keys.len()];
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(err)?;
-            for result in page.metric_data_results() {
-                let Some((index, kind)) = result.id().and_then(parse_id) else {
+        for result in &results {
+            let Some((index, kind)) = result.id().and_then(parse_id) else {
+                continue;
+            };
+            let Some(slot) = minutes.get_mut(index) else {
+                continue;
+            };
+            for (t, v) in result.timestamps().iter().zip(result.values()) {
+                if kind == "p99" {
+                    p99[index] = Some(p99[index].map_or(*v, |p: f64| p.max(*v)));
                     continue;
-                };
-                let Some(slot) = minutes.get_mut(index) else {
-                    continue;
-                };
-                for (t, v) in result.timestamps().iter().zip(result.values()) {
-                    if kind == "p99" {
-                        p99[index] = Some(p99[index].map_or(*v, |p: f64| p.max(*v)));
-                        continue;
-                    }
-                    let start = from_smithy(t).floor_minute();
-                    let m = slot.entry(start.millis()).or_insert(MinuteCounts { start, ..Default::default() });
-                    let n = v.max(0.0).round() as u64;
-                    match kind {
-                        "inv" => m.invocations += n,
-                        "err" => m.errors += n,
-                        _ => m.throttles += n,
-                    }
+                }
+                let start = from_smithy(t).floor_minute();
+                let m = slot.entry(start.millis()).or_insert(MinuteCounts { start, ..Default::default() });
+                let n = v.max(0.0).round() as u64;
+                match kind {
+                    "inv" => m.invocations += n,
+                    "err" => m.errors += n,
+                    _ => m.throttles += n,
                 }
             }
         }
@@ -147,12 +138,12 @@ impl DistributionMetricsSource for AwsPorts {
         }
         let mut queries = Vec::new();
         for (i, id) in distribution_ids.iter().enumerate() {
-            for (j, (name, stat)) in per.iter().enumerate() {
+            for (name, stat) in &per {
                 let mut metric = Metric::builder().namespace(health::NAMESPACE).metric_name(*name);
                 for (n, v) in health::dimensions(id) {
                     metric = metric.dimensions(Dimension::builder().name(n).value(v).build());
                 }
-                queries.push(query(format!("d{i}_{j}"), metric.build(), 60, stat));
+                queries.push(query(format!("m{i}_{name}"), metric.build(), 60, stat));
             }
         }
         // CloudFront's metrics are in us-east-1 whatever the stack's region. The client is
@@ -160,38 +151,47 @@ impl DistributionMetricsSource for AwsPorts {
         // client, and with it the connection pool, of the configured one.
         let config =
             self.cloudwatch.config().to_builder().region(aws_config::Region::from_static(health::METRICS_REGION));
-        let mut pages = aws_sdk_cloudwatch::Client::from_conf(config.build())
-            .get_metric_data()
-            .set_metric_data_queries(Some(queries))
-            .start_time(to_smithy(start))
-            .end_time(to_smithy(end))
-            .scan_by(ScanBy::TimestampAscending)
-            .into_paginator()
-            .send();
+        let client = aws_sdk_cloudwatch::Client::from_conf(config.build());
         let mut out = vec![DistributionMetrics::default(); distribution_ids.len()];
-        while let Some(page) = pages.next().await {
-            for result in page.map_err(err)?.metric_data_results() {
-                let Some((i, j)) = result.id().and_then(|id| {
-                    let (i, j) = id.strip_prefix('d')?.split_once('_')?;
-                    Some((i.parse::<usize>().ok()?, j.parse::<usize>().ok()?))
-                }) else {
-                    continue;
-                };
-                let Some(d) = out.get_mut(i) else { continue };
-                let series = match j {
-                    0 => &mut d.requests,
-                    1 => &mut d.error_rate_5xx,
-                    _ => &mut d.error_rate_4xx,
-                };
-                series.extend(
-                    result.timestamps().iter().zip(result.values()).map(|(t, v)| (from_smithy(t).floor_minute(), *v)),
-                );
-            }
+        for result in metric_data(&client, queries, start, end).await? {
+            let Some((i, name)) = result.id().and_then(parse_id) else { continue };
+            let Some(d) = out.get_mut(i) else { continue };
+            let series = match name {
+                "Requests" => &mut d.requests,
+                "5xxErrorRate" => &mut d.error_rate_5xx,
+                _ => &mut d.error_rate_4xx,
+            };
+            series.extend(
+                result.timestamps().iter().zip(result.values()).map(|(t, v)| (from_smithy(t).floor_minute(), *v)),
+            );
         }
         Ok(out)
     }
 }
 
+/// Every result of one GetMetricData request over all its pages, oldest datapoints first.
+async fn metric_data(
+    client: &aws_sdk_cloudwatch::Client,
+    queries: Vec<MetricDataQuery>,
+    start: Timestamp,
+    end: Timestamp,
+) -> PortResult<Vec<MetricDataResult>> {
+    let mut pages = client
+        .get_metric_data()
+        .set_metric_data_queries(Some(queries))
+        .start_time(to_smithy(start))
+        .end_time(to_smithy(end))
+        .scan_by(ScanBy::TimestampAscending)
+        .into_paginator()
+        .send();
+    let mut results = Vec::new();
+    while let Some(page) = pages.next().await {
+        results.extend(page.map_err(err)?.metric_data_results().iter().cloned());
+    }
+    Ok(results)
+}
+
+/// A query id `m{index}_{kind}`: which key (or distribution) and which series.
 fn parse_id(id: &str) -> Option<(usize, &str)> {
     let (index, kind) = id.strip_prefix('m')?.split_once('_')?;
     Some((index.parse().ok()?, kind))

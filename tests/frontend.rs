@@ -65,7 +65,7 @@ fn request() -> Value {
 }
 
 fn original() -> RecordSet {
-    RecordSet { set_identifier: None, weight: None, ..record().weighted(0.0)[0].clone() }
+    record().before_release()
 }
 
 fn zone(o: &Outcome) -> &[RecordSet] {

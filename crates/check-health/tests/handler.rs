@@ -151,8 +151,7 @@ fn record_fixture() -> Value {
         blue: stepshift_core::route53::Endpoint::cloudfront("d1.cloudfront.net", Some("E1BLUE")),
         green: stepshift_core::route53::Endpoint::cloudfront("d2.cloudfront.net", Some("E2GREEN")),
     };
-    let original =
-        stepshift_core::route53::RecordSet { set_identifier: None, weight: None, ..target.weighted(0.0)[0].clone() };
+    let original = target.before_release();
     let (function, alias) = target.identity();
     input["plan"]["router"] = json!("route53");
     input["plan"]["targets"] = json!([{

@@ -32,8 +32,7 @@ async fn zone(config: &SdkConfig, domain: &str) -> (AwsPorts, String, RecordTarg
         blue: cloudfront("d111111abcdef8.cloudfront.net"),
         green: cloudfront("d222222abcdef8.cloudfront.net"),
     };
-    let original = target.weighted(0.0)[0].clone();
-    let original = stepshift_core::route53::RecordSet { set_identifier: None, weight: None, ..original };
+    let original = target.before_release();
     let api = stepshift_core::route53::RecordSet {
         name: format!("api.{domain}."),
         alias_target: None,

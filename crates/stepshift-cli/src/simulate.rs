@@ -205,9 +205,10 @@ pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest)
             routing: AliasRouting::single((first.version.parse::<u64>().unwrap_or(2) - 1).to_string()),
         },
         // Someone points the record back at blue by hand.
-        (None, Some(site)) => {
-            Action::SetRecords { hosted_zone_id: site.record.hosted_zone_id.clone(), records: vec![site.original()] }
-        }
+        (None, Some(site)) => Action::SetRecords {
+            hosted_zone_id: site.record.hosted_zone_id.clone(),
+            records: vec![site.record.before_release()],
+        },
         (None, None) => return Err(CliError::Invalid("the request has no targets".into())),
     };
     let scenario = Scenario {

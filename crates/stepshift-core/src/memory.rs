@@ -229,6 +229,12 @@ impl MemoryAws {
         self.lock().zones.get(zone).cloned().unwrap_or_default()
     }
 
+    /// The zone's record sets of one name and type, as ListResourceRecordSets answers,
+    /// without counting a call (test and simulation reads).
+    pub fn records_named(&self, zone: &str, name: &str, record_type: &str) -> Vec<RecordSet> {
+        self.lock().zones.get(zone).map(|records| named(records, name, record_type)).unwrap_or_default()
+    }
+
     /// Replaces a zone's record sets without a change batch (someone else's edit).
     pub fn put_record_sets(&self, zone: &str, records: Vec<RecordSet>) {
         self.lock().zones.insert(zone.to_owned(), records);
@@ -489,6 +495,11 @@ impl Clock for MemoryAws {
     }
 }
 
+/// The record sets of one name and type.
+fn named(records: &[RecordSet], name: &str, record_type: &str) -> Vec<RecordSet> {
+    records.iter().filter(|r| fqdn(&r.name) == fqdn(name) && r.record_type == record_type).cloned().collect()
+}
+
 /// Route53's identity of a record set: name, type and SetIdentifier.
 fn same_set(a: &RecordSet, b: &RecordSet) -> bool {
     fqdn(&a.name) == fqdn(&b.name) && a.record_type == b.record_type && a.set_identifier == b.set_identifier
@@ -576,11 +587,7 @@ impl RecordRouter for MemoryAws {
         self.serve(Call::ListRecordSets, |s| {
             let records =
                 s.zones.get(zone).ok_or_else(|| not_found(Service::Route53, format!("no hosted zone {zone}")))?;
-            Ok(records
-                .iter()
-                .filter(|r| fqdn(&r.name) == fqdn(name) && r.record_type == record_type)
-                .cloned()
-                .collect())
+            Ok(named(records, name, record_type))
         })
     }
 

@@ -299,6 +299,11 @@ impl RecordTarget {
         [self.record(&self.blue, Some(BLUE_ID), Some(b)), self.record(&self.green, Some(GREEN_ID), Some(g))]
     }
 
+    /// The simple record pointing at blue, where a release starts.
+    pub fn before_release(&self) -> RecordSet {
+        self.record(&self.blue, None, None)
+    }
+
     /// The simple record pointing at green, where a promoted release ends.
     pub fn promoted(&self) -> RecordSet {
         self.record(&self.green, None, None)

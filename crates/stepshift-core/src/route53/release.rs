@@ -127,11 +127,8 @@ pub async fn restore<R: RecordRouter>(
 }
 
 /// Whether Route53 has applied the change everywhere; bakes start counting then.
-pub async fn in_sync<R: RecordRouter>(router: &R, change_id: Option<&str>) -> Result<bool, RecordError> {
-    match change_id {
-        None => Ok(true),
-        Some(id) => Ok(router.change_status(id).await? == ChangeStatus::Insync),
-    }
+pub async fn in_sync<R: RecordRouter>(router: &R, change_id: &str) -> Result<bool, PortError> {
+    Ok(router.change_status(change_id).await? == ChangeStatus::Insync)
 }
 
 #[cfg(test)]
@@ -153,7 +150,7 @@ mod tests {
             blue: cloudfront("d1.cloudfront.net"),
             green: cloudfront("d2.cloudfront.net"),
         };
-        let original = RecordSet { set_identifier: None, weight: None, ..t.weighted(0.0)[0].clone() };
+        let original = t.before_release();
         let aws = MemoryAws::default();
         aws.add_zone("ZONE1", vec![original.clone()]);
         (aws, t, original)
@@ -167,7 +164,8 @@ mod tests {
         for to in [10.0, 50.0, 100.0] {
             let moved = shift(&aws, &t, &original, from, to).await.unwrap();
             assert_eq!(moved.green_percent, to);
-            assert!(in_sync(&aws, moved.change_id.as_deref()).await.unwrap());
+            let change = moved.change_id.expect("every step writes");
+            assert!(in_sync(&aws, &change).await.unwrap());
             from = Some(to);
         }
         promote(&aws, &t, 100.0).await.unwrap();

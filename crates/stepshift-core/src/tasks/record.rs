@@ -174,9 +174,8 @@ pub async fn rejected<P: ParameterStore + Clock>(
 ) -> Result<FailedOutcome, TaskError> {
     // The request may be malformed: take whatever targets can be read from it.
     let targets = input.request.get("targets").and_then(Value::as_array).cloned().unwrap_or_default();
-    for t in targets {
+    for mut t in targets {
         let (function, alias) = if t.get("kind").and_then(Value::as_str) == Some(crate::request::ROUTE53_KIND) {
-            let mut t = t.clone();
             t.as_object_mut().map(|m| m.remove("kind"));
             match serde_json::from_value::<crate::route53::RecordTarget>(t) {
                 Ok(r) if r.problems("").is_empty() => r.identity(),
@@ -191,24 +190,22 @@ pub async fn rejected<P: ParameterStore + Clock>(
                 _ => continue,
             }
         };
-        {
-            let keys = RecordKeys::new(&config.parameter_prefix, &function, &alias);
-            let stored = records::load(ports, &keys).await?;
-            // "Begin deployment" may have recorded the start before it failed: close it.
-            let mine = |e: &HistoryEntry| e.execution.as_deref() == Some(input.execution.as_str());
-            if stored.history.iter().any(|e| mine(e) && e.event == HistoryEvent::Started) {
-                let entry = HistoryEntry {
-                    at: ports.now(),
-                    event: HistoryEvent::Aborted,
-                    execution: Some(input.execution.clone()),
-                    from: None,
-                    to: None,
-                    detail: Some(truncate(&format!("{}: {}", input.error.error, input.error.message()), 300)),
-                };
-                records::append_history(ports, &keys, &stored.history, entry).await?;
-            }
-            records::release_lock(ports, &keys, &input.execution).await?;
+        let keys = RecordKeys::new(&config.parameter_prefix, &function, &alias);
+        let stored = records::load(ports, &keys).await?;
+        // "Begin deployment" may have recorded the start before it failed: close it.
+        let mine = |e: &HistoryEntry| e.execution.as_deref() == Some(input.execution.as_str());
+        if stored.history.iter().any(|e| mine(e) && e.event == HistoryEvent::Started) {
+            let entry = HistoryEntry {
+                at: ports.now(),
+                event: HistoryEvent::Aborted,
+                execution: Some(input.execution.clone()),
+                from: None,
+                to: None,
+                detail: Some(truncate(&format!("{}: {}", input.error.error, input.error.message()), 300)),
+            };
+            records::append_history(ports, &keys, &stored.history, entry).await?;
         }
+        records::release_lock(ports, &keys, &input.execution).await?;
     }
     let cause = match input.error.error.as_str() {
         "InvalidRequest" | "DeploymentInProgress" => input.error.message(),

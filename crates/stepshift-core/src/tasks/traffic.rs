@@ -132,12 +132,12 @@ fn get_error(t: &PlannedTarget, e: PortError) -> TaskError {
 /// any is written, so that drift on one stops the step before traffic moves on the others.
 async fn apply<P: AliasRouter>(
     ports: &P,
-    targets: &[PlannedTarget],
+    targets: &[&PlannedTarget],
     traffic: &mut Traffic,
     wanted: impl Fn(&PlannedTarget) -> AliasRouting,
 ) -> Result<(), TaskError> {
     let mut writes: Vec<(&PlannedTarget, AliasRouting, String)> = Vec::new();
-    for t in targets {
+    for &t in targets {
         let now = ports.get_alias(&t.function, &t.alias).await.map_err(|e| get_error(t, e))?;
         let want = wanted(t);
         check_routing(&want).map_err(|reason| TaskError::InvalidTaskInput(format!("{}: {reason}", t.qualified())))?;
@@ -187,8 +187,8 @@ fn record_error(t: &PlannedTarget, e: RecordError) -> TaskError {
 /// Splits the targets into Lambda aliases and Route53 records.
 fn by_kind(
     targets: &[PlannedTarget],
-) -> (Vec<PlannedTarget>, Vec<(&PlannedTarget, &crate::deployment::PlannedRecord)>) {
-    let aliases = targets.iter().filter(|t| t.record.is_none()).cloned().collect();
+) -> (Vec<&PlannedTarget>, Vec<(&PlannedTarget, &crate::deployment::PlannedRecord)>) {
+    let aliases = targets.iter().filter(|t| t.record.is_none()).collect();
     let records = targets.iter().filter_map(|t| t.record.as_ref().map(|r| (t, r))).collect();
     (aliases, records)
 }
@@ -225,11 +225,7 @@ pub async fn sync<P: RecordRouter + Clock>(ports: &P, input: SyncInput) -> Resul
     let mut traffic = input.traffic;
     let mut pending = Vec::new();
     for id in &traffic.pending_changes {
-        let done = release::in_sync(ports, Some(id)).await.map_err(|e| match e {
-            RecordError::Port(e) => TaskError::from(e),
-            other => TaskError::DnsNotInSync(other.to_string()),
-        })?;
-        if !done {
+        if !release::in_sync(ports, id).await? {
             pending.push(id.clone());
         }
     }

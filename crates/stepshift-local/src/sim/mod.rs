@@ -19,7 +19,7 @@ use stepshift_core::ports::{
     MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
 use stepshift_core::route53::health::{DistributionMetrics, DistributionMetricsSource};
-use stepshift_core::route53::{ChangeStatus, RecordRouter, RecordSet, RecordTarget, fqdn, share_of_green};
+use stepshift_core::route53::{ChangeStatus, RecordRouter, RecordSet, RecordTarget, share_of_green};
 use stepshift_core::{Clock, Timestamp};
 
 use latency::{Histogram, LogNormal};
@@ -132,11 +132,6 @@ impl SiteModel {
         (id(&self.record.blue), id(&self.record.green))
     }
 
-    /// The simple record pointing at blue, as a site starts.
-    pub fn original(&self) -> RecordSet {
-        RecordSet { set_identifier: None, weight: None, ..self.record.weighted(0.0)[0].clone() }
-    }
-
     /// Where the record sets send clients, as a routing between the distributions.
     fn routing(&self, found: &[RecordSet]) -> AliasRouting {
         let (blue, green) = self.ids();
@@ -198,6 +193,13 @@ struct Stream {
     arrivals: BTreeMap<i64, Timestamp>,
 }
 
+impl Stream {
+    /// A stream with no traffic generated yet, from `start`.
+    fn new(model: FunctionModel, site: Option<SiteModel>, start: Timestamp) -> Self {
+        Stream { model, site, generated_until: start, buckets: BTreeMap::new(), arrivals: BTreeMap::new() }
+    }
+}
+
 struct Traffic {
     streams: Vec<Stream>,
     rng: ChaCha8Rng,
@@ -231,16 +233,7 @@ impl SimAws {
         for a in &alarms {
             aws.set_alarm(&a.name, AlarmValue::Ok);
         }
-        let streams = functions
-            .into_iter()
-            .map(|model| Stream {
-                model,
-                site: None,
-                generated_until: start,
-                buckets: BTreeMap::new(),
-                arrivals: BTreeMap::new(),
-            })
-            .collect();
+        let streams = functions.into_iter().map(|model| Stream::new(model, None, start)).collect();
         SimAws {
             aws,
             origin: start,
@@ -257,18 +250,12 @@ impl SimAws {
         for s in &sites {
             let zone = &s.record.hosted_zone_id;
             let mut records = self.aws.record_sets(zone);
-            records.push(s.original());
+            records.push(s.record.before_release());
             self.aws.add_zone(zone, records);
         }
         let mut traffic = self.traffic();
         for s in sites {
-            traffic.streams.push(Stream {
-                model: s.stream_model(),
-                site: Some(s),
-                generated_until: start,
-                buckets: BTreeMap::new(),
-                arrivals: BTreeMap::new(),
-            });
+            traffic.streams.push(Stream::new(s.stream_model(), Some(s), start));
         }
         drop(traffic);
         self
@@ -292,12 +279,7 @@ impl SimAws {
         for s in streams.iter_mut() {
             if let Some(site) = &s.site {
                 let r = &site.record;
-                let found: Vec<RecordSet> = self
-                    .aws
-                    .record_sets(&r.hosted_zone_id)
-                    .into_iter()
-                    .filter(|x| fqdn(&x.name) == r.name() && x.record_type == r.record_type.as_str())
-                    .collect();
+                let found = self.aws.records_named(&r.hosted_zone_id, &r.name(), r.record_type.as_str());
                 let routing = site.routing(&found);
                 generate_stream(s, &routing, now, self.origin, self.lag_seconds, rng);
                 continue;

@@ -1,6 +1,6 @@
-//! Health of a front-end release: green's CloudFront distribution against blue's, over
-//! the same minutes, with the same sequential test the Lambda judge uses
-//! ([`crate::compare`]).
+//! Health of a front-end release: CloudFront's metrics of a distribution, as the
+//! minutes the check compares green against blue with, by the same sequential test the
+//! Lambda judge uses ([`crate::compare`]).
 //!
 //! CloudFront publishes per distribution, in `AWS/CloudFront` in us-east-1 with the
 //! dimensions `DistributionId` and `Region=Global`, one-minute `Requests` (Sum) and

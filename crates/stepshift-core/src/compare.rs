@@ -1,50 +1,196 @@
-//! The candidate against the stable version, over the same minutes: a sequential test
-//! of their error rates that stays valid however often it is checked.
+//! The candidate against its baseline: one sequential test per metric (errors, slow
+//! invocations, a front end's 4xx) that stays valid however often it is checked, in
+//! every phase of a deployment, and that also catches a regression which begins late.
 //!
-//! Both versions serve traffic behind the alias at the same time, so within one minute
-//! they see the same conditions. Given the errors of a minute, each one belongs to the
-//! candidate with probability
+//! ## One minute's evidence
 //!
-//! ```text
-//! π(r) = n_c·r / (n_c·r + n_s)
-//! ```
+//! Every minute in which the candidate served traffic contributes a likelihood ratio
+//! `L(r₁)` for "the candidate's rate is `r₁` times its baseline's" against "at most
+//! `r₀` times" (`r₀` = 1 + the tolerance). Which baseline depends on the minute:
 //!
-//! where `n_c` and `n_s` are the invocations each version *actually* served that minute
-//! (the observed split, not the configured weight) and `r` is the ratio of the
-//! candidate's error rate to the stable version's.
+//! - **Concurrent** (traffic split): both versions served the same minute, so they saw
+//!   the same conditions. Given the minute's events (errors, or slow invocations), each
+//!   one belongs to the candidate with probability `π(r) = n_c·r / (n_c·r + n_s)`, where
+//!   `n_c` and `n_s` are the invocations each version actually served. The factor is the
+//!   binomial likelihood ratio of the candidate's share at `π(r₁)` against `π(r₀)`.
+//! - **History** (the candidate has all traffic: the lock-in, or any 100% step): the
+//!   stable version's own minutes from before the deployment, joined by its minutes
+//!   during the deployment, give a rate `p̂` over `N` invocations. Its Chernoff upper
+//!   bound `b` (the largest `q` with `N·KL(p̂‖q) ≤ ln(1/δ)`) fails with probability at
+//!   most `δ`. The null rate is `p₀ = b·r₀·(1 + drift)`: the drift allowance covers
+//!   ordinary change between the baseline hour and now (time of day, load). The factor
+//!   is the binomial likelihood ratio of the candidate's events at `p₁ = p₀·r₁/r₀`
+//!   against `p₀`.
 //!
-//! The test weighs "the candidate fails `r₁` times as often" against "at most `r₀`
-//! times" (`r₀` = 1 + the tolerance) with the likelihood ratio of the candidate's share
-//! of the errors, minute by minute, over every minute since the deployment began,
-//! averaged over several alternatives `r₁`. Under `r ≤ r₀` that average is a
-//! nonnegative supermartingale, so by Ville's inequality the chance that it *ever*
-//! reaches `1/α` is at most `α`. Checking after every minute or every step does not
-//! inflate the false-alarm rate.
+//! Under the null each factor has expectation at most 1 given the past, whichever kind
+//! it is, so for each alternative `r₁` the product over minutes is a nonnegative
+//! supermartingale.
+//!
+//! ## Late onsets
+//!
+//! A plain product piles up evidence *against* a regression while the candidate is
+//! healthy, and would then need as long again to climb back when a regression begins
+//! late in a long lock-in. So the test mixes over the minute the regression began: the
+//! statistic is `M = Σₖ wₖ · mean over r₁ of Πⱼ₌ₖ L_j(r₁)`, the product over the minutes
+//! from onset `k` on. Each term is a supermartingale that stays 1 until its onset, and
+//! the weights sum to 1, so `M` is one too, and by Ville's inequality
+//! `P(M ever ≥ 1/α) ≤ α`. The weights ([`onset_weight_until`]): half on the deployment's
+//! first minute (most regressions come with the first shift), a quarter spread evenly
+//! over the rest of the planned minutes, and a quarter over every later minute, for
+//! approval waits and extensions. A late onset within the plan therefore needs about
+//! `ln(4K)` more nats of evidence than one at the start (`K` planned minutes), which a
+//! real regression at moderate traffic supplies within a minute of data.
+//!
+//! ## The false-alarm budget
+//!
+//! `health.false_alarm_percent` is split evenly over the targets and over each target's
+//! tests; within a test, a tenth goes to the history bound and the rest to the
+//! sequential test ([`Budget`]). By the union bound, the chance that any test ever
+//! rolls back a candidate that is no worse than tolerated stays within the setting,
+//! over the whole deployment, however often it is checked.
 
 use serde::{Deserialize, Serialize};
 
-use crate::ports::MinuteCounts;
+use crate::time::Timestamp;
 
-/// The error-rate ratios the test looks for, mixed with equal weights.
+/// The rate ratios the test looks for, mixed with equal weights.
 pub const ALTERNATIVES: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 10.0];
 
-/// What the comparison found for one target.
+/// The share of a test's false-alarm budget spent on the history bound.
+pub const HISTORY_SHARE: f64 = 0.1;
+
+/// Fewest baseline invocations for a history test: below it the history is too thin
+/// to bound the stable version's rate usefully, and the verdict says so.
+pub const MIN_HISTORY_INVOCATIONS: u64 = 300;
+
+/// One minute of one metric: the candidate's and the stable version's invocations
+/// and events (errors, slow invocations, 4xx responses).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MinutePair {
+    /// Start of the minute.
+    pub start: Timestamp,
+    /// Candidate invocations.
+    pub candidate_n: u64,
+    /// Candidate events.
+    pub candidate_k: u64,
+    /// Stable invocations (0 once the candidate has all traffic).
+    pub stable_n: u64,
+    /// Stable events.
+    pub stable_k: u64,
+}
+
+/// The stable version's rate of one metric before and during the deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BaselineRate {
+    /// Invocations.
+    pub invocations: u64,
+    /// Events among them.
+    pub events: u64,
+}
+
+impl BaselineRate {
+    /// Events per invocation.
+    pub fn rate(&self) -> f64 {
+        if self.invocations == 0 { 0.0 } else { self.events as f64 / self.invocations as f64 }
+    }
+
+    /// Whether there is enough of it to test against.
+    pub fn usable(&self) -> bool {
+        self.invocations >= MIN_HISTORY_INVOCATIONS
+    }
+
+    /// The Chernoff upper bound on the true rate at confidence `1 - delta`: the largest
+    /// `q` with `N·KL(p̂‖q) ≤ ln(1/δ)`. Found by bisection: the bound has no closed
+    /// form, and the standard library has no inverse Beta to give the exact one.
+    pub fn upper_bound(&self, delta: f64) -> f64 {
+        let n = self.invocations as f64;
+        if n == 0.0 {
+            return 1.0;
+        }
+        let p = self.rate();
+        let budget = (1.0 / delta).ln() / n;
+        let (mut lo, mut hi) = (p, 1.0f64);
+        for _ in 0..100 {
+            let mid = 0.5 * (lo + hi);
+            if kl_bernoulli(p, mid) > budget {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        lo
+    }
+}
+
+/// KL divergence of Bernoulli(q) from Bernoulli(p), in nats.
+fn kl_bernoulli(p: f64, q: f64) -> f64 {
+    let term = |a: f64, b: f64| if a <= 0.0 { 0.0 } else { a * (a / b).ln() };
+    term(p, q) + term(1.0 - p, 1.0 - q)
+}
+
+/// What a comparison was made against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineKind {
+    /// The stable version over the same minutes.
+    Concurrent,
+    /// The stable version's history (the candidate had all traffic).
+    History,
+    /// Both: minutes of each kind so far.
+    ConcurrentAndHistory,
+    /// Nothing to compare with: only the absolute limits judge.
+    None,
+}
+
+/// The settings of one test.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TestSettings {
+    /// Relative increase tolerated (0.2 = 20%).
+    pub tolerance: f64,
+    /// Allowance for drift between the history and now (0.25 = 25%).
+    pub drift: f64,
+    /// The test's whole false-alarm budget.
+    pub alpha: f64,
+    /// Where the minute index of onsets starts.
+    pub origin: Timestamp,
+    /// How many minutes the deployment plans to watch (bakes and lock-in).
+    pub planned_minutes: u64,
+}
+
+/// What a test found for one target.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
-    /// Candidate errors in the minutes both versions served.
+    /// Candidate events in the minutes that carry evidence.
     pub candidate_errors: u64,
     /// Candidate invocations in those minutes.
     pub candidate_invocations: u64,
-    /// Stable errors in those minutes.
+    /// Stable events in the concurrent minutes.
     pub stable_errors: u64,
-    /// Stable invocations in those minutes.
+    /// Stable invocations in the concurrent minutes.
     pub stable_invocations: u64,
-    /// Candidate error rate ÷ stable error rate, when both are defined and the stable's is not 0.
+    /// Candidate rate ÷ baseline rate over those minutes, when both are defined and the
+    /// baseline's is not 0.
     pub ratio: Option<f64>,
-    /// The likelihood ratio for "worse than tolerated" (1 = no evidence either way).
+    /// What the candidate was compared with.
+    #[serde(default = "default_kind")]
+    pub baseline: BaselineKind,
+    /// The history the 100% minutes were compared with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<BaselineRate>,
+    /// The first and last minute that carried evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<(Timestamp, Timestamp)>,
+    /// The onset minute that carries the most evidence, when there is any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// The mixture likelihood ratio for "worse than tolerated" (1 = no evidence).
     pub evidence: f64,
     /// Evidence at or above this rolls back.
     pub threshold: f64,
+}
+
+fn default_kind() -> BaselineKind {
+    BaselineKind::Concurrent
 }
 
 impl Comparison {
@@ -54,136 +200,147 @@ impl Comparison {
     }
 }
 
-/// Compares per-minute counts of the candidate and the stable version, paired by
-/// minute. `tolerance` is the relative increase allowed (0.2 = 20%), `alpha` the
-/// false-alarm probability.
-pub fn compare_error_rates(
-    candidate: &[MinuteCounts],
-    stable: &[MinuteCounts],
-    tolerance: f64,
-    alpha: f64,
-) -> Comparison {
-    let r0 = 1.0 + tolerance.max(0.0);
+/// How a target's share of `health.false_alarm_percent` splits over its tests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Budget {
+    /// Each test's whole budget.
+    pub per_test: f64,
+}
+
+impl Budget {
+    /// `alpha` (a fraction) over `targets` targets with `tests` tests each.
+    pub fn new(alpha: f64, targets: usize, tests: usize) -> Self {
+        Self { per_test: alpha / (targets.max(1) * tests.max(1)) as f64 }
+    }
+}
+
+/// The total onset weight of the minutes `0..=index` (see the module docs).
+pub fn onset_weight_until(index: u64, planned_minutes: u64) -> f64 {
+    let k = planned_minutes.max(2) as f64;
+    let i = index as f64;
+    let spread = 0.25 * i.min(k - 1.0) / (k - 1.0);
+    let tail = if i >= k { 0.25 * (1.0 - k / (i + 1.0)) } else { 0.0 };
+    0.5 + spread + tail
+}
+
+/// Runs the test over `minutes` (any order; one entry per minute) against `history`.
+pub fn compare(minutes: &[MinutePair], history: Option<BaselineRate>, s: &TestSettings) -> Comparison {
+    let r0 = 1.0 + s.tolerance.max(0.0);
     let alternatives: Vec<f64> = ALTERNATIVES.iter().copied().filter(|r| *r > r0).collect();
-    let mut log_lr = vec![0.0f64; alternatives.len()];
+    let history = history.filter(BaselineRate::usable);
+    let test_alpha = if history.is_some() { s.alpha * (1.0 - HISTORY_SHARE) } else { s.alpha };
+    let p0 = history.map(|h| (h.upper_bound(s.alpha * HISTORY_SHARE) * r0 * (1.0 + s.drift.max(0.0))).min(0.5));
+
+    let mut sorted: Vec<&MinutePair> = minutes.iter().filter(|m| m.candidate_n > 0).collect();
+    sorted.sort_by_key(|m| m.start);
+    // Per data minute: its onset index, and its log factor per alternative.
+    let mut rows: Vec<(u64, Vec<f64>)> = Vec::with_capacity(sorted.len());
     let (mut ce, mut ci, mut se, mut si) = (0u64, 0u64, 0u64, 0u64);
-    for c in candidate {
-        let Some(s) = stable.iter().find(|s| s.start == c.start) else { continue };
-        if c.invocations == 0 || s.invocations == 0 {
+    let (mut hk, mut hn) = (0u64, 0u64);
+    let (mut concurrent, mut against_history) = (false, false);
+    let mut span: Option<(Timestamp, Timestamp)> = None;
+    for m in sorted {
+        let logs: Vec<f64> = if m.stable_n > 0 {
+            concurrent = true;
+            se += m.stable_k;
+            si += m.stable_n;
+            let (nc, ns) = (m.candidate_n as f64, m.stable_n as f64);
+            let pi = |r: f64| nc * r / (nc * r + ns);
+            let q0 = pi(r0);
+            alternatives
+                .iter()
+                .map(|r1| {
+                    if m.candidate_k + m.stable_k == 0 {
+                        return 0.0;
+                    }
+                    let q1 = pi(*r1);
+                    m.candidate_k as f64 * (q1 / q0).ln() + m.stable_k as f64 * ((1.0 - q1) / (1.0 - q0)).ln()
+                })
+                .collect()
+        } else if let Some(p0) = p0 {
+            against_history = true;
+            hk += m.candidate_k;
+            hn += m.candidate_n;
+            let (k, n) = (m.candidate_k as f64, m.candidate_n as f64);
+            alternatives
+                .iter()
+                .map(|r1| {
+                    let p1 = (p0 * r1 / r0).min(0.999_999);
+                    k * (p1 / p0).ln() + (n - k) * ((1.0 - p1) / (1.0 - p0)).ln()
+                })
+                .collect()
+        } else {
             continue;
-        }
-        ce += c.errors;
-        ci += c.invocations;
-        se += s.errors;
-        si += s.invocations;
-        if c.errors + s.errors == 0 {
-            continue;
-        }
-        let (nc, ns) = (c.invocations as f64, s.invocations as f64);
-        let pi = |r: f64| nc * r / (nc * r + ns);
-        let p0 = pi(r0);
-        for (j, r1) in alternatives.iter().enumerate() {
-            let p1 = pi(*r1);
-            log_lr[j] += c.errors as f64 * (p1 / p0).ln() + s.errors as f64 * ((1.0 - p1) / (1.0 - p0)).ln();
+        };
+        ce += m.candidate_k;
+        ci += m.candidate_n;
+        span = Some(span.map_or((m.start, m.start), |(a, _)| (a, m.start)));
+        let index = u64::try_from(m.start.secs_since(s.origin).max(0) / 60).unwrap_or(0);
+        rows.push((index, logs));
+    }
+
+    // log M = log Σ_onset w · mean_a exp(S_a(end) - S_a(before onset)), by log-sum-exp.
+    let mut terms: Vec<(f64, Timestamp)> = Vec::new();
+    if !alternatives.is_empty() {
+        let a = alternatives.len() as f64;
+        let mut suffix = vec![0.0f64; alternatives.len()];
+        // Walk backwards: suffix[a] is the sum of log factors from this minute on.
+        for (pos, (index, logs)) in rows.iter().enumerate().rev() {
+            for (acc, l) in suffix.iter_mut().zip(logs) {
+                *acc += l;
+            }
+            let before = rows[..pos].last().map(|(i, _)| *i);
+            let mass = onset_weight_until(*index, s.planned_minutes)
+                - before.map_or(0.0, |b| onset_weight_until(b, s.planned_minutes));
+            if mass <= 0.0 {
+                continue;
+            }
+            let top = suffix.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let mean = top + (suffix.iter().map(|l| (l - top).exp()).sum::<f64>() / a).ln();
+            let start = s.origin.plus_secs(60 * *index as i64);
+            terms.push((mass.ln() + mean, start));
         }
     }
-    // Mean of exp(log_lr) without overflow: log-sum-exp.
-    let evidence = if log_lr.is_empty() {
-        1.0
+    let (evidence, since) = if terms.is_empty() {
+        (1.0, None)
     } else {
-        let top = log_lr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let sum: f64 = log_lr.iter().map(|l| (l - top).exp()).sum();
-        (top + (sum / log_lr.len() as f64).ln()).exp().min(1e300)
+        // Onsets after the last data minute carry their weight at factor 1.
+        let covered = rows.last().map_or(0.0, |(i, _)| onset_weight_until(*i, s.planned_minutes));
+        let mut all: Vec<f64> = terms.iter().map(|t| t.0).collect();
+        all.push((1.0 - covered).max(1e-300).ln());
+        let top = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let log_m = top + all.iter().map(|l| (l - top).exp()).sum::<f64>().ln();
+        let best = terms.iter().max_by(|a, b| a.0.total_cmp(&b.0)).map(|t| t.1);
+        (log_m.exp().min(1e300), best.filter(|_| log_m > 0.0))
     };
-    let ratio = (ci > 0 && si > 0 && se > 0).then(|| (ce as f64 / ci as f64) / (se as f64 / si as f64));
+
+    let baseline = match (concurrent, against_history) {
+        (true, true) => BaselineKind::ConcurrentAndHistory,
+        (true, false) => BaselineKind::Concurrent,
+        (false, true) => BaselineKind::History,
+        (false, false) if history.is_some() => BaselineKind::History,
+        (false, false) => BaselineKind::None,
+    };
+    let ratio = match baseline {
+        BaselineKind::History => history
+            .filter(|h| h.events > 0 && hn > 0)
+            .map(|h| (hk as f64 / hn as f64) / h.rate()),
+        _ => (ci > 0 && si > 0 && se > 0).then(|| ((ce - hk) as f64 / (ci - hn).max(1) as f64) / (se as f64 / si as f64)),
+    };
     Comparison {
         candidate_errors: ce,
         candidate_invocations: ci,
         stable_errors: se,
         stable_invocations: si,
         ratio,
+        baseline,
+        history,
+        minutes: span,
+        since,
         evidence,
-        threshold: 1.0 / alpha,
+        threshold: 1.0 / test_alpha,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::time::Timestamp;
-
-    fn minute(i: i64, invocations: u64, errors: u64) -> MinuteCounts {
-        MinuteCounts { start: Timestamp::from_secs(60 * i), invocations, errors, throttles: 0 }
-    }
-
-    #[test]
-    fn one_minute_by_hand() {
-        // n_c = 100, n_s = 900, tolerance 0 (r0 = 1): π0 = 0.1.
-        // 5 candidate errors, 5 stable errors. For r1 = 2: π1 = 200/1100 = 0.1818...
-        // log LR = 5 ln(0.1818/0.1) + 5 ln(0.8182/0.9) = 5(0.5978) + 5(-0.0953) = 2.5126
-        let c = compare_error_rates(&[minute(0, 100, 5)], &[minute(0, 900, 5)], 0.0, 0.01);
-        let lr = |r: f64| {
-            let (p0, p1) = (0.1, 100.0 * r / (100.0 * r + 900.0));
-            (5.0 * (p1 / p0).ln() + 5.0 * ((1.0 - p1) / (1.0 - p0)).ln()).exp()
-        };
-        assert!((lr(2.0) - 2.5126f64.exp()).abs() < 1e-3);
-        let expected = ALTERNATIVES.iter().map(|r| lr(*r)).sum::<f64>() / 5.0;
-        assert!((c.evidence - expected).abs() / expected < 1e-9, "{} vs {expected}", c.evidence);
-        assert_eq!(c.ratio, Some(9.0), "5% against 0.56%");
-        assert_eq!(c.threshold, 100.0);
-    }
-
-    #[test]
-    fn the_observed_split_counts_not_the_configured_weight() {
-        // Five errors each mean a 19x worse candidate when it served 50 of 1000
-        // invocations, and nothing at all when it served half of them.
-        let few = compare_error_rates(&[minute(0, 50, 5)], &[minute(0, 950, 5)], 0.2, 0.01);
-        let half = compare_error_rates(&[minute(0, 500, 5)], &[minute(0, 500, 5)], 0.2, 0.01);
-        assert!(few.evidence > 100.0, "{}", few.evidence);
-        assert!(half.evidence < 1.0, "{}", half.evidence);
-    }
-
-    #[test]
-    fn a_clear_regression_crosses_the_threshold() {
-        let c: Vec<_> = (0..5).map(|i| minute(i, 60, 3)).collect();
-        let s: Vec<_> = (0..5).map(|i| minute(i, 540, 5)).collect();
-        let r = compare_error_rates(&c, &s, 0.2, 0.01);
-        assert!(r.regressed(), "5.0% against 0.93% over 5 minutes: evidence {}", r.evidence);
-        let early = compare_error_rates(&c[..1], &s[..1], 0.2, 0.01);
-        assert!(!early.regressed(), "one minute is not enough: evidence {}", early.evidence);
-    }
-
-    #[test]
-    fn equal_rates_give_no_evidence() {
-        let c: Vec<_> = (0..30).map(|i| minute(i, 100, 1)).collect();
-        let s: Vec<_> = (0..30).map(|i| minute(i, 900, 9)).collect();
-        let r = compare_error_rates(&c, &s, 0.2, 0.01);
-        // Over 30 minutes the data speaks against every alternative: evidence far below 1.
-        assert!(r.evidence < 0.1, "{}", r.evidence);
-        assert!(!r.regressed());
-    }
-
-    #[test]
-    fn minutes_without_both_versions_or_without_errors_carry_no_weight() {
-        let r = compare_error_rates(
-            &[minute(0, 100, 3), minute(1, 100, 0)],
-            &[minute(1, 900, 0), minute(2, 900, 4)],
-            0.2,
-            0.01,
-        );
-        assert_eq!(r.evidence, 1.0);
-        assert_eq!((r.candidate_invocations, r.stable_invocations), (100, 900), "only the shared minute counts");
-        assert_eq!(r.ratio, None, "no stable errors: no ratio");
-        let none = compare_error_rates(&[], &[], 0.2, 0.01);
-        assert_eq!(none.evidence, 1.0);
-    }
-
-    #[test]
-    fn a_large_tolerance_drops_the_smaller_alternatives() {
-        let c = [minute(0, 100, 10)];
-        let s = [minute(0, 900, 30)];
-        let loose = compare_error_rates(&c, &s, 4.0, 0.01);
-        let tight = compare_error_rates(&c, &s, 0.0, 0.01);
-        assert!(loose.evidence < tight.evidence);
-    }
-}
+mod tests;

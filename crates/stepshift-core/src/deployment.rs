@@ -11,6 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::baseline::History;
 use crate::judge::{Verdict, VerdictStatus};
 use crate::records::VersionRecords;
 use crate::request::{HealthSettings, WhenInsufficient};
@@ -37,6 +38,10 @@ pub struct PlannedTarget {
     /// and `stable` / `candidate` are the blue and green endpoints' labels.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<PlannedRecord>,
+    /// The stable version's history before the deployment: the baseline once the
+    /// candidate has all traffic. `None` when none was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
 }
 
 /// A Route53 record as "Begin deployment" found it.
@@ -222,10 +227,15 @@ impl Plan {
         if index + 1 >= self.steps.len() { self.lock_in_seconds } else { self.steps[index].bake_seconds }
     }
 
-    /// The first Wait of a step: its whole bake, or one check interval if that is shorter.
+    /// Seconds between checks: Begin resolves `health.check_interval_seconds` into the
+    /// plan ([`crate::request::DeploymentRequest::check_interval`]); every minute if unset.
+    pub fn check_every(&self) -> u64 {
+        self.health.check_interval_seconds.unwrap_or(crate::request::MIN_CHECK_INTERVAL_SECONDS)
+    }
+
+    /// The first Wait of a step: one check interval, or the whole bake if that is shorter.
     fn first_wait(&self, index: usize) -> u64 {
-        let bake = self.bake_of(index);
-        self.health.check_interval_seconds.map_or(bake, |every| every.min(bake))
+        self.check_every().min(self.bake_of(index))
     }
 
     /// The cursor at the start of step `index`.
@@ -299,7 +309,7 @@ pub fn decide(
         _ if elapsed < bake => {
             let remaining = bake - elapsed;
             next.decision = Decision::Wait;
-            next.cursor.wait_seconds = plan.health.check_interval_seconds.map_or(remaining, |e| e.min(remaining));
+            next.cursor.wait_seconds = plan.check_every().min(remaining);
         }
         VerdictStatus::Healthy => done(&mut next),
         VerdictStatus::Inconclusive if cursor.extensions_used < ins.extensions => {

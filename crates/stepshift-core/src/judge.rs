@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::compare::Comparison;
+use crate::baseline::History;
+use crate::compare::{BaselineKind, Comparison};
 use crate::ports::{AlarmStatus, AlarmValue, VersionMetrics};
 use crate::request::HealthSettings;
 use crate::time::Timestamp;
@@ -37,8 +38,15 @@ pub struct VersionSample {
     pub throttles: u64,
     /// Errors / Invocations in percent, when there were invocations.
     pub error_rate_percent: Option<f64>,
-    /// p99 Duration in milliseconds, when there was data.
+    /// p99 Duration in milliseconds, when there was data (over the minutes read, for
+    /// people; the p99 limit itself is judged on `over_limit`).
     pub p99_duration_ms: Option<f64>,
+    /// Duration's sample count.
+    #[serde(default)]
+    pub durations: u64,
+    /// Invocations slower than `health.p99_duration.max_ms`.
+    #[serde(default)]
+    pub over_limit: u64,
 }
 
 impl VersionSample {
@@ -52,12 +60,15 @@ impl VersionSample {
             throttles: t.throttles,
             error_rate_percent: (t.invocations > 0).then(|| 100.0 * t.errors as f64 / t.invocations as f64),
             p99_duration_ms: metrics.p99_duration_ms,
+            durations: t.durations,
+            over_limit: t.over_limit,
         }
     }
 }
 
-/// One target's numbers: the candidate, and the stable version over the same window
-/// while both serve traffic.
+/// One target's numbers: the candidate over the rolling window of the absolute rules,
+/// the stable version over the same window while both serve traffic, and the
+/// sequential tests against the baseline of every minute so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetSample {
     /// Function name.
@@ -72,6 +83,19 @@ pub struct TargetSample {
     /// The error-rate comparison over every minute since the deployment began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// The same test on slow invocations (slower than the history's p99).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow: Option<Comparison>,
+    /// The stable version's history, the baseline of the minutes at full traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
+    /// The stable version, by name.
+    #[serde(default)]
+    pub stable_version: String,
+    /// The minutes the absolute rules read: the most recent `health.window_seconds`
+    /// of delivered data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
     /// A front end's comparison of 4xx responses (green against blue), over the same
     /// minutes as `comparison`; absent for Lambda targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,12 +146,11 @@ pub type Rule = fn(&HealthSettings, &TargetSample) -> Finding;
 
 /// The rules every check applies, in the order their findings are reported.
 pub const RULES: [Rule; 7] =
-    [enough_invocations, error_rate_increase, client_error_increase, error_rate, p99_increase, p99_duration, throttles];
+    [enough_invocations, error_rate_increase, slow_increase, client_error_increase, error_rate, p99_duration, throttles];
 
-/// Invocations a version needs before its p99 is compared.
-pub const P99_MIN_INVOCATIONS: u64 = 500;
-/// A p99 must also be this many milliseconds above the stable version's to count.
-pub const P99_MIN_INCREASE_MS: f64 = 20.0;
+/// Duration samples the absolute p99 limit needs in its window: enough to expect 5
+/// invocations over the limit when exactly 1% are.
+pub const P99_LIMIT_MIN_SAMPLES: u64 = 500;
 
 fn label(t: &TargetSample) -> String {
     if t.alias.is_empty() {
@@ -156,8 +179,47 @@ pub fn enough_invocations(h: &HealthSettings, t: &TargetSample) -> Finding {
     }
 }
 
-/// The candidate fails more often than the stable version, beyond the tolerance, with
-/// the confidence `health.false_alarm_percent` sets (see [`crate::compare`]).
+/// What a comparison was against, in words.
+fn against(t: &TargetSample, c: &Comparison) -> String {
+    let stable = stable_name(t);
+    match c.baseline {
+        BaselineKind::Concurrent => format!("{stable} over the same minutes"),
+        BaselineKind::History | BaselineKind::ConcurrentAndHistory => {
+            let h = c.history.map_or_else(String::new, |h| {
+                format!(" ({} in {})", h.events, h.invocations)
+            });
+            let when = t.history.as_ref().map_or_else(String::new, |h| format!(" {}-{}", hhmm(h.start), hhmm(h.end)));
+            if c.baseline == BaselineKind::History {
+                format!("{stable}'s history{when}{h}")
+            } else {
+                format!("{stable} over the same minutes and its history{when}{h}")
+            }
+        }
+        BaselineKind::None => "nothing (no baseline)".to_owned(),
+    }
+}
+
+fn stable_name(t: &TargetSample) -> String {
+    if t.alias.is_empty() {
+        t.stable_version.clone() // a record's `blue E1…`
+    } else if t.stable_version.is_empty() {
+        "the stable version".to_owned()
+    } else {
+        format!("version {}", t.stable_version)
+    }
+}
+
+fn hhmm(t: Timestamp) -> String {
+    let text = t.to_rfc3339();
+    text.get(11..16).unwrap_or(&text).to_owned()
+}
+
+fn since(c: &Comparison) -> String {
+    c.since.map_or_else(String::new, |t| format!(" since {}", hhmm(t)))
+}
+
+/// The candidate fails more often than its baseline, beyond the tolerance, with the
+/// confidence `health.false_alarm_percent` sets (see [`crate::compare`]).
 pub fn error_rate_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
     let (Some(tolerance), Some(c)) = (h.error_rate.max_increase_percent, &t.comparison) else {
         return Finding::Pass;
@@ -165,23 +227,53 @@ pub fn error_rate_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
     if !c.regressed() {
         return Finding::Pass;
     }
-    let stable = match &t.baseline {
-        Some(b) if t.alias.is_empty() => b.version.clone(), // a record's `blue E1…`
-        Some(b) => format!("version {}", b.version),
-        None => "the stable version".to_owned(),
-    };
     let how = match c.ratio {
-        Some(r) => format!("fails {}x as often as {stable}", round2(r)),
-        None => format!("fails where {stable} did not"),
+        Some(r) => format!("fails {}x as often as", round2(r)),
+        None => "fails where there were no errors in".to_owned(),
     };
     let worse = if tolerance > 0.0 { format!("more than {}% worse", round2(tolerance)) } else { "worse".to_owned() };
     Finding::Fail(format!(
-        "{} {how} ({} errors in {} invocations against {} in {}): {worse}, with {}% confidence",
+        "{} {how} {}{} ({} errors in {} invocations; evidence {} against a threshold of {}): {worse}, with {}% confidence",
         label(t),
+        against(t, c),
+        since(c),
         c.candidate_errors,
         c.candidate_invocations,
-        c.stable_errors,
-        c.stable_invocations,
+        round2(c.evidence),
+        round2(c.threshold),
+        round2(100.0 - h.false_alarm_percent)
+    ))
+}
+
+/// More of the candidate's invocations are slow (slower than the stable version's p99
+/// over its history) than its baseline's, beyond the tolerance, by the same test.
+pub fn slow_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
+    let (Some(tolerance), Some(c)) = (h.p99_duration.max_slow_increase_percent, &t.slow) else {
+        return Finding::Pass;
+    };
+    if !c.regressed() {
+        return Finding::Pass;
+    }
+    let threshold = t.history.as_ref().and_then(|h| h.slow_above_ms).map_or(0.0, round2);
+    let share = if c.candidate_invocations > 0 {
+        100.0 * c.candidate_errors as f64 / c.candidate_invocations as f64
+    } else {
+        0.0
+    };
+    let how = match c.ratio {
+        Some(r) => format!("{}x as often as", round2(r)),
+        None => "where there were none in".to_owned(),
+    };
+    Finding::Fail(format!(
+        "{} is slower than {threshold} ms (the stable p99) {how} {}{} ({}% of {} invocations; evidence {} against a threshold of {}): more than {}% worse, with {}% confidence",
+        label(t),
+        against(t, c),
+        since(c),
+        round2(share),
+        c.candidate_invocations,
+        round2(c.evidence),
+        round2(c.threshold),
+        round2(tolerance),
         round2(100.0 - h.false_alarm_percent)
     ))
 }
@@ -194,7 +286,7 @@ pub fn client_error_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
     let Some(c) = t.client_errors.as_ref().filter(|c| c.regressed()) else {
         return Finding::Pass;
     };
-    let blue = t.baseline.as_ref().map_or("blue", |b| b.version.as_str());
+    let blue = if t.stable_version.is_empty() { "blue" } else { t.stable_version.as_str() };
     let how = match c.ratio {
         Some(r) => format!("{}x as often as {blue}", round2(r)),
         None => format!("where {blue} did not"),
@@ -220,51 +312,45 @@ pub fn error_rate(h: &HealthSettings, t: &TargetSample) -> Finding {
     let needed = if max > 0.0 { (500.0 / max).ceil() as u64 } else { 1 };
     if has_enough(h, t) && t.candidate.invocations >= needed && rate > max {
         Finding::Fail(format!(
-            "{} error rate {}% is above {}% ({} errors in {} invocations)",
+            "{} error rate {}% is above {}% ({} errors in {} invocations{})",
             label(t),
             round2(rate),
             round2(max),
             t.candidate.errors,
-            t.candidate.invocations
+            t.candidate.invocations,
+            window_text(t)
         ))
     } else {
         Finding::Pass
     }
 }
 
-/// p99 Duration above an absolute limit.
+/// p99 Duration above an absolute limit: more than 1% of the window's invocations took
+/// longer than `health.p99_duration.max_ms` (CloudWatch's `TC(max:)`, which unlike a
+/// percentile adds up across minutes), once the window holds
+/// [`P99_LIMIT_MIN_SAMPLES`].
 pub fn p99_duration(h: &HealthSettings, t: &TargetSample) -> Finding {
-    let (Some(max), Some(p99)) = (h.p99_duration.max_ms, t.candidate.p99_duration_ms) else {
+    let Some(max) = h.p99_duration.max_ms else {
         return Finding::Pass;
     };
-    if has_enough(h, t) && p99 > max {
-        Finding::Fail(format!("{} p99 duration {} ms is above {} ms", label(t), round2(p99), round2(max)))
+    let c = &t.candidate;
+    if has_enough(h, t) && c.durations >= P99_LIMIT_MIN_SAMPLES && c.over_limit * 100 > c.durations {
+        Finding::Fail(format!(
+            "{} p99 duration is above {} ms: {} of {} invocations ({}%) took longer{}",
+            label(t),
+            round2(max),
+            c.over_limit,
+            c.durations,
+            round2(100.0 * c.over_limit as f64 / c.durations as f64),
+            window_text(t)
+        ))
     } else {
         Finding::Pass
     }
 }
 
-/// The candidate's p99 is slower than the stable version's beyond the tolerance.
-pub fn p99_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
-    let (Some(tolerance), Some(b)) = (h.p99_duration.max_increase_percent, &t.baseline) else {
-        return Finding::Pass;
-    };
-    let (Some(c99), Some(b99)) = (t.candidate.p99_duration_ms, b.p99_duration_ms) else {
-        return Finding::Pass;
-    };
-    let enough = t.candidate.invocations >= P99_MIN_INVOCATIONS && b.invocations >= P99_MIN_INVOCATIONS;
-    if enough && c99 > b99 * (1.0 + tolerance / 100.0) && c99 - b99 > P99_MIN_INCREASE_MS {
-        Finding::Fail(format!(
-            "{} p99 duration {} ms is more than {}% above version {}'s {} ms",
-            label(t),
-            round2(c99),
-            round2(tolerance),
-            b.version,
-            round2(b99)
-        ))
-    } else {
-        Finding::Pass
-    }
+fn window_text(t: &TargetSample) -> String {
+    t.window.map_or_else(String::new, |w| format!(" over {}-{}", hhmm(w.start), hhmm(w.end)))
 }
 
 /// Throttled requests above a limit. Throttles count in neither Invocations nor Errors,
@@ -329,11 +415,12 @@ pub fn judge(
 fn healthy_summary(t: &TargetSample) -> String {
     let c = &t.candidate;
     let mut text = format!(
-        "{} healthy: {}% errors ({} in {} invocations)",
+        "{} healthy: {}% errors ({} in {} invocations{})",
         label(t),
         round2(c.error_rate_percent.unwrap_or(0.0)),
         c.errors,
-        c.invocations
+        c.invocations,
+        window_text(t)
     );
     if let Some(p99) = c.p99_duration_ms {
         text.push_str(&format!(", p99 {} ms", round2(p99)));
@@ -349,7 +436,29 @@ fn healthy_summary(t: &TargetSample) -> String {
         Some(b) => text.push_str(&format!("; no data from stable version {} yet", b.version)),
         None => {}
     }
+    text.push_str(&format!("; {}", baseline_summary(t)));
     text
+}
+
+/// What the tests compared with, and how far the evidence has come.
+pub fn baseline_summary(t: &TargetSample) -> String {
+    let tests = [("errors", &t.comparison), ("slow", &t.slow), ("4xx", &t.client_errors)];
+    let found: Vec<String> = tests
+        .iter()
+        .filter_map(|(name, c)| c.as_ref().map(|c| (name, c)))
+        .map(|(name, c)| format!("{name} against {}: evidence {} of {}", against(t, c), round2(c.evidence), round2(c.threshold)))
+        .collect();
+    let none = [&t.comparison, &t.slow, &t.client_errors].iter().all(|c| c.as_ref().is_none_or(|c| c.baseline == BaselineKind::None));
+    if none {
+        let why = match &t.history {
+            Some(h) if !h.usable() => format!("the stable history is too thin ({})", h.describe(&stable_name(t))),
+            Some(_) => "no comparable minutes yet".to_owned(),
+            None if t.baseline.is_none() => "no stable history was read".to_owned(),
+            None => "no comparable minutes yet".to_owned(),
+        };
+        return format!("no baseline ({why}): judged on the absolute limits only");
+    }
+    found.join("; ")
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! - [`tasks`]: what each task Lambda does, generic over the ports;
 //! - [`memory`]: in-memory ports for tests and simulation.
 
+pub mod baseline;
 pub mod compare;
 pub mod deployment;
 pub mod error;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::error::{PortError, Service};
 use crate::ports::{
-    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricSeriesKey, MetricsSource,
+    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricQuery, MetricSeriesKey, MetricsSource,
     MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
 use crate::route53::health::{DistributionMetrics, DistributionMetricsSource};
@@ -112,6 +112,8 @@ struct State {
     functions: BTreeMap<String, Function>,
     revision: u64,
     metrics: HashMap<MetricSeriesKey, VersionMetrics>,
+    /// Duration samples per series and minute start (ms): `(duration, how many)`.
+    durations: HashMap<(MetricSeriesKey, i64), Vec<(f64, u64)>>,
     alarms: BTreeMap<String, (AlarmValue, Option<String>)>,
     parameters: BTreeMap<String, String>,
     /// Hosted zones by id, with their record sets.
@@ -197,6 +199,14 @@ impl MemoryAws {
     /// Sets the metrics a fetch for `key` returns (the window filters minutes).
     pub fn put_metrics(&self, key: MetricSeriesKey, metrics: VersionMetrics) {
         self.lock().metrics.insert(key, metrics);
+    }
+
+    /// Records Duration samples of one minute of `key`, as `(milliseconds, count)`. A
+    /// fetch then answers CloudWatch's Duration statistics from them: SampleCount, p99
+    /// over the window, and `TC(x:)` (values above `x`, exclusive, as CloudWatch defines
+    /// it) for a query's thresholds.
+    pub fn put_durations(&self, key: MetricSeriesKey, minute: Timestamp, samples: &[(f64, u64)]) {
+        self.lock().durations.entry((key, minute.floor_minute().millis())).or_default().extend_from_slice(samples);
     }
 
     /// Creates or changes an alarm.
@@ -422,25 +432,49 @@ impl VersionCatalog for MemoryAws {
 }
 
 impl MetricsSource for MemoryAws {
-    async fn fetch(
-        &self,
-        keys: &[MetricSeriesKey],
-        start: Timestamp,
-        end: Timestamp,
-    ) -> PortResult<Vec<VersionMetrics>> {
+    async fn fetch(&self, queries: &[MetricQuery], start: Timestamp, end: Timestamp) -> PortResult<Vec<VersionMetrics>> {
         self.serve(Call::GetMetricData, |s| {
-            Ok(keys
+            Ok(queries
                 .iter()
-                .map(|k| {
+                .map(|q| {
+                    let k = &q.series;
                     let all = s.metrics.get(k).cloned().unwrap_or_default();
-                    let minutes: Vec<MinuteCounts> =
+                    let mut minutes: Vec<MinuteCounts> =
                         all.minutes.into_iter().filter(|m| m.start >= start && m.start < end).collect();
-                    let p99_duration_ms = if minutes.is_empty() { None } else { all.p99_duration_ms };
+                    let mut window: Vec<(f64, u64)> = Vec::new();
+                    for m in &mut minutes {
+                        let Some(samples) = s.durations.get(&(k.clone(), m.start.millis())) else { continue };
+                        let above = |x: Option<f64>| x.map_or(0, |x| samples.iter().filter(|(d, _)| *d > x).map(|(_, n)| n).sum());
+                        m.durations = samples.iter().map(|(_, n)| n).sum();
+                        m.slow = above(q.slow_above_ms);
+                        m.over_limit = above(q.limit_ms);
+                        window.extend_from_slice(samples);
+                    }
+                    let p99_duration_ms = if minutes.is_empty() {
+                        None
+                    } else if window.is_empty() {
+                        all.p99_duration_ms
+                    } else {
+                        percentile(&mut window, 0.99)
+                    };
                     VersionMetrics { minutes, p99_duration_ms }
                 })
                 .collect())
         })
     }
+}
+
+/// The `q` quantile of weighted samples: the smallest value with at least `q` of the
+/// weight at or below it.
+fn percentile(samples: &mut [(f64, u64)], q: f64) -> Option<f64> {
+    samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: u64 = samples.iter().map(|(_, n)| n).sum();
+    let rank = ((q * total as f64).ceil() as u64).max(1);
+    let mut seen = 0;
+    samples.iter().find(|(_, n)| {
+        seen += n;
+        seen >= rank
+    }).map(|(d, _)| *d)
 }
 
 impl AlarmSource for MemoryAws {

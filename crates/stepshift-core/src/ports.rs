@@ -128,6 +128,26 @@ pub struct MetricSeriesKey {
     pub version: String,
 }
 
+/// One series a check reads, and the Duration thresholds to count invocations above.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricQuery {
+    /// The version behind the alias.
+    pub series: MetricSeriesKey,
+    /// Count invocations slower than this many ms per minute (CloudWatch's `TC(x:)`
+    /// on Duration) into [`MinuteCounts::slow`].
+    pub slow_above_ms: Option<f64>,
+    /// Count invocations slower than this many ms per minute into
+    /// [`MinuteCounts::over_limit`].
+    pub limit_ms: Option<f64>,
+}
+
+impl MetricQuery {
+    /// The plain sums of `series`, with no Duration threshold.
+    pub fn sums(series: MetricSeriesKey) -> Self {
+        Self { series, slow_above_ms: None, limit_ms: None }
+    }
+}
+
 /// The per-version Lambda metrics of one time window, in 1-minute periods.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VersionMetrics {
@@ -148,6 +168,15 @@ pub struct MinuteCounts {
     pub errors: u64,
     /// Sum of Throttles.
     pub throttles: u64,
+    /// Duration's SampleCount: the invocations the slow counts are out of.
+    #[serde(default)]
+    pub durations: u64,
+    /// Invocations slower than the query's `slow_above_ms`.
+    #[serde(default)]
+    pub slow: u64,
+    /// Invocations slower than the query's `limit_ms`.
+    #[serde(default)]
+    pub over_limit: u64,
 }
 
 impl VersionMetrics {
@@ -158,17 +187,21 @@ impl VersionMetrics {
             invocations: acc.invocations + m.invocations,
             errors: acc.errors + m.errors,
             throttles: acc.throttles + m.throttles,
+            durations: acc.durations + m.durations,
+            slow: acc.slow + m.slow,
+            over_limit: acc.over_limit + m.over_limit,
         })
     }
 }
 
 /// Reads Lambda's per-version metrics.
 pub trait MetricsSource: Send + Sync {
-    /// Metrics for every key over `[start, end)`, in one request to the service; the
-    /// result has one entry per key, in the same order.
+    /// Metrics for every query over `[start, end)`, in one request to the service; the
+    /// result has one entry per query, in the same order. `p99_duration_ms` is over the
+    /// whole window.
     fn fetch(
         &self,
-        keys: &[MetricSeriesKey],
+        queries: &[MetricQuery],
         start: Timestamp,
         end: Timestamp,
     ) -> impl Future<Output = PortResult<Vec<VersionMetrics>>> + Send;

@@ -28,6 +28,20 @@ pub const MAX_WAIT_SECONDS: u64 = 7 * 24 * 3600;
 /// Longest whole deployment, counting every bake, the lock-in and every approval wait at
 /// its limit: 300 days, safely inside Step Functions' one-year execution limit.
 pub const MAX_TOTAL_SECONDS: u64 = 300 * 24 * 3600;
+/// Step Functions' limit of history events in one execution.
+pub const HISTORY_EVENT_LIMIT: u64 = 25_000;
+/// History events of one check cycle: Bake (entered, exited), Check health (entered,
+/// scheduled, started, succeeded, exited) and Choose next step (entered, exited).
+pub const EVENTS_PER_CHECK: u64 = 9;
+/// History events a step costs besides its checks: Shift traffic (5) and Choose next
+/// step (2), plus 7 for an approval pause.
+pub const EVENTS_PER_STEP: u64 = 7;
+/// History events of a DNS step's sync loop at its 10-minute limit: 60 polls of 9.
+pub const EVENTS_PER_DNS_SYNC: u64 = 540;
+/// Events kept free for Begin, promotion, confirmation or rollback, and retries.
+pub const RESERVED_EVENTS: u64 = 2_000;
+/// The shortest check interval: Lambda's metrics come in 1-minute periods.
+pub const MIN_CHECK_INTERVAL_SECONDS: u64 = 60;
 /// Most CloudWatch alarms to watch (DescribeAlarms takes 100 names a call).
 pub const MAX_ALARMS: usize = 100;
 
@@ -280,21 +294,44 @@ impl Default for ErrorRateRule {
     }
 }
 
-/// Latency rules: a comparison with the stable version, and an absolute limit.
+/// Latency rules: the share of slow invocations compared with the baseline, and an
+/// absolute limit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LatencyRule {
-    /// The candidate's p99 Duration may exceed the stable version's by this much,
-    /// relatively, (and by at least 20 ms) before it rolls back; judged once each has
-    /// served 100 invocations. `null` turns the comparison off.
-    pub max_increase_percent: Option<f64>,
-    /// Candidate's p99 Duration above this many milliseconds is unhealthy. Off when `null`.
+    /// "Slow" is slower than the stable version's p99 over the baseline history, so 1%
+    /// of its invocations are slow. The candidate's share of slow invocations may exceed
+    /// the baseline's by this much, relatively (50 = 1.5 times), before a confident
+    /// difference rolls it back; judged by the same sequential test as errors. `null`
+    /// turns the comparison off.
+    pub max_slow_increase_percent: Option<f64>,
+    /// Candidate's p99 Duration above this many milliseconds (more than 1% of its
+    /// invocations slower, over the rolling window) is unhealthy. Off when `null`.
     pub max_ms: Option<f64>,
 }
 
 impl Default for LatencyRule {
     fn default() -> Self {
-        Self { max_increase_percent: Some(50.0), max_ms: None }
+        Self { max_slow_increase_percent: Some(50.0), max_ms: None }
+    }
+}
+
+/// The stable version's own history, the baseline once the candidate has all traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BaselineSettings {
+    /// How far back "Begin deployment" reads the stable version's metrics through the
+    /// alias; 0 reads none, and 100% steps are then judged on the absolute limits only.
+    pub history_seconds: u64,
+    /// Allowance, in percent, for ordinary drift between the history and now (time of
+    /// day, load): the candidate at full traffic is compared with the history's rate
+    /// raised by this much.
+    pub drift_percent: f64,
+}
+
+impl Default for BaselineSettings {
+    fn default() -> Self {
+        Self { history_seconds: 3600, drift_percent: 25.0 }
     }
 }
 
@@ -329,9 +366,17 @@ pub struct HealthSettings {
     /// this far before its step began, so that a short step is judged on the data that
     /// has arrived, and late data from the previous step still counts.
     pub metric_lag_seconds: u64,
-    /// Check this often during a bake and roll back as soon as a check is unhealthy.
-    /// `null` checks once, at the end of each bake.
+    /// Check this often during every bake and the lock-in, and roll back at the first
+    /// unhealthy check. `null` (the default) checks every minute, and less often only
+    /// when a long deployment would otherwise exceed Step Functions' 25,000 history
+    /// events ([`check_interval`](DeploymentRequest::check_interval)).
     pub check_interval_seconds: Option<u64>,
+    /// The absolute limits (error rate, p99, throttles) read this many seconds of the
+    /// most recent delivered minutes, so that a late regression is not diluted by the
+    /// healthy minutes before it.
+    pub window_seconds: u64,
+    /// The stable version's history, the baseline at full traffic.
+    pub baseline: BaselineSettings,
     /// Extensions and policy when data is too thin.
     pub insufficient_data: InsufficientData,
 }
@@ -347,6 +392,8 @@ impl Default for HealthSettings {
             false_alarm_percent: 1.0,
             metric_lag_seconds: 240,
             check_interval_seconds: None,
+            window_seconds: 300,
+            baseline: BaselineSettings::default(),
             insufficient_data: InsufficientData::default(),
         }
     }
@@ -422,12 +469,70 @@ impl DeploymentRequest {
         }
     }
 
+    /// The seconds between checks: `health.check_interval_seconds`, or when that is
+    /// `null`, every minute, lengthened by whole minutes only as far as a long deployment
+    /// needs to stay within Step Functions' history limit. The error explains the
+    /// arithmetic. Only meaningful on a request whose strategy is valid.
+    pub fn check_interval(&self) -> Result<u64, FieldError> {
+        let steps = self.steps();
+        let Some((_, watched)) = steps.split_last() else { return Ok(MIN_CHECK_INTERVAL_SECONDS) };
+        let ins = &self.health.insufficient_data;
+        let per_step = EVENTS_PER_STEP
+            + if self.targets.records.is_empty() { 0 } else { EVENTS_PER_DNS_SYNC }
+            + EVENTS_PER_CHECK * u64::from(ins.extensions);
+        let approvals = steps.iter().filter(|s| s.approval).count() as u64;
+        let fixed = RESERVED_EVENTS + per_step * steps.len() as u64 + 7 * approvals;
+        let bakes: Vec<u64> = watched.iter().map(|s| s.bake_seconds).chain([self.lock_in_seconds]).collect();
+        let checks = |every: u64| bakes.iter().map(|b| b.div_ceil(every).max(1)).sum::<u64>();
+        let events = |every: u64| fixed + EVENTS_PER_CHECK * checks(every);
+        if fixed + EVENTS_PER_CHECK * bakes.len() as u64 > HISTORY_EVENT_LIMIT {
+            return Err(FieldError::new(
+                "health.insufficient_data.extensions",
+                format!(
+                    "{} steps with up to {} extensions each cost about {fixed} history events before any regular check; Step Functions allows {HISTORY_EVENT_LIMIT} per execution: use fewer steps or extensions",
+                    steps.len(),
+                    ins.extensions
+                ),
+            ));
+        }
+        if let Some(every) = self.health.check_interval_seconds {
+            if events(every) > HISTORY_EVENT_LIMIT {
+                let mut fits = every;
+                while events(fits) > HISTORY_EVENT_LIMIT {
+                    fits += 60;
+                }
+                return Err(FieldError::new(
+                    "health.check_interval_seconds",
+                    format!(
+                        "checking every {every} s means {} checks of {EVENTS_PER_CHECK} history events each, plus {fixed} for the steps, retries and the rest: {} events, and Step Functions allows {HISTORY_EVENT_LIMIT} per execution; check every {fits} s or more, or leave it unset to have stepshift choose",
+                        checks(every),
+                        events(every)
+                    ),
+                ));
+            }
+            return Ok(every);
+        }
+        let mut every = MIN_CHECK_INTERVAL_SECONDS;
+        while events(every) > HISTORY_EVENT_LIMIT {
+            every += 60;
+        }
+        Ok(every)
+    }
+
     /// Advice that does not stop the release, such as a bake shorter than a record's TTL.
     pub fn warnings(&self) -> Vec<String> {
         let steps = self.steps();
         let shortest = steps[..steps.len().saturating_sub(1)].iter().map(|s| s.bake_seconds).min();
         let Some(shortest) = shortest else { return Vec::new() };
         let mut out = Vec::new();
+        if self.health.check_interval_seconds.is_none()
+            && let Ok(every) = self.check_interval()
+            && every > MIN_CHECK_INTERVAL_SECONDS
+        {
+            out.push(format!(
+                "health: checks every {every} s rather than every minute, so that the deployment stays within Step Functions' {HISTORY_EVENT_LIMIT} history events"
+            ));
+        }
         for (i, r) in self.targets.records.iter().enumerate() {
             out.extend(r.warnings(&format!("targets[{i}]"), shortest));
         }
@@ -457,6 +562,11 @@ impl DeploymentRequest {
             && !(1..=1000).contains(&keep)
         {
             errors.push(FieldError::new("keep_versions", "must be between 1 and 1000"));
+        }
+        if errors.is_empty()
+            && let Err(e) = self.check_interval()
+        {
+            errors.push(e);
         }
         if errors.is_empty() {
             let steps = self.steps();
@@ -502,7 +612,7 @@ fn require_objects(value: &serde_json::Value) -> Result<(), FieldErrors> {
     }
     expect("health".into(), value.get("health"));
     if let Some(h) = value.get("health").filter(|h| h.is_object()) {
-        for rule in ["error_rate", "p99_duration", "throttles", "insufficient_data"] {
+        for rule in ["error_rate", "p99_duration", "throttles", "insufficient_data", "baseline"] {
             expect(format!("health.{rule}"), h.get(rule));
         }
     }
@@ -728,7 +838,7 @@ fn validate_health(h: &HealthSettings, errors: &mut Vec<FieldError>) {
     }
     for (field, value) in [
         ("health.error_rate.max_increase_percent", h.error_rate.max_increase_percent),
-        ("health.p99_duration.max_increase_percent", h.p99_duration.max_increase_percent),
+        ("health.p99_duration.max_slow_increase_percent", h.p99_duration.max_slow_increase_percent),
     ] {
         if let Some(v) = value
             && (!v.is_finite() || !(0.0..=10_000.0).contains(&v))
@@ -772,11 +882,33 @@ fn validate_health(h: &HealthSettings, errors: &mut Vec<FieldError>) {
         ));
     }
     if let Some(every) = h.check_interval_seconds
-        && !(60..=MAX_WAIT_SECONDS).contains(&every)
+        && !(MIN_CHECK_INTERVAL_SECONDS..=MAX_WAIT_SECONDS).contains(&every)
     {
         errors.push(FieldError::new(
             "health.check_interval_seconds",
             "must be at least 60 (Lambda metrics come in 1-minute periods) and at most 7 days",
+        ));
+    }
+    if !(60..=3600).contains(&h.window_seconds) {
+        errors.push(FieldError::new(
+            "health.window_seconds",
+            format!("{} is out of range; must be between 60 and 3600 (whole minutes of metrics)", h.window_seconds),
+        ));
+    }
+    if h.baseline.history_seconds > 86_400 || (1..300).contains(&h.baseline.history_seconds) {
+        errors.push(FieldError::new(
+            "health.baseline.history_seconds",
+            format!(
+                "{} is out of range; must be 0 (no history) or between 300 and 86400 (CloudWatch keeps 1-minute data for 15 days, and a day is plenty)",
+                h.baseline.history_seconds
+            ),
+        ));
+    }
+    let drift = h.baseline.drift_percent;
+    if !drift.is_finite() || !(0.0..=1000.0).contains(&drift) {
+        errors.push(FieldError::new(
+            "health.baseline.drift_percent",
+            format!("{drift} is out of range; must be between 0 and 1000"),
         ));
     }
     let ins = &h.insufficient_data;

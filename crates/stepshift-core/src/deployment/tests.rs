@@ -35,8 +35,22 @@ fn verdict(status: VerdictStatus, at: i64) -> Verdict {
     }
 }
 
+/// A canary checked once at the end of each bake.
 fn canary() -> Plan {
-    plan(&[(10.0, 300, false), (100.0, 0, true)], 600, HealthSettings::default())
+    let once = HealthSettings { check_interval_seconds: Some(crate::request::MAX_WAIT_SECONDS), ..Default::default() };
+    plan(&[(10.0, 300, false), (100.0, 0, true)], 600, once)
+}
+
+#[test]
+fn checks_every_minute_by_default() {
+    let p = plan(&[(10.0, 300, false), (100.0, 0, true)], 600, HealthSettings::default());
+    assert_eq!(p.start().cursor.wait_seconds, 60);
+    assert_eq!(p.cursor(1).wait_seconds, 60, "the lock-in too");
+    let first = Progress { cursor: p.cursor(0), decision: Decision::Advance, verdict: None, steps: Vec::new() };
+    let next = decide(&p, &first, t(0), verdict(VerdictStatus::Healthy, 60), t(60));
+    assert_eq!((next.decision, next.cursor.wait_seconds), (Decision::Wait, 60));
+    let last = decide(&p, &first, t(0), verdict(VerdictStatus::Healthy, 270), t(270));
+    assert_eq!((last.decision, last.cursor.wait_seconds), (Decision::Wait, 30), "never past the bake's end");
 }
 
 #[test]

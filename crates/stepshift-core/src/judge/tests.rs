@@ -10,6 +10,8 @@ fn sample(version: &str, invocations: u64, errors: u64) -> VersionSample {
         throttles: 0,
         error_rate_percent: (invocations > 0).then(|| 100.0 * errors as f64 / invocations as f64),
         p99_duration_ms: Some(120.0),
+        durations: invocations,
+        over_limit: 0,
     }
 }
 
@@ -20,7 +22,11 @@ fn target(candidate: VersionSample) -> TargetSample {
         candidate,
         baseline: Some(sample("41", 900, 1)),
         comparison: None,
+        slow: None,
         client_errors: None,
+        history: None,
+        stable_version: "41".into(),
+        window: None,
     }
 }
 
@@ -52,15 +58,6 @@ fn too_few_invocations_is_inconclusive_even_with_errors() {
     );
     let none = run(&h, vec![target(sample("42", 0, 0))], vec![]);
     assert_eq!(none.status, VerdictStatus::Inconclusive);
-}
-
-#[test]
-fn p99_limit() {
-    let mut h = HealthSettings::default();
-    h.p99_duration.max_ms = Some(100.0);
-    let v = run(&h, vec![target(sample("42", 100, 0))], vec![]);
-    assert_eq!(v.status, VerdictStatus::Unhealthy);
-    assert_eq!(v.reasons, ["orders:live version 42 p99 duration 120 ms is above 100 ms"]);
 }
 
 #[test]
@@ -101,14 +98,25 @@ fn failures_outrank_gaps_and_every_target_counts() {
 }
 
 #[test]
-fn healthy_verdict_summarizes_both_versions() {
-    let v = run(&HealthSettings::default(), vec![target(sample("42", 200, 1))], vec![]);
+fn healthy_verdict_summarizes_both_versions_and_the_baseline() {
+    let mut t = target(sample("42", 200, 1));
+    t.comparison = Some(concurrent((100, 1), (900, 9), 3));
+    let evidence = round2(t.comparison.as_ref().unwrap().evidence);
+    let v = run(&HealthSettings::default(), vec![t], vec![]);
     assert_eq!(v.status, VerdictStatus::Healthy);
     assert_eq!(
         v.reasons,
-        [
-            "orders:live version 42 healthy: 0.5% errors (1 in 200 invocations), p99 120 ms; stable version 41: 0.11% errors (1 in 900)"
-        ]
+        [format!(
+            "orders:live version 42 healthy: 0.5% errors (1 in 200 invocations), p99 120 ms; stable version 41: 0.11% errors (1 in 900); errors against version 41 over the same minutes: evidence {evidence} of 100"
+        )]
+    );
+    let mut alone = target(sample("42", 200, 1));
+    alone.baseline = None;
+    let v = run(&HealthSettings::default(), vec![alone], vec![]);
+    assert!(
+        v.reasons[0].ends_with("no baseline (no stable history was read): judged on the absolute limits only"),
+        "{:?}",
+        v.reasons
     );
 }
 
@@ -129,60 +137,79 @@ fn the_absolute_limit_waits_for_enough_invocations_to_expect_five_errors() {
     assert_eq!(v.status, VerdictStatus::Unhealthy);
 }
 
+fn concurrent(c: (u64, u64), s: (u64, u64), minutes: i64) -> Comparison {
+    use crate::compare::{MinutePair, TestSettings, compare};
+    let pairs: Vec<_> = (0..minutes)
+        .map(|i| MinutePair {
+            start: Timestamp::from_secs(60 * i),
+            candidate_n: c.0,
+            candidate_k: c.1,
+            stable_n: s.0,
+            stable_k: s.1,
+        })
+        .collect();
+    let settings =
+        TestSettings { tolerance: 0.2, drift: 0.25, alpha: 0.01, origin: Timestamp::from_secs(0), planned_minutes: 20 };
+    compare(&pairs, None, &settings)
+}
+
 #[test]
 fn a_confident_error_rate_increase_is_unhealthy_with_its_numbers() {
-    use crate::compare::compare_error_rates;
-    use crate::ports::MinuteCounts;
-    let minute = |i: i64, invocations, errors| MinuteCounts {
-        start: Timestamp::from_secs(60 * i),
-        invocations,
-        errors,
-        throttles: 0,
-    };
-    let c: Vec<_> = (0..5).map(|i| minute(i, 60, 3)).collect();
-    let s: Vec<_> = (0..5).map(|i| minute(i, 540, 5)).collect();
     let mut t = target(sample("42", 300, 15));
-    t.comparison = Some(compare_error_rates(&c, &s, 0.2, 0.01));
+    t.comparison = Some(concurrent((60, 3), (540, 5), 5));
     let v = run(&HealthSettings::default(), vec![t], vec![]);
     assert_eq!(v.status, VerdictStatus::Unhealthy);
+    let evidence = round2(v.targets[0].comparison.as_ref().unwrap().evidence);
+    assert!(evidence > 100.0, "the verdict carries the evidence: {evidence}");
     assert_eq!(
         v.reasons,
-        [
-            "orders:live version 42 fails 5.4x as often as version 41 (15 errors in 300 invocations against 25 in 2700): worse, with 99% confidence"
-        ]
+        [format!(
+            "orders:live version 42 fails 5.4x as often as version 41 over the same minutes since 00:00 (15 errors in 300 invocations; evidence {evidence} against a threshold of 100): worse, with 99% confidence"
+        )]
     );
-    assert!(v.targets[0].comparison.as_ref().unwrap().evidence > 100.0, "the verdict carries the evidence");
 
     let mut off = HealthSettings::default();
     off.error_rate.max_increase_percent = None;
     let mut t = target(sample("42", 300, 18));
-    t.comparison = Some(compare_error_rates(&c, &s, 0.2, 0.01));
+    t.comparison = Some(concurrent((60, 3), (540, 5), 5));
     let v = run(&off, vec![t], vec![]);
     assert_eq!(v.status, VerdictStatus::Unhealthy, "the 5% limit still applies");
     assert!(v.reasons[0].contains("error rate 6% is above 5%"), "{:?}", v.reasons);
 }
 
 #[test]
-fn a_slower_p99_than_the_stable_version_is_unhealthy() {
-    let h = HealthSettings::default(); // +50% and 20 ms, 500 invocations each
+fn more_slow_invocations_than_the_baseline_is_unhealthy() {
+    let mut t = target(sample("42", 600, 0));
+    t.slow = Some(concurrent((60, 12), (540, 5), 5));
+    let v = run(&HealthSettings::default(), vec![t.clone()], vec![]);
+    assert_eq!(v.status, VerdictStatus::Unhealthy);
+    assert!(
+        v.reasons[0].starts_with(
+            "orders:live version 42 is slower than 0 ms (the stable p99) 21.6x as often as version 41 over the same minutes"
+        ),
+        "{:?}",
+        v.reasons
+    );
+    let mut off = HealthSettings::default();
+    off.p99_duration.max_slow_increase_percent = None;
+    assert_eq!(run(&off, vec![t], vec![]).status, VerdictStatus::Healthy, "the comparison can be turned off");
+}
+
+#[test]
+fn the_p99_limit_counts_invocations_over_it_in_the_window() {
+    let mut h = HealthSettings::default();
+    h.p99_duration.max_ms = Some(800.0);
     let mut slow = sample("42", 600, 0);
-    slow.p99_duration_ms = Some(400.0);
+    slow.over_limit = 7; // 1.17% of 600 took longer than 800 ms: the p99 is above it
     let v = run(&h, vec![target(slow.clone())], vec![]);
-    assert_eq!(v.reasons, ["orders:live version 42 p99 duration 400 ms is more than 50% above version 41's 120 ms"]);
-    let mut thin = slow.clone();
-    thin.invocations = 400;
+    assert_eq!(v.reasons, ["orders:live version 42 p99 duration is above 800 ms: 7 of 600 invocations (1.17%) took longer"]);
+    slow.over_limit = 6; // exactly 1%: the p99 is at the limit, not above it
+    assert_eq!(run(&h, vec![target(slow.clone())], vec![]).status, VerdictStatus::Healthy);
+    let mut thin = sample("42", 400, 0);
+    thin.over_limit = 40;
     assert_eq!(
         run(&h, vec![target(thin)], vec![]).status,
         VerdictStatus::Healthy,
-        "too few invocations to compare p99s"
-    );
-    let mut close = slow;
-    close.p99_duration_ms = Some(135.0);
-    let mut fast = HealthSettings::default();
-    fast.p99_duration.max_increase_percent = Some(10.0);
-    assert_eq!(
-        run(&fast, vec![target(close)], vec![]).status,
-        VerdictStatus::Healthy,
-        "15 ms more is under the 20 ms floor"
+        "fewer than 500 samples: too few to expect 5 over the limit"
     );
 }

@@ -78,7 +78,7 @@ pub fn minutes(requests: &[(Timestamp, f64)], error_rate_percent: &[(Timestamp, 
             let rate = error_rate_percent.iter().find(|(t, _)| t == start).map_or(0.0, |(_, r)| *r);
             let invocations = n.round() as u64;
             let errors = ((n * rate / 100.0).round() as u64).min(invocations);
-            MinuteCounts { start: *start, invocations, errors, throttles: 0 }
+            MinuteCounts { start: *start, invocations, errors, ..MinuteCounts::default() }
         })
         .collect()
 }
@@ -86,7 +86,7 @@ pub fn minutes(requests: &[(Timestamp, f64)], error_rate_percent: &[(Timestamp, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::compare_error_rates;
+    use crate::compare::{MinutePair, TestSettings, compare};
 
     fn minute(i: i64) -> Timestamp {
         Timestamp::from_millis(1_795_000_000_000 + i * 60_000)
@@ -110,8 +110,23 @@ mod tests {
         let green_requests: Vec<_> = (0..10).map(|i| (minute(i), 100.0)).collect();
         let same = minutes(&green_requests, &(0..10).map(|i| (minute(i), 1.0)).collect::<Vec<_>>());
         let worse = minutes(&green_requests, &(0..10).map(|i| (minute(i), 10.0)).collect::<Vec<_>>());
-        assert!(!compare_error_rates(&same, &blue, 0.0, 0.01).regressed());
-        let c = compare_error_rates(&worse, &blue, 0.0, 0.01);
+        let test = |green: &[MinuteCounts]| {
+            let pairs: Vec<MinutePair> = green
+                .iter()
+                .zip(&blue)
+                .map(|(g, b)| MinutePair {
+                    start: g.start,
+                    candidate_n: g.invocations,
+                    candidate_k: g.errors,
+                    stable_n: b.invocations,
+                    stable_k: b.errors,
+                })
+                .collect();
+            let s = TestSettings { tolerance: 0.0, drift: 0.25, alpha: 0.01, origin: minute(0), planned_minutes: 10 };
+            compare(&pairs, None, &s)
+        };
+        assert!(!test(&same).regressed());
+        let c = test(&worse);
         assert!(c.regressed(), "{c:?}");
         assert_eq!((c.candidate_errors, c.stable_errors), (100, 90));
     }

@@ -7,7 +7,9 @@ use tracing::info;
 
 use crate::deployment::{DeploymentState, Plan, PlannedRecord, PlannedTarget, Revision, Router, Traffic};
 use crate::error::{FieldError, FieldErrors, PortError, TaskError};
-use crate::ports::{AlarmSource, AliasRouter, ParameterStore, VersionCatalog};
+use crate::baseline;
+use crate::ports::{AlarmSource, AliasRouter, MetricsSource, ParameterStore, VersionCatalog};
+use crate::route53::health::DistributionMetricsSource;
 use crate::records::{self, HistoryEntry, HistoryEvent, Lock, RecordKeys};
 use crate::request::DeploymentRequest;
 use crate::route53::RecordRouter;
@@ -37,7 +39,14 @@ struct Resolved {
 /// Validates, resolves the aliases, takes the locks and returns the initial state.
 pub async fn begin<P>(ports: &P, config: &TaskConfig, input: BeginInput) -> Result<DeploymentState, TaskError>
 where
-    P: AliasRouter + RecordRouter + VersionCatalog + AlarmSource + ParameterStore + Clock,
+    P: AliasRouter
+        + RecordRouter
+        + VersionCatalog
+        + AlarmSource
+        + MetricsSource
+        + DistributionMetricsSource
+        + ParameterStore
+        + Clock,
 {
     let request = DeploymentRequest::from_value(input.request).map_err(TaskError::InvalidRequest)?;
     for w in request.warnings() {
@@ -63,7 +72,13 @@ where
             });
         }
     }
-    let resolved = resolve(ports, &request).await?;
+    let mut resolved = resolve(ports, &request).await?;
+    // The stable version's history: read-only, so it is read before any lock is taken.
+    let planned: Vec<PlannedTarget> = resolved.iter().map(|r| r.target.clone()).collect();
+    let histories = baseline::read(ports, &planned, &request.health, input.started_at).await?;
+    for (r, h) in resolved.iter_mut().zip(histories) {
+        r.target.history = h;
+    }
     let now = ports.now();
 
     // Locks are taken in name order, so two releases over overlapping aliases cannot
@@ -107,13 +122,16 @@ where
         targets.push(target);
     }
 
+    let mut health = request.health.clone();
+    // Validation has checked that the interval fits the history limit.
+    health.check_interval_seconds = Some(request.check_interval().map_err(|e| TaskError::InvalidRequest(e.into()))?);
     let plan = Plan {
         execution: input.execution,
         started_at: input.started_at,
         router: if request.targets.records.is_empty() { Router::Lambda } else { Router::Route53 },
         targets,
         steps: request.steps(),
-        health: request.health.clone(),
+        health,
         lock_in_seconds: request.lock_in_seconds,
         keep_versions: request.keep_versions,
         approval_timeout_seconds: request.approval_timeout_seconds,
@@ -147,6 +165,7 @@ where
                         candidate: r.green.label(),
                         records_before: Default::default(),
                         record: Some(PlannedRecord { target: r.clone(), original }),
+                        history: None,
                     },
                     revision_id: None,
                 });
@@ -223,6 +242,7 @@ where
                 candidate: t.version.clone(),
                 records_before: Default::default(),
                 record: None,
+                history: None,
             },
             revision_id: Some(alias.revision_id),
         });

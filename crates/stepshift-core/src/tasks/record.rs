@@ -147,6 +147,8 @@ where
         + crate::route53::RecordRouter
         + VersionCatalog
         + crate::ports::AlarmSource
+        + crate::ports::MetricsSource
+        + crate::route53::health::DistributionMetricsSource
         + ParameterStore
         + Clock,
 {

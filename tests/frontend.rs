@@ -46,6 +46,7 @@ fn scenario(green_5xx: f64) -> Scenario {
         actions: Vec::new(),
         approvals: Vec::new(),
         task_millis: 250,
+        history_seconds: 3600,
     }
 }
 

@@ -36,6 +36,7 @@ pub fn scenario(candidate: VersionModel) -> Scenario {
         actions: Vec::new(),
         approvals: Vec::new(),
         task_millis: 250,
+        history_seconds: 3600,
     }
 }
 

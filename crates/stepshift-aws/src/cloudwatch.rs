@@ -1,8 +1,10 @@
 //! [`MetricsSource`] and [`AlarmSource`] on CloudWatch.
 //!
 //! One GetMetricData call per check covers every target and both versions: Invocations,
-//! Errors and Throttles as 1-minute sums, and Duration p99 over the whole window, with
-//! the dimensions FunctionName, Resource (`function:alias`) and ExecutedVersion.
+//! Errors and Throttles as 1-minute sums, Duration's 1-minute SampleCount and the
+//! invocations slower than the query's thresholds (`TC(x:)`, CloudWatch's trimmed count,
+//! which counts values above `x`), and Duration p99 over the whole window, with the
+//! dimensions FunctionName, Resource (`function:alias`) and ExecutedVersion.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +12,8 @@ use aws_sdk_cloudwatch::types::{
     AlarmType, Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StateValue,
 };
 use stepshift_core::ports::{
-    AlarmSource, AlarmStatus, AlarmValue, MetricSeriesKey, MetricsSource, MinuteCounts, PortResult, VersionMetrics,
+    AlarmSource, AlarmStatus, AlarmValue, MetricQuery, MetricSeriesKey, MetricsSource, MinuteCounts, PortResult,
+    VersionMetrics,
 };
 use stepshift_core::route53::health::{self, DistributionMetrics, DistributionMetricsSource};
 use stepshift_core::{PortError, Service, Timestamp};
@@ -32,11 +35,19 @@ where
     classify(Service::CloudWatch, e)
 }
 
-/// GetMetricData accepts at most 500 queries a call; each key needs 4.
-pub const MAX_KEYS_PER_CALL: usize = 125;
+/// GetMetricData accepts at most 500 queries a call; each key needs up to 7.
+pub const MAX_KEYS_PER_CALL: usize = 71;
 
-/// The queries of one key, in id order: sums of Invocations, Errors, Throttles, then p99.
+/// The queries of one key, in id order: sums of Invocations, Errors, Throttles, then
+/// Duration's sample count, its p99, and the trimmed counts above the thresholds.
 const SUMS: [(&str, &str); 3] = [("inv", "Invocations"), ("err", "Errors"), ("thr", "Throttles")];
+
+/// CloudWatch's trimmed count of the values above `ms`: `TC(ms:)`.
+pub fn above(ms: f64) -> String {
+    // Up to 10 decimals are accepted; three keep microseconds and stay readable.
+    let text = format!("{ms:.3}");
+    format!("TC({}:)", text.trim_end_matches('0').trim_end_matches('.'))
+}
 
 fn metric(key: &MetricSeriesKey, name: &str) -> Metric {
     let dim = |n: &str, v: String| Dimension::builder().name(n).value(v).build();
@@ -57,27 +68,30 @@ fn query(id: String, metric: Metric, period: i32, stat: &str) -> MetricDataQuery
         .build()
 }
 
-/// The queries for `keys` over a window of `window_secs`.
-pub fn queries(keys: &[MetricSeriesKey], window_secs: i64) -> Vec<MetricDataQuery> {
+/// The queries for `wanted` over a window of `window_secs`.
+pub fn queries(wanted: &[MetricQuery], window_secs: i64) -> Vec<MetricDataQuery> {
     // p99 over the whole window in one datapoint: the period must be a multiple of 60.
     let whole = i32::try_from(((window_secs.max(60) + 59) / 60) * 60).unwrap_or(i32::MAX);
-    let mut out = Vec::with_capacity(keys.len() * 4);
-    for (i, key) in keys.iter().enumerate() {
+    let mut out = Vec::with_capacity(wanted.len() * 7);
+    for (i, q) in wanted.iter().enumerate() {
+        let key = &q.series;
         for (suffix, name) in SUMS {
             out.push(query(format!("m{i}_{suffix}"), metric(key, name), 60, "Sum"));
         }
+        out.push(query(format!("m{i}_dur"), metric(key, "Duration"), 60, "SampleCount"));
         out.push(query(format!("m{i}_p99"), metric(key, "Duration"), whole, "p99"));
+        if let Some(ms) = q.slow_above_ms {
+            out.push(query(format!("m{i}_slow"), metric(key, "Duration"), 60, &above(ms)));
+        }
+        if let Some(ms) = q.limit_ms {
+            out.push(query(format!("m{i}_over"), metric(key, "Duration"), 60, &above(ms)));
+        }
     }
     out
 }
 
 impl MetricsSource for AwsPorts {
-    async fn fetch(
-        &self,
-        keys: &[MetricSeriesKey],
-        start: Timestamp,
-        end: Timestamp,
-    ) -> PortResult<Vec<VersionMetrics>> {
+    async fn fetch(&self, keys: &[MetricQuery], start: Timestamp, end: Timestamp) -> PortResult<Vec<VersionMetrics>> {
         if keys.len() > MAX_KEYS_PER_CALL {
             return Err(PortError::Invalid {
                 service: Service::CloudWatch,
@@ -105,11 +119,15 @@ impl MetricsSource for AwsPorts {
                 }
                 let start = from_smithy(t).floor_minute();
                 let m = slot.entry(start.millis()).or_insert(MinuteCounts { start, ..Default::default() });
+                // Trimmed counts are interpolated and may be fractional.
                 let n = v.max(0.0).round() as u64;
                 match kind {
                     "inv" => m.invocations += n,
                     "err" => m.errors += n,
-                    _ => m.throttles += n,
+                    "thr" => m.throttles += n,
+                    "dur" => m.durations += n,
+                    "slow" => m.slow += n,
+                    _ => m.over_limit += n,
                 }
             }
         }
@@ -249,12 +267,25 @@ mod tests {
     }
 
     #[test]
-    fn four_queries_per_key_with_the_per_version_dimensions() {
-        let q = queries(&[key("42"), key("41")], 330);
-        assert_eq!(q.len(), 8);
+    fn queries_per_key_with_the_per_version_dimensions() {
+        let slow = MetricQuery { slow_above_ms: Some(181.25), limit_ms: Some(800.0), ..MetricQuery::sums(key("42")) };
+        let q = queries(&[slow, MetricQuery::sums(key("41"))], 330);
+        assert_eq!(q.len(), 12);
         let ids: Vec<&str> = q.iter().filter_map(|q| q.id()).collect();
-        assert_eq!(ids, ["m0_inv", "m0_err", "m0_thr", "m0_p99", "m1_inv", "m1_err", "m1_thr", "m1_p99"]);
-        let stat = q[3].metric_stat().unwrap();
+        assert_eq!(
+            ids,
+            [
+                "m0_inv", "m0_err", "m0_thr", "m0_dur", "m0_p99", "m0_slow", "m0_over", "m1_inv", "m1_err", "m1_thr",
+                "m1_dur", "m1_p99"
+            ]
+        );
+        let stats: Vec<(&str, Option<i32>)> =
+            q[3..7].iter().map(|q| q.metric_stat().unwrap()).map(|s| (s.stat().unwrap(), s.period())).collect();
+        assert_eq!(
+            stats,
+            [("SampleCount", Some(60)), ("p99", Some(360)), ("TC(181.25:)", Some(60)), ("TC(800:)", Some(60))]
+        );
+        let stat = q[4].metric_stat().unwrap();
         assert_eq!(
             (stat.period(), stat.stat()),
             (Some(360), Some("p99")),
@@ -264,6 +295,13 @@ mod tests {
             stat.metric().unwrap().dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
         assert_eq!(dims, [("FunctionName", "orders"), ("Resource", "orders:live"), ("ExecutedVersion", "42")]);
         assert_eq!(q[0].metric_stat().unwrap().period(), Some(60));
+    }
+
+    #[test]
+    fn trimmed_counts_name_their_threshold_exactly() {
+        assert_eq!(above(180.0), "TC(180:)");
+        assert_eq!(above(0.5), "TC(0.5:)");
+        assert_eq!(above(1234.56789), "TC(1234.568:)");
     }
 
     #[test]

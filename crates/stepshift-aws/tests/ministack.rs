@@ -12,7 +12,8 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use stepshift_aws::AwsPorts;
 use stepshift_core::ports::{
-    AlarmSource, AlarmValue, AliasRouter, AliasRouting, MetricSeriesKey, MetricsSource, ParameterStore, VersionCatalog,
+    AlarmSource, AlarmValue, AliasRouter, AliasRouting, MetricQuery, MetricSeriesKey, MetricsSource, ParameterStore,
+    VersionCatalog,
 };
 use stepshift_core::records::{self, HistoryEntry, HistoryEvent, Lock, RecordKeys, VersionRecords};
 use stepshift_core::{Clock, PortError, SystemClock, Timestamp};
@@ -231,7 +232,7 @@ async fn per_version_metrics_come_back_by_minute_with_p99() {
             .expect("put_metric_data");
     }
     let key = |v: &str| MetricSeriesKey { function: f.clone(), alias: "live".into(), version: v.into() };
-    let got = aws.fetch(&[key("2"), key("1"), key("3")], base, base.plus_secs(300)).await.unwrap();
+    let got = aws.fetch(&[MetricQuery::sums(key("2")), MetricQuery::sums(key("1")), MetricQuery::sums(key("3"))], base, base.plus_secs(300)).await.unwrap();
     assert_eq!(got.len(), 3);
     let candidate = got[0].totals();
     assert_eq!((candidate.invocations, candidate.errors, candidate.throttles), (30, 3, 6));
@@ -244,7 +245,7 @@ async fn per_version_metrics_come_back_by_minute_with_p99() {
     assert_eq!(got[2].p99_duration_ms, None);
 
     // Data outside the window is not counted.
-    let late = aws.fetch(&[key("2")], base.plus_secs(120), base.plus_secs(300)).await.unwrap();
+    let late = aws.fetch(&[MetricQuery::sums(key("2"))], base.plus_secs(120), base.plus_secs(300)).await.unwrap();
     assert_eq!(late[0].totals().invocations, 10);
 }
 
@@ -291,7 +292,9 @@ async fn distribution_metrics_come_back_by_minute() {
     assert_eq!(b.iter().map(|m| m.errors).sum::<u64>(), 27);
     assert_eq!(got[0].error_rate_4xx.len(), 3);
     assert!(got[1].error_rate_4xx.is_empty());
-    let c = stepshift_core::compare::compare_error_rates(&g, &b, 0.0, 0.01);
+    use stepshift_core::compare::{TestSettings, compare, errors, pair_minutes};
+    let settings = TestSettings { tolerance: 0.0, drift: 0.25, alpha: 0.01, origin: base, planned_minutes: 5 };
+    let c = compare(&pair_minutes(&g, &b, errors), None, &settings);
     assert!(c.regressed(), "{c:?}");
 }
 

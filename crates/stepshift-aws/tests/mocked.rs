@@ -11,7 +11,7 @@ use aws_sdk_ssm::types::error::ParameterNotFound;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::body::SdkBody;
 use stepshift_aws::AwsPorts;
-use stepshift_core::ports::{AliasRouter, AliasRouting, MetricSeriesKey, MetricsSource, ParameterStore};
+use stepshift_core::ports::{AliasRouter, AliasRouting, MetricQuery, MetricSeriesKey, MetricsSource, ParameterStore};
 use stepshift_core::{PortError, Timestamp};
 
 fn ports(lambda: &[&Rule], cloudwatch: &[&Rule], ssm: &[&Rule]) -> AwsPorts {
@@ -114,7 +114,7 @@ async fn get_alias_reads_the_routing_config() {
 #[tokio::test]
 async fn one_get_metric_data_call_covers_every_key() {
     let get = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
-        .match_requests(|r| r.metric_data_queries().len() == 12)
+        .match_requests(|r| r.metric_data_queries().len() == 15)
         .then_output(|| {
             let at = aws_smithy_types::DateTime::from_secs(1_800_000_060);
             GetMetricDataOutput::builder()
@@ -125,7 +125,7 @@ async fn one_get_metric_data_call_covers_every_key() {
         });
     let aws = ports(&[], &[&get], &[]);
     let key = |f: &str, v: &str| MetricSeriesKey { function: f.into(), alias: "live".into(), version: v.into() };
-    let keys = [key("orders", "42"), key("orders", "41"), key("billing", "8")];
+    let keys = [key("orders", "42"), key("orders", "41"), key("billing", "8")].map(MetricQuery::sums);
     let start = Timestamp::from_secs(1_800_000_000);
     let got = aws.fetch(&keys, start, start.plus_secs(300)).await.unwrap();
     assert_eq!(get.num_calls(), 1);
@@ -133,6 +133,57 @@ async fn one_get_metric_data_call_covers_every_key() {
     assert_eq!(got[2].totals().errors, 2);
     assert_eq!(got[2].p99_duration_ms, Some(300.0));
     assert_eq!(got[0].totals().invocations, 0);
+}
+
+/// Neither emulator serves CloudWatch's trimmed count (ministack answers the Average,
+/// moto refuses it), so the exact slow-invocation queries are pinned here.
+#[tokio::test]
+async fn slow_invocations_are_trimmed_counts_of_duration_per_minute() {
+    let get = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| {
+            let q = r.metric_data_queries();
+            let stat = |id: &str| {
+                q.iter().find(|q| q.id() == Some(id)).and_then(|q| q.metric_stat()).map(|s| {
+                    let m = s.metric().unwrap();
+                    let dims: Vec<(String, String)> = m
+                        .dimensions()
+                        .iter()
+                        .map(|d| (d.name().unwrap().to_owned(), d.value().unwrap().to_owned()))
+                        .collect();
+                    (m.namespace().unwrap().to_owned(), m.metric_name().unwrap().to_owned(), dims, s.period(), s.stat().unwrap().to_owned())
+                })
+            };
+            let dims = vec![
+                ("FunctionName".to_owned(), "orders".to_owned()),
+                ("Resource".to_owned(), "orders:live".to_owned()),
+                ("ExecutedVersion".to_owned(), "42".to_owned()),
+            ];
+            let duration = |stat: &str| Some(("AWS/Lambda".to_owned(), "Duration".to_owned(), dims.clone(), Some(60), stat.to_owned()));
+            q.len() == 7
+                && stat("m0_dur") == duration("SampleCount")
+                && stat("m0_slow") == duration("TC(181.25:)")
+                && stat("m0_over") == duration("TC(800:)")
+                && r.scan_by() == Some(&aws_sdk_cloudwatch::types::ScanBy::TimestampAscending)
+        })
+        .then_output(|| {
+            let at = aws_smithy_types::DateTime::from_secs(1_800_000_060);
+            let point = |id: &str, v: f64| MetricDataResult::builder().id(id).timestamps(at).values(v).build();
+            GetMetricDataOutput::builder()
+                .metric_data_results(point("m0_inv", 600.0))
+                .metric_data_results(point("m0_dur", 600.0))
+                // Trimmed counts are interpolated, so CloudWatch may answer fractions.
+                .metric_data_results(point("m0_slow", 41.6))
+                .metric_data_results(point("m0_over", 2.4))
+                .build()
+        });
+    let aws = ports(&[], &[&get], &[]);
+    let series = MetricSeriesKey { function: "orders".into(), alias: "live".into(), version: "42".into() };
+    let query = MetricQuery { series, slow_above_ms: Some(181.25), limit_ms: Some(800.0) };
+    let start = Timestamp::from_secs(1_800_000_000);
+    let got = aws.fetch(&[query], start, start.plus_secs(300)).await.unwrap();
+    assert_eq!(get.num_calls(), 1);
+    let t = got[0].totals();
+    assert_eq!((t.invocations, t.durations, t.slow, t.over_limit), (600, 600, 42, 2));
 }
 
 #[tokio::test]

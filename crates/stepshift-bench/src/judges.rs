@@ -6,7 +6,7 @@ use futures_executor::block_on;
 use serde_json::Value;
 use stepshift_core::deployment::{Decision, Progress, decide};
 use stepshift_core::judge::{Verdict, VerdictStatus};
-use stepshift_core::ports::{MetricSeriesKey, MetricsSource, MinuteCounts};
+use stepshift_core::ports::{MetricQuery, MetricSeriesKey, MetricsSource, MinuteCounts};
 use stepshift_core::tasks::check::{CheckInput, window_for};
 use stepshift_core::tasks::decode;
 use stepshift_core::{Clock, TaskError, Timestamp, encode};
@@ -72,8 +72,13 @@ impl Ctx<'_> {
     /// Per-minute counts of (candidate, stable) of the first target from `start` to now.
     fn minutes(&self, start: Timestamp) -> (Vec<MinuteCounts>, Vec<MinuteCounts>) {
         let t = &self.input.plan.targets[0];
-        let key =
-            |v: &str| MetricSeriesKey { function: t.function.clone(), alias: t.alias.clone(), version: v.to_owned() };
+        let key = |v: &str| {
+            MetricQuery::sums(MetricSeriesKey {
+                function: t.function.clone(),
+                alias: t.alias.clone(),
+                version: v.to_owned(),
+            })
+        };
         let got = block_on(self.aws.fetch(&[key(&t.candidate), key(&t.stable)], start, self.now.ceil_minute()))
             .unwrap_or_default();
         let mut it = got.into_iter();

@@ -69,6 +69,7 @@ fn orders_release(seed: u64, rps: f64, stable: Behavior, candidate: Behavior, la
         actions: Vec::new(),
         approvals: Vec::new(),
         task_millis: 250,
+        history_seconds: 3600,
     }
 }
 

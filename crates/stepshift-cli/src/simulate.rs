@@ -233,6 +233,7 @@ pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest)
         },
         approvals: vec![Answer::Approve { after_seconds: 120 }; 8],
         task_millis: 250,
+        history_seconds: 3600,
     };
     Ok((scenario, value, request))
 }

@@ -51,6 +51,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ports::MinuteCounts;
 use crate::time::Timestamp;
 
 /// The rate ratios the test looks for, mixed with equal weights.
@@ -77,6 +78,34 @@ pub struct MinutePair {
     pub stable_n: u64,
     /// Stable events.
     pub stable_k: u64,
+}
+
+/// The minutes of one metric, paired by start: the candidate's, and the stable
+/// version's of the same minute (0 if it served none). `count` picks the metric's
+/// `(invocations, events)` out of a minute.
+pub fn pair_minutes(
+    candidate: &[MinuteCounts],
+    stable: &[MinuteCounts],
+    count: impl Fn(&MinuteCounts) -> (u64, u64),
+) -> Vec<MinutePair> {
+    candidate
+        .iter()
+        .map(|c| {
+            let (candidate_n, candidate_k) = count(c);
+            let (stable_n, stable_k) = stable.iter().find(|s| s.start == c.start).map_or((0, 0), &count);
+            MinutePair { start: c.start, candidate_n, candidate_k, stable_n, stable_k }
+        })
+        .collect()
+}
+
+/// `(invocations, errors)` of a minute.
+pub fn errors(m: &MinuteCounts) -> (u64, u64) {
+    (m.invocations, m.errors)
+}
+
+/// `(Duration samples, slow invocations)` of a minute.
+pub fn slow(m: &MinuteCounts) -> (u64, u64) {
+    (m.durations, m.slow)
 }
 
 /// The stable version's rate of one metric before and during the deployment.

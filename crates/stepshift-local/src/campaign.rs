@@ -210,6 +210,7 @@ pub fn setup(seed: u64) -> Setup {
         actions,
         approvals,
         task_millis: 250,
+        history_seconds: 3600,
     };
 
     let mut faults = Vec::new();

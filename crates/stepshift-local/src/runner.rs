@@ -132,6 +132,14 @@ pub struct Scenario {
     /// Virtual duration of one task invocation, ms.
     #[serde(default = "default_task_millis")]
     pub task_millis: i64,
+    /// How long every alias has served its stable version before the deployment starts,
+    /// so that "Begin deployment" finds a history to compare with (0: a new function).
+    #[serde(default = "default_history_seconds")]
+    pub history_seconds: u64,
+}
+
+fn default_history_seconds() -> u64 {
+    3600
 }
 
 fn default_start() -> Timestamp {
@@ -191,6 +199,7 @@ impl LocalEnvironment {
             scenario.functions.clone(),
             scenario.metric_lag_seconds,
             scenario.alarms.clone(),
+            scenario.history_seconds,
         )
         .with_sites(scenario.sites.clone());
         let mut actions = scenario.actions.clone();

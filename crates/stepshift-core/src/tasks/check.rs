@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use tracing::info;
 
-use crate::compare::{BaselineRate, Budget, Comparison, MinutePair, TestSettings, compare};
+use crate::compare::{BaselineRate, Budget, Comparison, MinutePair, TestSettings, compare, pair_minutes};
 use crate::deployment::{Decision, Plan, PlannedTarget, Progress, Traffic, decide};
 use crate::error::TaskError;
 use crate::judge::{TargetSample, VersionSample, Window, judge};
@@ -68,8 +68,8 @@ pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + 
     let aliases = plan.targets.iter().filter(|t| t.record.is_none());
     for (i, t) in aliases.enumerate() {
         let (c, s) = (&metrics[2 * i], &metrics[2 * i + 1]);
-        let errors = pairs(&c.minutes, &s.minutes, |m| (m.invocations, m.errors));
-        let slow = pairs(&c.minutes, &s.minutes, |m| (m.durations, m.slow));
+        let errors = pair_minutes(&c.minutes, &s.minutes, |m| (m.invocations, m.errors));
+        let slow = pair_minutes(&c.minutes, &s.minutes, |m| (m.durations, m.slow));
         let history = t.history.as_ref();
         let stable_errors = judged.joined(history.map(|h| h.errors), &s.minutes, |m| (m.invocations, m.errors));
         let stable_slow = judged.joined(history.and_then(|h| h.slow), &s.minutes, |m| (m.durations, m.slow));
@@ -111,9 +111,9 @@ pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + 
             (format!("green {green}"), &c),
             (format!("blue {blue}"), &s),
             [
-                tolerance.map(|tol| judged.test(tol, &pairs(&c.minutes, &s.minutes, count), five)),
+                tolerance.map(|tol| judged.test(tol, &pair_minutes(&c.minutes, &s.minutes, count), five)),
                 None,
-                tolerance.map(|tol| judged.test(tol, &pairs(&c4, &s4, count), four)),
+                tolerance.map(|tol| judged.test(tol, &pair_minutes(&c4, &s4, count), four)),
             ],
         ));
     }
@@ -208,22 +208,6 @@ fn recent(minutes: &[MinuteCounts], step: Window, seconds: u64) -> Window {
     let span = i64::try_from(seconds / 60 * 60).unwrap_or(300).max(60);
     let end = newest.plus_secs(60);
     Window { start: end.plus_secs(-span).max(step.start), end }
-}
-
-/// The minutes of one metric, paired by start: the candidate's and the stable's.
-fn pairs(
-    candidate: &[MinuteCounts],
-    stable: &[MinuteCounts],
-    count: impl Fn(&MinuteCounts) -> (u64, u64),
-) -> Vec<MinutePair> {
-    candidate
-        .iter()
-        .map(|c| {
-            let (candidate_n, candidate_k) = count(c);
-            let (stable_n, stable_k) = stable.iter().find(|s| s.start == c.start).map_or((0, 0), &count);
-            MinutePair { start: c.start, candidate_n, candidate_k, stable_n, stable_k }
-        })
-        .collect()
 }
 
 /// When the candidate took all traffic, less the metric lag (so that the stable

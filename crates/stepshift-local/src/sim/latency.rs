@@ -116,6 +116,20 @@ impl Histogram {
         self.len() == 0
     }
 
+    /// How many durations are above `ms`, as CloudWatch's `TC(ms:)` counts them: the
+    /// bins wholly above it, and the share of the bin it falls in that lies above it
+    /// (log-linear within the bin), rounded to whole invocations.
+    pub fn count_above(&self, ms: f64) -> u64 {
+        if self.counts.is_empty() {
+            return 0;
+        }
+        let b = bin_of(ms);
+        let whole: u64 = self.counts[b + 1..].iter().sum();
+        let (lo, hi) = (edge(b), edge(b + 1));
+        let share = if ms <= lo { 1.0 } else { ((hi / ms).ln() / (hi / lo).ln()).clamp(0.0, 1.0) };
+        whole + (self.counts[b] as f64 * share).round() as u64
+    }
+
     /// The `q` quantile (0..1) in milliseconds, at the geometric centre of its bin.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         let n = self.len();
@@ -167,6 +181,23 @@ mod tests {
         assert_eq!(a.len(), 1000);
         assert!(a.quantile(0.99).unwrap() > 1000.0);
         assert!(Histogram::default().quantile(0.99).is_none());
+    }
+
+    #[test]
+    fn counts_above_a_threshold_follow_the_distribution() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut h = Histogram::default();
+        h.add(100_000, LogNormal::from_percentiles(40.0, 180.0), &mut rng);
+        let p99 = h.quantile(0.99).unwrap();
+        let above = h.count_above(p99) as f64 / 1000.0;
+        assert!((0.85..1.15).contains(&above), "about 1% above the p99: {above}%");
+        // 3x slower: P(D > 180) = P(Z > ln(1.5)/σ) = 26.5%.
+        let mut slow = Histogram::default();
+        slow.add(100_000, LogNormal::from_percentiles(120.0, 540.0), &mut rng);
+        let share = slow.count_above(180.0) as f64 / 1000.0;
+        assert!((25.0..28.0).contains(&share), "{share}%");
+        assert_eq!(h.count_above(0.0), 100_000);
+        assert_eq!(Histogram::default().count_above(10.0), 0);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rand_distr::{Binomial, Distribution, Poisson};
 use serde::{Deserialize, Serialize};
 use stepshift_core::memory::MemoryAws;
 use stepshift_core::ports::{
-    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricSeriesKey, MetricsSource,
+    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricQuery, MetricsSource,
     MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
 use stepshift_core::route53::health::{DistributionMetrics, DistributionMetricsSource};
@@ -210,6 +210,7 @@ pub struct SimAws {
     /// Aliases, versions, parameters and plain alarms, with AWS's rules.
     pub aws: MemoryAws,
     origin: Timestamp,
+    history_start: Timestamp,
     lag_seconds: (u64, u64),
     alarms: Vec<ScheduledAlarm>,
     traffic: Mutex<Traffic>,
@@ -217,13 +218,16 @@ pub struct SimAws {
 
 impl SimAws {
     /// An account holding `functions` at `start`, with CloudWatch delivering each
-    /// minute's metrics `lag_seconds.0..=lag_seconds.1` seconds after it ends.
+    /// minute's metrics `lag_seconds.0..=lag_seconds.1` seconds after it ends. Every
+    /// alias (and site) has served traffic under its starting routing for
+    /// `history_seconds` before `start`, so the stable version has a history to read.
     pub fn new(
         start: Timestamp,
         seed: u64,
         functions: Vec<FunctionModel>,
         lag_seconds: (u64, u64),
         alarms: Vec<ScheduledAlarm>,
+        history_seconds: u64,
     ) -> Self {
         let aws = MemoryAws::new(start);
         for f in &functions {
@@ -233,10 +237,12 @@ impl SimAws {
         for a in &alarms {
             aws.set_alarm(&a.name, AlarmValue::Ok);
         }
-        let streams = functions.into_iter().map(|model| Stream::new(model, None, start)).collect();
+        let since = start.plus_secs(-i64::try_from(history_seconds).unwrap_or(0));
+        let streams = functions.into_iter().map(|model| Stream::new(model, None, since)).collect();
         SimAws {
             aws,
             origin: start,
+            history_start: since,
             lag_seconds: (lag_seconds.0.min(lag_seconds.1), lag_seconds.1.max(lag_seconds.0)),
             alarms,
             traffic: Mutex::new(Traffic { streams, rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_cafe) }),
@@ -246,7 +252,7 @@ impl SimAws {
     /// Adds web front ends: each record's hosted zone, holding the simple record for
     /// blue, and the site's traffic.
     pub fn with_sites(self, sites: Vec<SiteModel>) -> Self {
-        let start = self.aws.now();
+        let start = self.history_start;
         for s in &sites {
             let zone = &s.record.hosted_zone_id;
             let mut records = self.aws.record_sets(zone);
@@ -412,21 +418,17 @@ impl VersionCatalog for SimAws {
 }
 
 impl MetricsSource for SimAws {
-    async fn fetch(
-        &self,
-        keys: &[MetricSeriesKey],
-        start: Timestamp,
-        end: Timestamp,
-    ) -> PortResult<Vec<VersionMetrics>> {
+    async fn fetch(&self, queries: &[MetricQuery], start: Timestamp, end: Timestamp) -> PortResult<Vec<VersionMetrics>> {
         // The call is counted (and faults injected) by the in-memory CloudWatch; the data
         // comes from the traffic simulation.
         self.aws.fetch(&[], start, end).await?;
         self.generate();
         let now = self.aws.now();
         let traffic = self.traffic();
-        Ok(keys
+        Ok(queries
             .iter()
-            .map(|k| {
+            .map(|q| {
+                let k = &q.series;
                 let Some(s) =
                     traffic.streams.iter().find(|s| s.model.function == k.function && s.model.alias == k.alias)
                 else {
@@ -440,11 +442,15 @@ impl MetricsSource for SimAws {
                         continue;
                     }
                     durations.merge(&b.durations);
+                    let above = |x: Option<f64>| x.map_or(0, |x| b.durations.count_above(x));
                     minutes.push(MinuteCounts {
                         start: Timestamp::from_millis(*minute),
                         invocations: b.invocations,
                         errors: b.errors,
                         throttles: b.throttles,
+                        durations: b.durations.len(),
+                        slow: above(q.slow_above_ms),
+                        over_limit: above(q.limit_ms),
                     });
                 }
                 VersionMetrics { minutes, p99_duration_ms: durations.quantile(0.99) }

@@ -2,8 +2,12 @@ use futures_executor::block_on;
 
 use super::*;
 
-fn key(version: &str) -> MetricSeriesKey {
-    MetricSeriesKey { function: "orders".into(), alias: "live".into(), version: version.into() }
+fn key(version: &str) -> MetricQuery {
+    MetricQuery::sums(stepshift_core::ports::MetricSeriesKey {
+        function: "orders".into(),
+        alias: "live".into(),
+        version: version.into(),
+    })
 }
 
 fn t0() -> Timestamp {
@@ -26,6 +30,7 @@ fn sim(seed: u64, candidate: VersionModel, lag: (u64, u64)) -> SimAws {
         vec![model],
         lag,
         vec![ScheduledAlarm { name: "5xx".into(), states: vec![(600, AlarmValue::Alarm)] }],
+        0,
     )
 }
 
@@ -127,4 +132,29 @@ fn scheduled_alarms_change_state() {
     assert_eq!((early[0].state, early[1].state), (Some(AlarmValue::Ok), None));
     s.set_now(t0().plus_secs(601));
     assert_eq!(block_on(s.alarm_states(&names)).unwrap()[0].state, Some(AlarmValue::Alarm));
+}
+
+#[test]
+fn the_stable_version_has_served_before_the_start_and_its_slow_share_is_its_tail() {
+    let model = FunctionModel {
+        function: "orders".into(),
+        alias: "live".into(),
+        versions: 2,
+        serving: "1".into(),
+        requests_per_second: 10.0,
+        behaviors: BTreeMap::new(),
+        default_behavior: Behavior::default(),
+    };
+    let s = SimAws::new(t0(), 9, vec![model], (60, 60), vec![], 3600);
+    let history = block_on(s.fetch(&[key("1")], t0().plus_secs(-3600), t0())).unwrap();
+    let totals = history[0].totals();
+    assert!((34_000..38_000).contains(&totals.invocations), "an hour at 10 req/s: {}", totals.invocations);
+    assert_eq!(totals.durations, totals.invocations, "every invocation reports its duration");
+    let p99 = history[0].p99_duration_ms.unwrap();
+    assert!((170.0..190.0).contains(&p99), "{p99}");
+    let slow = MetricQuery { slow_above_ms: Some(p99), limit_ms: Some(10.0), ..key("1") };
+    let t = block_on(s.fetch(&[slow], t0().plus_secs(-3600), t0())).unwrap()[0].totals();
+    let share = t.slow as f64 / t.durations as f64;
+    assert!((0.008..0.012).contains(&share), "about 1% slower than the p99: {share}");
+    assert!(t.over_limit as f64 > 0.99 * t.durations as f64, "nearly all slower than 10 ms");
 }

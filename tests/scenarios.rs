@@ -29,17 +29,14 @@ fn healthy_canary_promotes() {
     assert_settled(&o, "orders", "42");
     assert_eq!(o.parameter("/stepshift/orders/live/previous-version"), Some("41"));
     assert_eq!(o.parameter("/stepshift/orders/live/last-known-good-version"), Some("42"));
+    // Checked every minute: the 5-minute canary five times, then the 5-minute lock-in.
+    const CHECK: [&str; 3] = ["Bake", "Check health", "Choose next step"];
     let mut expected = vec!["Begin deployment", "Choose next step"];
     expected.extend(STEP);
-    expected.extend([
-        "Promote",
-        "Record promotion",
-        "Bake",
-        "Check health",
-        "Choose next step",
-        "Confirm release",
-        "Deployment succeeded",
-    ]);
+    expected.extend(CHECK.repeat(4));
+    expected.extend(["Promote", "Record promotion"]);
+    expected.extend(CHECK.repeat(5));
+    expected.extend(["Confirm release", "Deployment succeeded"]);
     assert_eq!(o.path, expected);
     let output = o.output.as_ref().unwrap();
     assert_eq!(output["status"], "promoted");
@@ -110,7 +107,10 @@ fn a_latency_regression_rolls_back() {
     req["health"] = json!({"p99_duration": {"max_ms": 1000}});
     let o = run(scenario(slow), req);
     assert_eq!(o.error.as_deref(), Some("Unhealthy"));
-    assert!(o.cause.as_deref().unwrap().contains("p99 duration"), "{o:#?}");
+    // The slow-invocation test or the absolute limit, whichever has its evidence first.
+    let cause = o.cause.as_deref().unwrap();
+    assert!(cause.contains("p99 duration is above 1000 ms") || cause.contains("is slower than"), "{o:#?}");
+    assert!(!o.path.contains(&"Promote".to_owned()), "caught in the canary");
     assert_settled(&o, "orders", "41");
 }
 
@@ -132,7 +132,7 @@ fn low_traffic_extends_the_bake_then_rolls_back_by_default() {
     s.functions[0].requests_per_second = 0.005;
     let o = run(s, request(json!("canary-10-5m")));
     assert_eq!(o.error.as_deref(), Some("InsufficientData"), "{o:#?}");
-    assert_eq!(o.path.iter().filter(|p| *p == "Bake").count(), 4, "one bake and three extensions");
+    assert_eq!(o.path.iter().filter(|p| *p == "Bake").count(), 8, "five one-minute waits and three extensions");
     assert!(o.cause.as_deref().unwrap().contains("health.insufficient_data.then"), "the cause says how to proceed");
     assert_settled(&o, "orders", "41");
 }
@@ -313,7 +313,13 @@ fn a_release_of_two_healthy_functions_promotes_both() {
     assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
     assert_settled(&o, "orders", "42");
     assert_settled(&o, "billing", "42");
-    assert_eq!(o.calls["GetMetricData"], 2, "one GetMetricData call per check for both targets");
+    let checks = o.path.iter().filter(|p| *p == "Check health").count() as u64;
+    assert!(checks >= 10, "every minute of the 5-minute bake and the 5-minute lock-in: {checks}");
+    assert_eq!(
+        o.calls["GetMetricData"],
+        checks + 2,
+        "one GetMetricData call per check for both targets, and two for both histories at the start"
+    );
 }
 
 #[test]
@@ -340,9 +346,11 @@ fn a_transient_failure_is_retried_and_the_deployment_completes() {
 #[test]
 fn a_task_that_keeps_failing_after_the_first_shift_rolls_back() {
     let mut sim = Simulation::new(scenario(steady(stable()))).unwrap();
-    for _ in 0..5 {
-        sim.env.aws.aws.inject(
+    // The first two calls read the history at the start; the checks fail from then on.
+    for nth in 3..8 {
+        sim.env.aws.aws.inject_at(
             Call::GetMetricData,
+            nth,
             Fault::Fail(PortError::Other { service: Service::CloudWatch, message: "AccessDenied".into() }),
         );
     }
@@ -383,4 +391,103 @@ fn a_failed_rollback_says_so_and_releases_the_lock() {
         "still split: that is why it is loud"
     );
     assert_eq!(o.parameter("/stepshift/orders/live/lock"), None);
+}
+
+// The judge never looks away: every minute of every bake and of the whole lock-in is
+// checked, against a baseline in every phase.
+
+/// Seconds from the start to the first time `state` was entered.
+fn entered(o: &stepshift_local::Outcome, state: &str) -> Option<i64> {
+    let start = o.history.first()?.timestamp;
+    o.history
+        .iter()
+        .find(|e| e.kind == "TaskStateEntered" && e.details["name"] == state)
+        .map(|e| e.timestamp.secs_since(start))
+}
+
+/// A candidate that behaves like the stable version until `after` seconds, then as `then`.
+fn breaks_after(after: u64, then: Behavior) -> VersionModel {
+    VersionModel { behavior: stable(), changes: vec![Change { after_seconds: after, behavior: then }] }
+}
+
+fn with_lock_in(strategy: &str, lock_in_seconds: u64) -> serde_json::Value {
+    let mut r = request(json!(strategy));
+    r["lock_in_seconds"] = json!(lock_in_seconds);
+    r
+}
+
+#[test]
+fn a_spike_inside_the_lock_in_rolls_back_within_minutes_and_leaves_last_known_good_alone() {
+    // 6% errors (60 times the stable version's) from 35 minutes in: 20 minutes into a
+    // 60-minute lock-in that follows a 15-minute canary.
+    let onset = 35 * 60;
+    let o = run(
+        scenario(breaks_after(onset, Behavior { error_rate: 0.06, ..stable() })),
+        with_lock_in("canary-10-15m", 3600),
+    );
+    assert_eq!(o.error.as_deref(), Some("Unhealthy"), "{:?}", o.cause);
+    let rolled_back = entered(&o, "Roll back").unwrap();
+    assert!(
+        (onset as i64..onset as i64 + 8 * 60).contains(&rolled_back),
+        "rolled back {} s after the onset",
+        rolled_back - onset as i64
+    );
+    assert!(entered(&o, "Promote").unwrap() < onset as i64, "it was promoted before the spike");
+    let cause = o.cause.as_deref().unwrap();
+    assert!(cause.contains("version 41's history 08:00-09:00"), "compared with the stable history: {cause}");
+    assert_eq!(o.routing("orders", "live"), Some(&AliasRouting::single("41")));
+    assert_eq!(o.parameter("/stepshift/orders/live/current-version"), Some("41"));
+    assert_eq!(o.parameter("/stepshift/orders/live/last-known-good-version"), None, "42 never became last-known-good");
+    assert_eq!(o.parameter("/stepshift/orders/live/lock"), None);
+}
+
+#[test]
+fn a_spike_after_the_lock_in_is_not_rolled_back() {
+    // canary-10-5m, then a 10-minute lock-in: the release is confirmed at 15 minutes,
+    // and what the candidate does at 20 is no longer the deployment's to judge.
+    let o = run(
+        scenario(breaks_after(20 * 60, Behavior { error_rate: 0.2, ..stable() })),
+        with_lock_in("canary-10-5m", 600),
+    );
+    assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
+    assert_settled(&o, "orders", "42");
+    assert_eq!(o.parameter("/stepshift/orders/live/last-known-good-version"), Some("42"));
+}
+
+#[test]
+fn a_latency_only_regression_rolls_back_during_the_canary() {
+    // p99 three times the stable version's 180 ms, errors unchanged, at 20 req/s: the
+    // canary serves about 120 invocations a minute.
+    let slow = Behavior { latency_p99_ms: 540.0, ..stable() };
+    let o = run(scenario(steady(slow)), request(json!("canary-10-5m")));
+    assert_eq!(o.error.as_deref(), Some("Unhealthy"), "{:?}", o.cause);
+    assert!(!o.path.contains(&"Promote".to_owned()), "rolled back before promotion: {:?}", o.path);
+    let cause = o.cause.as_deref().unwrap();
+    assert!(cause.contains("is slower than") && cause.contains("(the stable p99)"), "{cause}");
+    assert_settled(&o, "orders", "41");
+}
+
+#[test]
+fn a_healthy_60_minute_lock_in_checked_every_minute_promotes() {
+    let o = run(scenario(steady(stable())), with_lock_in("canary-10-5m", 3600));
+    assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
+    assert_settled(&o, "orders", "42");
+    let checks = o.path.iter().filter(|s| *s == "Check health").count();
+    assert!((65..=70).contains(&checks), "a check a minute through 65 minutes of bake and lock-in: {checks}");
+    let last = o.output.as_ref().unwrap()["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["weight_percent"], 100.0);
+    assert!(last["checks"].as_u64().unwrap() >= 60, "{last}");
+    assert!(last["reason"].as_str().unwrap().contains("against version 41's history"), "{last}");
+}
+
+#[test]
+fn a_new_function_with_no_history_promotes_on_the_absolute_limits_and_says_so() {
+    let mut s = scenario(steady(stable()));
+    s.history_seconds = 0; // the alias served nothing before the deployment
+    let o = run(s, request(json!("all-at-once")));
+    assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
+    assert_settled(&o, "orders", "42");
+    let reason = o.output.as_ref().unwrap()["steps"][0]["reason"].as_str().unwrap().to_owned();
+    assert!(reason.contains("no baseline (the stable history is too thin"), "{reason}");
+    assert!(reason.ends_with("judged on the absolute limits only"), "{reason}");
 }

@@ -61,7 +61,10 @@ async fn healthy_after_the_bake_advances_with_the_numbers() {
     let verdict = &progress["verdict"];
     assert_eq!(verdict["status"], "healthy");
     // The absolute rules read the five most recent minutes with data.
-    assert_eq!(verdict["targets"][0]["window"], json!({"start": "2026-11-24T20:01:00Z", "end": "2026-11-24T20:06:00Z"}));
+    assert_eq!(
+        verdict["targets"][0]["window"],
+        json!({"start": "2026-11-24T20:01:00Z", "end": "2026-11-24T20:06:00Z"})
+    );
     assert_eq!(verdict["targets"][0]["candidate"]["invocations"], 50);
     assert_eq!(verdict["targets"][0]["baseline"]["invocations"], 450);
     assert_eq!(verdict["targets"][0]["baseline"]["errors"], 5);

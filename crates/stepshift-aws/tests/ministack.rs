@@ -232,7 +232,14 @@ async fn per_version_metrics_come_back_by_minute_with_p99() {
             .expect("put_metric_data");
     }
     let key = |v: &str| MetricSeriesKey { function: f.clone(), alias: "live".into(), version: v.into() };
-    let got = aws.fetch(&[MetricQuery::sums(key("2")), MetricQuery::sums(key("1")), MetricQuery::sums(key("3"))], base, base.plus_secs(300)).await.unwrap();
+    let got = aws
+        .fetch(
+            &[MetricQuery::sums(key("2")), MetricQuery::sums(key("1")), MetricQuery::sums(key("3"))],
+            base,
+            base.plus_secs(300),
+        )
+        .await
+        .unwrap();
     assert_eq!(got.len(), 3);
     let candidate = got[0].totals();
     assert_eq!((candidate.invocations, candidate.errors, candidate.throttles), (30, 3, 6));

@@ -150,7 +150,13 @@ async fn slow_invocations_are_trimmed_counts_of_duration_per_minute() {
                         .iter()
                         .map(|d| (d.name().unwrap().to_owned(), d.value().unwrap().to_owned()))
                         .collect();
-                    (m.namespace().unwrap().to_owned(), m.metric_name().unwrap().to_owned(), dims, s.period(), s.stat().unwrap().to_owned())
+                    (
+                        m.namespace().unwrap().to_owned(),
+                        m.metric_name().unwrap().to_owned(),
+                        dims,
+                        s.period(),
+                        s.stat().unwrap().to_owned(),
+                    )
                 })
             };
             let dims = vec![
@@ -158,7 +164,9 @@ async fn slow_invocations_are_trimmed_counts_of_duration_per_minute() {
                 ("Resource".to_owned(), "orders:live".to_owned()),
                 ("ExecutedVersion".to_owned(), "42".to_owned()),
             ];
-            let duration = |stat: &str| Some(("AWS/Lambda".to_owned(), "Duration".to_owned(), dims.clone(), Some(60), stat.to_owned()));
+            let duration = |stat: &str| {
+                Some(("AWS/Lambda".to_owned(), "Duration".to_owned(), dims.clone(), Some(60), stat.to_owned()))
+            };
             q.len() == 7
                 && stat("m0_dur") == duration("SampleCount")
                 && stat("m0_slow") == duration("TC(181.25:)")

@@ -3,13 +3,15 @@
 //! - `runner`: state transitions of healthy deployments per strategy, and how many
 //!   simulated one-hour deployments the local runner completes per second.
 //! - `judge`: stepshift's health judge against the usual alternatives, on the same
-//!   simulated traffic: false rollbacks, detection rate and time.
+//!   simulated traffic: false rollbacks, detection rate and time, for faults from the
+//!   first shift and late in a long lock-in, with an oracle's times for reference.
 //! - `faults`: the randomized fault campaign at scale: faults injected by kind,
 //!   invariant violations, Lambda control-plane calls per traffic step.
 
 mod judge_bench;
 mod judges;
 mod lambda_bench;
+mod oracle;
 
 use std::time::Instant;
 
@@ -49,8 +51,9 @@ enum Bench {
 }
 
 /// orders:live moving from version 41 (`stable`) to 42 (`candidate`) at `rps`, with
-/// CloudWatch delivering each minute `lag` seconds late (a range, drawn per minute).
-fn orders_release(seed: u64, rps: f64, stable: Behavior, candidate: Behavior, lag: (u64, u64)) -> Scenario {
+/// CloudWatch delivering each minute `lag` seconds after it ends (a range, drawn per
+/// minute).
+fn orders_release(seed: u64, rps: f64, stable: Behavior, candidate: VersionModel, lag: (u64, u64)) -> Scenario {
     Scenario {
         sites: Vec::new(),
         seed,
@@ -61,7 +64,7 @@ fn orders_release(seed: u64, rps: f64, stable: Behavior, candidate: Behavior, la
             versions: 42,
             serving: "41".into(),
             requests_per_second: rps,
-            behaviors: [("42".to_owned(), VersionModel::steady(candidate))].into(),
+            behaviors: [("42".to_owned(), candidate)].into(),
             default_behavior: stable,
         }],
         metric_lag_seconds: lag,
@@ -75,7 +78,7 @@ fn orders_release(seed: u64, rps: f64, stable: Behavior, candidate: Behavior, la
 
 /// A healthy release for the runner's figures.
 fn scenario(seed: u64, rps: f64) -> Scenario {
-    orders_release(seed, rps, Behavior::default(), Behavior::default(), (60, 180))
+    orders_release(seed, rps, Behavior::default(), VersionModel::steady(Behavior::default()), (60, 180))
 }
 
 fn request(strategy: Value, lock_in: u64) -> Value {

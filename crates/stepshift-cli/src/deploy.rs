@@ -204,6 +204,9 @@ pub async fn status(execution: &str, target: &Target, format: Format) -> Result<
         for r in &v.reasons {
             println!("           {r}");
         }
+        for t in &v.targets {
+            println!("baseline   {}: {}", t.function, stepshift_core::judge::baseline_summary(t));
+        }
     }
     if view.pending_approval.is_some() {
         println!("waiting    for approval: stepshift approve {arn}  |  stepshift reject {arn} --reason ...");

@@ -386,8 +386,8 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
 
 fn print_table(rows: &[Row], view: &View) {
     println!(
-        "{:<16} {:>7}  {:>22}  {:>22}  {:>6}  {:<13} reason",
-        "step", "weight", "candidate inv / err", "stable inv / err", "checks", "verdict"
+        "{:<16} {:>7}  {:>22}  {:>22}  {:<30} {:>16}  {:>6}  {:<13} reason",
+        "step", "weight", "candidate inv / err", "stable inv / err", "baseline", "evidence", "checks", "verdict"
     );
     for r in rows {
         let label = step_label(view.plan.as_ref(), r.index, r.weight);
@@ -405,8 +405,10 @@ fn print_table(rows: &[Row], view: &View) {
         };
         let status = format!("{:?}", v.status).to_lowercase();
         let reason = v.reasons.first().cloned().unwrap_or_default();
+        let baseline = v.targets.first().map_or_else(|| "-".to_owned(), |t| t.baseline_label());
+        let evidence = v.targets.first().map_or_else(|| "-".to_owned(), |t| t.evidence_label());
         println!(
-            "{label:<16} {:>6}%  {candidate:>22}  {stable:>22}  {:>6}  {status:<13} {reason}",
+            "{label:<16} {:>6}%  {candidate:>22}  {stable:>22}  {baseline:<30} {evidence:>16}  {:>6}  {status:<13} {reason}",
             percent_text(r.weight / 100.0),
             r.checks
         );

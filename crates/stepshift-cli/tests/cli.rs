@@ -183,13 +183,17 @@ fn a_simulated_front_end_release_moves_a_record_and_is_judged_on_cloudfront() {
 }
 
 #[test]
-fn a_faulty_candidate_is_rolled_back_at_its_first_step_with_the_numbers() {
+fn a_faulty_candidate_is_rolled_back_within_minutes_with_the_numbers() {
     let (status, doc) = simulate(&["--scenario", "error-spike", "--strategy", "linear-10-every-1m"]);
     assert_eq!(status, Some(1));
     let steps = doc["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 1, "caught at the first step: {doc}");
-    assert_eq!(steps[0]["verdict"], "unhealthy");
-    let candidate = &steps[0]["targets"][0]["candidate"];
+    // At 10% of 20 req/s a minute holds about 120 invocations: a handful of errors,
+    // which the first or second one-minute step turns into enough evidence.
+    assert!(steps.len() <= 2, "caught within the first two steps: {doc}");
+    assert!(doc["duration_seconds"].as_i64().unwrap() <= 300, "{doc}");
+    let last = steps.last().unwrap();
+    assert_eq!(last["verdict"], "unhealthy");
+    let candidate = &last["targets"][0]["candidate"];
     assert!(candidate["errors"].as_u64().unwrap() > 0 && candidate["invocations"].as_u64().unwrap() > 0, "{candidate}");
 }
 
@@ -216,4 +220,48 @@ fn text_output_ends_with_a_summary_table() {
     assert!(text.contains("candidate inv / err"), "{text}");
     assert!(text.contains("ROLLED BACK Unhealthy"), "{text}");
     assert!(!text.contains('\u{1b}'), "NO_COLOR means no escape codes");
+}
+
+/// Seconds into the simulation at which the deployment entered "Roll back" (from the
+/// last step's verdict time), or `None` if it was promoted.
+fn rolled_back_at(doc: &Value) -> Option<i64> {
+    (doc["verdict"] == "rolled_back").then(|| doc["duration_seconds"].as_i64().unwrap())
+}
+
+/// The five regressions the first judge missed or caught late, each as a user would try
+/// it with `stepshift simulate`.
+#[test]
+fn the_regressions_the_first_judge_missed_are_rolled_back() {
+    let late = ["--strategy", "canary-10-15m", "--lock-in", "60m", "--fails-after", "35m"];
+    for rate in ["6", "8"] {
+        let (status, doc) = simulate(&[&late[..], &["--candidate-error-rate", rate]].concat());
+        assert_eq!(status, Some(1), "{rate}% from 35 min, inside the lock-in: {doc}");
+        let at = rolled_back_at(&doc).unwrap();
+        assert!(at < 35 * 60 + 8 * 60, "{rate}%: within minutes of the onset, not at {at} s");
+        assert!(doc["cause"].as_str().unwrap().contains("history"), "{doc}");
+    }
+
+    let dir = std::env::temp_dir().join(format!("stepshift-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("every-minute.json");
+    std::fs::write(
+        &config,
+        r#"{"schema": 1, "targets": [{"function": "orders-api", "alias": "live", "version": "42"}],
+            "strategy": "canary-10-15m", "lock_in_seconds": 3600,
+            "health": {"check_interval_seconds": 60}}"#,
+    )
+    .unwrap();
+    let (status, doc) =
+        simulate(&["--config", config.to_str().unwrap(), "--candidate-error-rate", "6", "--fails-after", "35m"]);
+    assert_eq!(status, Some(1), "checked every minute by request: {doc}");
+    assert!(rolled_back_at(&doc).unwrap() < 35 * 60 + 8 * 60, "{doc}");
+    std::fs::remove_dir_all(&dir).ok();
+
+    let (status, doc) = simulate(&["--candidate-p99-ms", "540"]);
+    assert_eq!(status, Some(1), "p99 3x, errors unchanged, canary-10-5m at 20 req/s: {doc}");
+    assert!(rolled_back_at(&doc).unwrap() < 300, "during the canary: {doc}");
+
+    let (status, doc) = simulate(&["--scenario", "error-spike"]);
+    assert_eq!(status, Some(1));
+    assert!(rolled_back_at(&doc).unwrap() < 300, "before the end of the 5-minute bake: {doc}");
 }

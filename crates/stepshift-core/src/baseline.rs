@@ -49,7 +49,12 @@ pub struct History {
 
 impl History {
     /// A summary of `metrics` over `[start, end)`, with slow counts above `slow_above_ms`.
-    pub fn from_metrics(start: Timestamp, end: Timestamp, metrics: &VersionMetrics, slow_above_ms: Option<f64>) -> Self {
+    pub fn from_metrics(
+        start: Timestamp,
+        end: Timestamp,
+        metrics: &VersionMetrics,
+        slow_above_ms: Option<f64>,
+    ) -> Self {
         let t = metrics.totals();
         Self {
             start,
@@ -58,7 +63,9 @@ impl History {
             errors: BaselineRate { invocations: t.invocations, events: t.errors },
             client_errors: None,
             slow_above_ms,
-            slow: slow_above_ms.filter(|_| t.durations > 0).map(|_| BaselineRate { invocations: t.durations, events: t.slow }),
+            slow: slow_above_ms
+                .filter(|_| t.durations > 0)
+                .map(|_| BaselineRate { invocations: t.durations, events: t.slow }),
             throttles: t.throttles,
         }
     }

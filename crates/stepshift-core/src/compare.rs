@@ -351,10 +351,10 @@ pub fn compare(minutes: &[MinutePair], history: Option<BaselineRate>, s: &TestSe
         (false, false) => BaselineKind::None,
     };
     let ratio = match baseline {
-        BaselineKind::History => history
-            .filter(|h| h.events > 0 && hn > 0)
-            .map(|h| (hk as f64 / hn as f64) / h.rate()),
-        _ => (ci > 0 && si > 0 && se > 0).then(|| ((ce - hk) as f64 / (ci - hn).max(1) as f64) / (se as f64 / si as f64)),
+        BaselineKind::History => history.filter(|h| h.events > 0 && hn > 0).map(|h| (hk as f64 / hn as f64) / h.rate()),
+        _ => {
+            (ci > 0 && si > 0 && se > 0).then(|| ((ce - hk) as f64 / (ci - hn).max(1) as f64) / (se as f64 / si as f64))
+        }
     };
     Comparison {
         candidate_errors: ce,

@@ -102,6 +102,33 @@ pub struct TargetSample {
     pub client_errors: Option<Comparison>,
 }
 
+impl TargetSample {
+    fn tests(&self) -> impl Iterator<Item = &Comparison> {
+        [&self.comparison, &self.slow, &self.client_errors].into_iter().flatten()
+    }
+
+    /// What the tests compared the candidate with, in a few words: `stable, same
+    /// minutes`, `history 08:00-09:00`, `both`, or `none (limits only)`.
+    pub fn baseline_label(&self) -> String {
+        let kinds: Vec<BaselineKind> = self.tests().map(|c| c.baseline).collect();
+        let has = |k: BaselineKind| kinds.contains(&k) || kinds.contains(&BaselineKind::ConcurrentAndHistory);
+        let history = self.history.as_ref().map_or_else(String::new, |h| format!(" {}-{}", hhmm(h.start), hhmm(h.end)));
+        match (has(BaselineKind::Concurrent), has(BaselineKind::History)) {
+            (true, true) => format!("same minutes + history{history}"),
+            (true, false) => "stable, same minutes".to_owned(),
+            (false, true) => format!("history{history}"),
+            (false, false) => "none (limits only)".to_owned(),
+        }
+    }
+
+    /// The strongest evidence of any test against its threshold: `12.5 / 222`.
+    pub fn evidence_label(&self) -> String {
+        self.tests()
+            .max_by(|a, b| (a.evidence / a.threshold).total_cmp(&(b.evidence / b.threshold)))
+            .map_or_else(|| "-".to_owned(), |c| format!("{} / {}", round2(c.evidence), c.threshold.round()))
+    }
+}
+
 /// The judged window.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Window {
@@ -145,8 +172,15 @@ pub enum Finding {
 pub type Rule = fn(&HealthSettings, &TargetSample) -> Finding;
 
 /// The rules every check applies, in the order their findings are reported.
-pub const RULES: [Rule; 7] =
-    [enough_invocations, error_rate_increase, slow_increase, client_error_increase, error_rate, p99_duration, throttles];
+pub const RULES: [Rule; 7] = [
+    enough_invocations,
+    error_rate_increase,
+    slow_increase,
+    client_error_increase,
+    error_rate,
+    p99_duration,
+    throttles,
+];
 
 /// Duration samples the absolute p99 limit needs in its window: enough to expect 5
 /// invocations over the limit when exactly 1% are.
@@ -185,9 +219,7 @@ fn against(t: &TargetSample, c: &Comparison) -> String {
     match c.baseline {
         BaselineKind::Concurrent => format!("{stable} over the same minutes"),
         BaselineKind::History | BaselineKind::ConcurrentAndHistory => {
-            let h = c.history.map_or_else(String::new, |h| {
-                format!(" ({} in {})", h.events, h.invocations)
-            });
+            let h = c.history.map_or_else(String::new, |h| format!(" ({} in {})", h.events, h.invocations));
             let when = t.history.as_ref().map_or_else(String::new, |h| format!(" {}-{}", hhmm(h.start), hhmm(h.end)));
             if c.baseline == BaselineKind::History {
                 format!("{stable}'s history{when}{h}")
@@ -446,9 +478,13 @@ pub fn baseline_summary(t: &TargetSample) -> String {
     let found: Vec<String> = tests
         .iter()
         .filter_map(|(name, c)| c.as_ref().map(|c| (name, c)))
-        .map(|(name, c)| format!("{name} against {}: evidence {} of {}", against(t, c), round2(c.evidence), round2(c.threshold)))
+        .map(|(name, c)| {
+            format!("{name} against {}: evidence {} of {}", against(t, c), round2(c.evidence), round2(c.threshold))
+        })
         .collect();
-    let none = [&t.comparison, &t.slow, &t.client_errors].iter().all(|c| c.as_ref().is_none_or(|c| c.baseline == BaselineKind::None));
+    let none = [&t.comparison, &t.slow, &t.client_errors]
+        .iter()
+        .all(|c| c.as_ref().is_none_or(|c| c.baseline == BaselineKind::None));
     if none {
         let why = match &t.history {
             Some(h) if !h.usable() => format!("the stable history is too thin ({})", h.describe(&stable_name(t))),

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::error::{PortError, Service};
 use crate::ports::{
-    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricQuery, MetricSeriesKey, MetricsSource,
-    MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
+    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricQuery, MetricSeriesKey,
+    MetricsSource, MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
 use crate::route53::health::{DistributionMetrics, DistributionMetricsSource};
 use crate::route53::{Action, Change, ChangeStatus, RecordRouter, RecordSet, fqdn};
@@ -432,7 +432,12 @@ impl VersionCatalog for MemoryAws {
 }
 
 impl MetricsSource for MemoryAws {
-    async fn fetch(&self, queries: &[MetricQuery], start: Timestamp, end: Timestamp) -> PortResult<Vec<VersionMetrics>> {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> PortResult<Vec<VersionMetrics>> {
         self.serve(Call::GetMetricData, |s| {
             Ok(queries
                 .iter()
@@ -444,7 +449,9 @@ impl MetricsSource for MemoryAws {
                     let mut window: Vec<(f64, u64)> = Vec::new();
                     for m in &mut minutes {
                         let Some(samples) = s.durations.get(&(k.clone(), m.start.millis())) else { continue };
-                        let above = |x: Option<f64>| x.map_or(0, |x| samples.iter().filter(|(d, _)| *d > x).map(|(_, n)| n).sum());
+                        let above = |x: Option<f64>| {
+                            x.map_or(0, |x| samples.iter().filter(|(d, _)| *d > x).map(|(_, n)| n).sum())
+                        };
                         m.durations = samples.iter().map(|(_, n)| n).sum();
                         m.slow = above(q.slow_above_ms);
                         m.over_limit = above(q.limit_ms);
@@ -471,10 +478,13 @@ fn percentile(samples: &mut [(f64, u64)], q: f64) -> Option<f64> {
     let total: u64 = samples.iter().map(|(_, n)| n).sum();
     let rank = ((q * total as f64).ceil() as u64).max(1);
     let mut seen = 0;
-    samples.iter().find(|(_, n)| {
-        seen += n;
-        seen >= rank
-    }).map(|(d, _)| *d)
+    samples
+        .iter()
+        .find(|(_, n)| {
+            seen += n;
+            seen >= rank
+        })
+        .map(|(d, _)| *d)
 }
 
 impl AlarmSource for MemoryAws {

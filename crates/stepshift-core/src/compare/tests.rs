@@ -7,7 +7,13 @@ fn at(i: i64) -> Timestamp {
 }
 
 fn split(i: i64, candidate: (u64, u64), stable: (u64, u64)) -> MinutePair {
-    MinutePair { start: at(i), candidate_n: candidate.0, candidate_k: candidate.1, stable_n: stable.0, stable_k: stable.1 }
+    MinutePair {
+        start: at(i),
+        candidate_n: candidate.0,
+        candidate_k: candidate.1,
+        stable_n: stable.0,
+        stable_k: stable.1,
+    }
 }
 
 fn full(i: i64, n: u64, k: u64) -> MinutePair {

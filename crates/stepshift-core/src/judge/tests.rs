@@ -202,7 +202,10 @@ fn the_p99_limit_counts_invocations_over_it_in_the_window() {
     let mut slow = sample("42", 600, 0);
     slow.over_limit = 7; // 1.17% of 600 took longer than 800 ms: the p99 is above it
     let v = run(&h, vec![target(slow.clone())], vec![]);
-    assert_eq!(v.reasons, ["orders:live version 42 p99 duration is above 800 ms: 7 of 600 invocations (1.17%) took longer"]);
+    assert_eq!(
+        v.reasons,
+        ["orders:live version 42 p99 duration is above 800 ms: 7 of 600 invocations (1.17%) took longer"]
+    );
     slow.over_limit = 6; // exactly 1%: the p99 is at the limit, not above it
     assert_eq!(run(&h, vec![target(slow.clone())], vec![]).status, VerdictStatus::Healthy);
     let mut thin = sample("42", 400, 0);

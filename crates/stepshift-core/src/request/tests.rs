@@ -368,3 +368,87 @@ fn a_bake_shorter_than_the_ttl_is_a_warning_not_an_error() {
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     assert!(warnings[0].contains("bakes 120 s") && warnings[0].contains("300 s"), "{warnings:?}");
 }
+
+#[test]
+fn every_minute_by_default_with_a_rolling_window_and_an_hour_of_history() {
+    let r = DeploymentRequest::from_value(valid()).unwrap();
+    assert_eq!(r.health.check_interval_seconds, None);
+    assert_eq!(r.check_interval().unwrap(), 60);
+    assert_eq!(r.health.window_seconds, 300);
+    assert_eq!(r.health.baseline, BaselineSettings { history_seconds: 3600, drift_percent: 25.0 });
+    assert_eq!(r.health.p99_duration.max_slow_increase_percent, Some(50.0));
+    assert!(r.warnings().is_empty(), "{:?}", r.warnings());
+}
+
+fn two_weeks() -> Value {
+    let mut v = valid();
+    v["strategy"] = json!([{"weight_percent": 10, "bake_seconds": MAX_WAIT_SECONDS}, {"weight_percent": 100}]);
+    v["lock_in_seconds"] = json!(MAX_WAIT_SECONDS);
+    v
+}
+
+#[test]
+fn a_long_deployment_is_checked_less_often_to_fit_the_history_limit() {
+    // A 7-day canary and a 7-day lock-in: 20160 minutes. Besides its checks, it costs
+    // 2000 reserved events and 2 steps × (7 + 3 extensions × 9) = 2068, which leaves
+    // (25000 - 2068) / 9 = 2548 checks, 1274 per week: every 474.7 s, so every 480 s.
+    let r = DeploymentRequest::from_value(two_weeks()).unwrap();
+    assert_eq!(r.check_interval().unwrap(), 480);
+    assert_eq!(
+        r.warnings(),
+        [
+            "health: checks every 480 s rather than every minute, so that the deployment stays within Step Functions' 25000 history events"
+        ]
+    );
+}
+
+#[test]
+fn an_interval_that_cannot_fit_the_history_limit_is_refused_with_the_arithmetic() {
+    let mut v = two_weeks();
+    v["health"] = json!({"check_interval_seconds": 60});
+    let e = DeploymentRequest::from_value(v).unwrap_err();
+    assert_eq!(e.0.len(), 1);
+    assert_eq!(e.0[0].field, "health.check_interval_seconds");
+    assert_eq!(
+        e.0[0].message,
+        "checking every 60 s means 20160 checks of 9 history events each, plus 2068 for the steps, retries and the rest: 183508 events, and Step Functions allows 25000 per execution; check every 480 s or more, or leave it unset to have stepshift choose"
+    );
+    let mut fits = two_weeks();
+    fits["health"] = json!({"check_interval_seconds": 480});
+    assert_eq!(DeploymentRequest::from_value(fits).unwrap().check_interval().unwrap(), 480);
+    // A day-long lock-in checked every minute fits: 1445 checks.
+    let mut day = valid();
+    day["lock_in_seconds"] = json!(86_400);
+    day["health"] = json!({"check_interval_seconds": 60});
+    assert_eq!(DeploymentRequest::from_value(day).unwrap().check_interval().unwrap(), 60);
+}
+
+#[test]
+fn too_many_extensions_for_any_interval_are_refused() {
+    let mut v = valid();
+    let steps: Vec<Value> = (1..50)
+        .map(|i| json!({"weight_percent": i, "bake_seconds": 60}))
+        .chain([json!({"weight_percent": 100})])
+        .collect();
+    v["strategy"] = json!(steps);
+    v["health"] = json!({"insufficient_data": {"extensions": 100}});
+    assert_rejects("health.insufficient_data.extensions", |r| *r = v);
+}
+
+#[test]
+fn window_and_baseline_settings_are_checked() {
+    assert_rejects("health.window_seconds", |v| v["health"] = json!({"window_seconds": 30}));
+    assert_rejects("health.window_seconds", |v| v["health"] = json!({"window_seconds": 7200}));
+    assert_rejects("health.baseline.history_seconds", |v| v["health"] = json!({"baseline": {"history_seconds": 60}}));
+    assert_rejects("health.baseline.history_seconds", |v| {
+        v["health"] = json!({"baseline": {"history_seconds": 90_000}})
+    });
+    assert_rejects("health.baseline.drift_percent", |v| v["health"] = json!({"baseline": {"drift_percent": -1}}));
+    assert_rejects("health.baseline", |v| v["health"] = json!({"baseline": [3600]}));
+    assert_rejects("health.p99_duration.max_slow_increase_percent", |v| {
+        v["health"] = json!({"p99_duration": {"max_slow_increase_percent": -5}})
+    });
+    let mut none = valid();
+    none["health"] = json!({"baseline": {"history_seconds": 0}});
+    assert_eq!(DeploymentRequest::from_value(none).unwrap().health.baseline.history_seconds, 0);
+}

@@ -5,14 +5,14 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
 
+use crate::baseline;
 use crate::deployment::{DeploymentState, Plan, PlannedRecord, PlannedTarget, Revision, Router, Traffic};
 use crate::error::{FieldError, FieldErrors, PortError, TaskError};
-use crate::baseline;
 use crate::ports::{AlarmSource, AliasRouter, MetricsSource, ParameterStore, VersionCatalog};
-use crate::route53::health::DistributionMetricsSource;
 use crate::records::{self, HistoryEntry, HistoryEvent, Lock, RecordKeys};
 use crate::request::DeploymentRequest;
 use crate::route53::RecordRouter;
+use crate::route53::health::DistributionMetricsSource;
 use crate::route53::release::{self, RecordError};
 use crate::tasks::TaskConfig;
 use crate::time::{Clock, Timestamp};

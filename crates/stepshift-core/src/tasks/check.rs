@@ -74,20 +74,22 @@ pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + 
         let stable_errors = judged.joined(history.map(|h| h.errors), &s.minutes, |m| (m.invocations, m.errors));
         let stable_slow = judged.joined(history.and_then(|h| h.slow), &s.minutes, |m| (m.durations, m.slow));
         let has_threshold = history.is_some_and(|h| h.slow_above_ms.is_some());
-        samples.push(judged.sample(
-            t,
-            (t.candidate.clone(), c),
-            (t.stable.clone(), s),
-            [
-                plan.health.error_rate.max_increase_percent.map(|tol| judged.test(tol, &errors, stable_errors)),
-                plan.health
-                    .p99_duration
-                    .max_slow_increase_percent
-                    .filter(|_| has_threshold)
-                    .map(|tol| judged.test(tol, &slow, stable_slow)),
-                None,
-            ],
-        ));
+        samples.push(
+            judged.sample(
+                t,
+                (t.candidate.clone(), c),
+                (t.stable.clone(), s),
+                [
+                    plan.health.error_rate.max_increase_percent.map(|tol| judged.test(tol, &errors, stable_errors)),
+                    plan.health
+                        .p99_duration
+                        .max_slow_increase_percent
+                        .filter(|_| has_threshold)
+                        .map(|tol| judged.test(tol, &slow, stable_slow)),
+                    None,
+                ],
+            ),
+        );
     }
     for t in plan.targets.iter().filter(|t| t.record.is_some()) {
         let r = &t.record.as_ref().expect("filtered").target;
@@ -243,7 +245,11 @@ pub fn metric_queries(plan: &Plan) -> Vec<MetricQuery> {
     for t in plan.targets.iter().filter(|t| t.record.is_none()) {
         for version in [&t.candidate, &t.stable] {
             out.push(MetricQuery {
-                series: MetricSeriesKey { function: t.function.clone(), alias: t.alias.clone(), version: version.clone() },
+                series: MetricSeriesKey {
+                    function: t.function.clone(),
+                    alias: t.alias.clone(),
+                    version: version.clone(),
+                },
                 slow_above_ms: t.history.as_ref().and_then(|h| h.slow_above_ms),
                 limit_ms: plan.health.p99_duration.max_ms,
             });

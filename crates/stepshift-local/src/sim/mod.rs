@@ -418,7 +418,12 @@ impl VersionCatalog for SimAws {
 }
 
 impl MetricsSource for SimAws {
-    async fn fetch(&self, queries: &[MetricQuery], start: Timestamp, end: Timestamp) -> PortResult<Vec<VersionMetrics>> {
+    async fn fetch(
+        &self,
+        queries: &[MetricQuery],
+        start: Timestamp,
+        end: Timestamp,
+    ) -> PortResult<Vec<VersionMetrics>> {
         // The call is counted (and faults injected) by the in-memory CloudWatch; the data
         // comes from the traffic simulation.
         self.aws.fetch(&[], start, end).await?;

@@ -477,7 +477,9 @@ fn a_healthy_60_minute_lock_in_checked_every_minute_promotes() {
     let last = o.output.as_ref().unwrap()["steps"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["weight_percent"], 100.0);
     assert!(last["checks"].as_u64().unwrap() >= 60, "{last}");
-    assert!(last["reason"].as_str().unwrap().contains("against version 41's history"), "{last}");
+    let reason = last["reason"].as_str().unwrap();
+    assert!(reason.contains("errors against version 41's history 08:00-09:00"), "{last}");
+    assert!(reason.contains("slow against version 41's history 08:00-09:00"), "{last}");
 }
 
 #[test]

@@ -163,7 +163,24 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
                 Decision::Wait if p.cursor.extensions_used > at.extensions_used => {
                     format!(" → baking {} s more (extension {})", p.cursor.wait_seconds, p.cursor.extensions_used)
                 }
-                Decision::Wait => format!(" → checking again in {} s", p.cursor.wait_seconds),
+                Decision::Wait => {
+                    // A check in the middle of a bake: one short line, since there is one a minute.
+                    let compared: Vec<String> = v
+                        .targets
+                        .iter()
+                        .map(|t| format!("evidence {} against {}", t.evidence_label(), t.baseline_label()))
+                        .collect();
+                    let status = match v.status {
+                        VerdictStatus::Inconclusive => "not enough data yet",
+                        _ => "healthy so far",
+                    };
+                    return Some(format!(
+                        "Check at {}: {status} ({}) → again in {} s",
+                        step_label(plan, at.index, at.weight_percent),
+                        compared.join("; "),
+                        p.cursor.wait_seconds
+                    ));
+                }
                 Decision::RollBack => " → rolling back".to_owned(),
                 Decision::Confirm => " → lock-in passed".to_owned(),
                 Decision::Advance => String::new(),

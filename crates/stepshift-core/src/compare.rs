@@ -252,7 +252,22 @@ pub fn onset_weight_until(index: u64, planned_minutes: u64) -> f64 {
     0.5 + spread + tail
 }
 
+/// One candidate minute as the test saw it.
+struct Row {
+    /// Minutes since the origin: the onset index.
+    index: u64,
+    start: Timestamp,
+    kind: BaselineKind,
+    pair: MinutePair,
+    /// Log likelihood ratio per alternative (0 for a minute with nothing to compare).
+    logs: Vec<f64>,
+}
+
 /// Runs the test over `minutes` (any order; one entry per minute) against `history`.
+///
+/// The counts, the ratio and the kind of baseline in the result describe the minutes
+/// from the onset the evidence points to (`since`), or every compared minute when there
+/// is no evidence; `baseline` is what the newest of them was compared with.
 pub fn compare(minutes: &[MinutePair], history: Option<BaselineRate>, s: &TestSettings) -> Comparison {
     let r0 = 1.0 + s.tolerance.max(0.0);
     let alternatives: Vec<f64> = ALTERNATIVES.iter().copied().filter(|r| *r > r0).collect();
@@ -262,98 +277,99 @@ pub fn compare(minutes: &[MinutePair], history: Option<BaselineRate>, s: &TestSe
 
     let mut sorted: Vec<&MinutePair> = minutes.iter().filter(|m| m.candidate_n > 0).collect();
     sorted.sort_by_key(|m| m.start);
-    // Per data minute: its onset index, and its log factor per alternative.
-    let mut rows: Vec<(u64, Vec<f64>)> = Vec::with_capacity(sorted.len());
-    let (mut ce, mut ci, mut se, mut si) = (0u64, 0u64, 0u64, 0u64);
-    let (mut hk, mut hn) = (0u64, 0u64);
-    let (mut concurrent, mut against_history) = (false, false);
-    let mut span: Option<(Timestamp, Timestamp)> = None;
-    for m in sorted {
-        let logs: Vec<f64> = if m.stable_n > 0 {
-            concurrent = true;
-            se += m.stable_k;
-            si += m.stable_n;
-            let (nc, ns) = (m.candidate_n as f64, m.stable_n as f64);
-            let pi = |r: f64| nc * r / (nc * r + ns);
-            let q0 = pi(r0);
-            alternatives
-                .iter()
-                .map(|r1| {
-                    if m.candidate_k + m.stable_k == 0 {
-                        return 0.0;
-                    }
-                    let q1 = pi(*r1);
-                    m.candidate_k as f64 * (q1 / q0).ln() + m.stable_k as f64 * ((1.0 - q1) / (1.0 - q0)).ln()
-                })
-                .collect()
-        } else if let Some(p0) = p0 {
-            against_history = true;
-            hk += m.candidate_k;
-            hn += m.candidate_n;
-            let (k, n) = (m.candidate_k as f64, m.candidate_n as f64);
-            alternatives
-                .iter()
-                .map(|r1| {
-                    let p1 = (p0 * r1 / r0).min(0.999_999);
-                    k * (p1 / p0).ln() + (n - k) * ((1.0 - p1) / (1.0 - p0)).ln()
-                })
-                .collect()
-        } else {
-            continue;
-        };
-        ce += m.candidate_k;
-        ci += m.candidate_n;
-        span = Some(span.map_or((m.start, m.start), |(a, _)| (a, m.start)));
-        let index = u64::try_from(m.start.secs_since(s.origin).max(0) / 60).unwrap_or(0);
-        rows.push((index, logs));
-    }
+    let rows: Vec<Row> = sorted
+        .into_iter()
+        .map(|m| {
+            let (kind, logs) = if m.stable_n > 0 {
+                let (nc, ns) = (m.candidate_n as f64, m.stable_n as f64);
+                let pi = |r: f64| nc * r / (nc * r + ns);
+                let q0 = pi(r0);
+                let logs = alternatives
+                    .iter()
+                    .map(|r1| {
+                        if m.candidate_k + m.stable_k == 0 {
+                            return 0.0;
+                        }
+                        let q1 = pi(*r1);
+                        m.candidate_k as f64 * (q1 / q0).ln() + m.stable_k as f64 * ((1.0 - q1) / (1.0 - q0)).ln()
+                    })
+                    .collect();
+                (BaselineKind::Concurrent, logs)
+            } else if let Some(p0) = p0 {
+                let (k, n) = (m.candidate_k as f64, m.candidate_n as f64);
+                let logs = alternatives
+                    .iter()
+                    .map(|r1| {
+                        let p1 = (p0 * r1 / r0).min(0.999_999);
+                        k * (p1 / p0).ln() + (n - k) * ((1.0 - p1) / (1.0 - p0)).ln()
+                    })
+                    .collect();
+                (BaselineKind::History, logs)
+            } else {
+                (BaselineKind::None, vec![0.0; alternatives.len()])
+            };
+            let index = u64::try_from(m.start.secs_since(s.origin).max(0) / 60).unwrap_or(0);
+            Row { index, start: m.start, kind, pair: *m, logs }
+        })
+        .collect();
 
     // log M = log Σ_onset w · mean_a exp(S_a(end) - S_a(before onset)), by log-sum-exp.
-    let mut terms: Vec<(f64, Timestamp)> = Vec::new();
+    // `terms[i]` is the onset at rows[i] (carrying the weight of the minutes since the
+    // row before it).
+    let mut terms: Vec<f64> = vec![f64::NEG_INFINITY; rows.len()];
     if !alternatives.is_empty() {
         let a = alternatives.len() as f64;
         let mut suffix = vec![0.0f64; alternatives.len()];
-        // Walk backwards: suffix[a] is the sum of log factors from this minute on.
-        for (pos, (index, logs)) in rows.iter().enumerate().rev() {
-            for (acc, l) in suffix.iter_mut().zip(logs) {
+        for pos in (0..rows.len()).rev() {
+            for (acc, l) in suffix.iter_mut().zip(&rows[pos].logs) {
                 *acc += l;
             }
-            let before = rows[..pos].last().map(|(i, _)| *i);
-            let mass = onset_weight_until(*index, s.planned_minutes)
+            let before = pos.checked_sub(1).map(|b| rows[b].index);
+            let mass = onset_weight_until(rows[pos].index, s.planned_minutes)
                 - before.map_or(0.0, |b| onset_weight_until(b, s.planned_minutes));
-            if mass <= 0.0 {
-                continue;
+            if mass > 0.0 {
+                let top = suffix.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                terms[pos] = mass.ln() + top + (suffix.iter().map(|l| (l - top).exp()).sum::<f64>() / a).ln();
             }
-            let top = suffix.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let mean = top + (suffix.iter().map(|l| (l - top).exp()).sum::<f64>() / a).ln();
-            let start = s.origin.plus_secs(60 * *index as i64);
-            terms.push((mass.ln() + mean, start));
         }
     }
-    let (evidence, since) = if terms.is_empty() {
-        (1.0, None)
-    } else {
-        // Onsets after the last data minute carry their weight at factor 1.
-        let covered = rows.last().map_or(0.0, |(i, _)| onset_weight_until(*i, s.planned_minutes));
-        let mut all: Vec<f64> = terms.iter().map(|t| t.0).collect();
-        all.push((1.0 - covered).max(1e-300).ln());
-        let top = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let log_m = top + all.iter().map(|l| (l - top).exp()).sum::<f64>().ln();
-        let best = terms.iter().max_by(|a, b| a.0.total_cmp(&b.0)).map(|t| t.1);
-        (log_m.exp().min(1e300), best.filter(|_| log_m > 0.0))
+    let best =
+        terms.iter().enumerate().filter(|(_, t)| t.is_finite()).max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+    let (evidence, onset) = match best {
+        None => (1.0, None),
+        Some(best) => {
+            // Onsets after the last data minute carry their weight at factor 1.
+            let covered = rows.last().map_or(0.0, |r| onset_weight_until(r.index, s.planned_minutes));
+            let mut all: Vec<f64> = terms.iter().copied().filter(|t| t.is_finite()).collect();
+            all.push((1.0 - covered).max(1e-300).ln());
+            let top = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let log_m = top + all.iter().map(|l| (l - top).exp()).sum::<f64>().ln();
+            (log_m.exp().min(1e300), (log_m > 0.0).then_some(best))
+        }
     };
 
-    let baseline = match (concurrent, against_history) {
-        (true, true) => BaselineKind::ConcurrentAndHistory,
-        (true, false) => BaselineKind::Concurrent,
-        (false, true) => BaselineKind::History,
-        (false, false) if history.is_some() => BaselineKind::History,
-        (false, false) => BaselineKind::None,
-    };
-    let ratio = match baseline {
-        BaselineKind::History => history.filter(|h| h.events > 0 && hn > 0).map(|h| (hk as f64 / hn as f64) / h.rate()),
-        _ => {
-            (ci > 0 && si > 0 && se > 0).then(|| ((ce - hk) as f64 / (ci - hn).max(1) as f64) / (se as f64 / si as f64))
+    // Describe the minutes the evidence is about.
+    let described: Vec<&Row> = rows[onset.unwrap_or(0)..].iter().filter(|r| r.kind != BaselineKind::None).collect();
+    let sum = |f: &dyn Fn(&Row) -> u64| described.iter().map(|r| f(r)).sum::<u64>();
+    let ce = sum(&|r| r.pair.candidate_k);
+    let ci = sum(&|r| r.pair.candidate_n);
+    let se = sum(&|r| r.pair.stable_k);
+    let si = sum(&|r| r.pair.stable_n);
+    let concurrent_n = sum(&|r| if r.kind == BaselineKind::Concurrent { r.pair.candidate_n } else { 0 });
+    // What the baseline predicts for those minutes: the stable rate of the same minutes
+    // for the concurrent ones, the history's for the rest.
+    let expected = concurrent_n as f64 * if si > 0 { se as f64 / si as f64 } else { 0.0 }
+        + (ci - concurrent_n) as f64 * history.map_or(0.0, |h| h.rate());
+    let ratio = (ce > 0 || ci > 0).then(|| ce as f64 / expected).filter(|r| r.is_finite() && expected > 0.0);
+    let baseline = match rows.last().map(|r| r.kind) {
+        _ if described.is_empty() => rows.last().map_or(BaselineKind::None, |r| r.kind),
+        Some(BaselineKind::None) | None => BaselineKind::None,
+        Some(_) => {
+            let has = |k: BaselineKind| described.iter().any(|r| r.kind == k);
+            match (has(BaselineKind::Concurrent), has(BaselineKind::History)) {
+                (true, true) if onset.is_some() => BaselineKind::ConcurrentAndHistory,
+                _ => described.last().map_or(BaselineKind::None, |r| r.kind),
+            }
         }
     };
     Comparison {
@@ -364,8 +380,8 @@ pub fn compare(minutes: &[MinutePair], history: Option<BaselineRate>, s: &TestSe
         ratio,
         baseline,
         history,
-        minutes: span,
-        since,
+        minutes: described.first().zip(described.last()).map(|(a, b)| (a.start, b.start)),
+        since: onset.map(|i| rows[i].start),
         evidence,
         threshold: 1.0 / test_alpha,
     }

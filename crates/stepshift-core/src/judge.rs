@@ -125,7 +125,7 @@ impl TargetSample {
     pub fn evidence_label(&self) -> String {
         self.tests()
             .max_by(|a, b| (a.evidence / a.threshold).total_cmp(&(b.evidence / b.threshold)))
-            .map_or_else(|| "-".to_owned(), |c| format!("{} / {}", round2(c.evidence), c.threshold.round()))
+            .map_or_else(|| "-".to_owned(), |c| format!("{} / {}", evidence_text(c.evidence), c.threshold.round()))
     }
 }
 
@@ -271,7 +271,7 @@ pub fn error_rate_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
         since(c),
         c.candidate_errors,
         c.candidate_invocations,
-        round2(c.evidence),
+        evidence_text(c.evidence),
         round2(c.threshold),
         round2(100.0 - h.false_alarm_percent)
     ))
@@ -303,7 +303,7 @@ pub fn slow_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
         since(c),
         round2(share),
         c.candidate_invocations,
-        round2(c.evidence),
+        evidence_text(c.evidence),
         round2(c.threshold),
         round2(tolerance),
         round2(100.0 - h.false_alarm_percent)
@@ -409,6 +409,11 @@ fn alarm_finding(a: &AlarmStatus) -> Finding {
     }
 }
 
+/// Evidence for people: two decimals, or powers of ten once it is past a million.
+pub fn evidence_text(x: f64) -> String {
+    if x >= 1e6 { format!("{x:.1e}") } else { round2(x).to_string() }
+}
+
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -479,7 +484,7 @@ pub fn baseline_summary(t: &TargetSample) -> String {
         .iter()
         .filter_map(|(name, c)| c.as_ref().map(|c| (name, c)))
         .map(|(name, c)| {
-            format!("{name} against {}: evidence {} of {}", against(t, c), round2(c.evidence), round2(c.threshold))
+            format!("{name} against {}: evidence {} of {}", against(t, c), evidence_text(c.evidence), round2(c.threshold))
         })
         .collect();
     let none = [&t.comparison, &t.slow, &t.client_errors]

@@ -410,7 +410,7 @@ fn an_interval_that_cannot_fit_the_history_limit_is_refused_with_the_arithmetic(
     assert_eq!(e.0.len(), 1);
     assert_eq!(e.0[0].field, "health.check_interval_seconds");
     assert_eq!(
-        e.0[0].message,
+        e.0[0].reason,
         "checking every 60 s means 20160 checks of 9 history events each, plus 2068 for the steps, retries and the rest: 183508 events, and Step Functions allows 25000 per execution; check every 480 s or more, or leave it unset to have stepshift choose"
     );
     let mut fits = two_weeks();

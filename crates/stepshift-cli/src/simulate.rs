@@ -81,6 +81,11 @@ pub struct SimulateArgs {
     /// The candidate starts misbehaving this long into the deployment (default: at once).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub fails_after: Option<Duration>,
+    /// How long the stable version has served the alias before the deployment: the
+    /// history the judge compares the candidate with at full traffic (0s plays a new
+    /// function, judged on the absolute limits alone).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", default_value = "1h")]
+    pub history: Duration,
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -233,7 +238,7 @@ pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest)
         },
         approvals: vec![Answer::Approve { after_seconds: 120 }; 8],
         task_millis: 250,
-        history_seconds: 3600,
+        history_seconds: args.history.as_secs(),
     };
     Ok((scenario, value, request))
 }

@@ -265,3 +265,18 @@ fn the_regressions_the_first_judge_missed_are_rolled_back() {
     assert_eq!(status, Some(1));
     assert!(rolled_back_at(&doc).unwrap() < 300, "before the end of the 5-minute bake: {doc}");
 }
+
+#[test]
+fn a_new_function_is_judged_on_the_absolute_limits_and_the_output_says_so() {
+    let (status, doc) = simulate(&["--history", "0s", "--strategy", "all-at-once"]);
+    assert_eq!(status, Some(0), "{doc}");
+    let reason = doc["steps"][0]["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.ends_with(
+            "no baseline (version 41 served 0 invocations over 08:00-09:00, fewer than the 300 a baseline needs): judged on the absolute limits only"
+        ),
+        "{reason}"
+    );
+    let (_, doc) = simulate(&["--history", "0s", "--strategy", "all-at-once", "--candidate-error-rate", "8"]);
+    assert_eq!(doc["verdict"], "rolled_back", "the 5% limit still holds: {doc}");
+}

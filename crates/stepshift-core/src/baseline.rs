@@ -74,32 +74,6 @@ impl History {
     pub fn usable(&self) -> bool {
         self.errors.usable()
     }
-
-    /// One line for people: `41 over 09:00-10:00: 0.98% errors in 35820 invocations, p99 181 ms`.
-    pub fn describe(&self, version: &str) -> String {
-        let mut text = format!(
-            "{version} over {}-{}: {}% errors in {} invocations",
-            hhmm(self.start),
-            hhmm(self.end),
-            (10_000.0 * self.errors.rate()).round() / 100.0,
-            self.errors.invocations
-        );
-        if let Some(ms) = self.slow_above_ms {
-            text.push_str(&format!(", p99 {} ms", (ms * 10.0).round() / 10.0));
-        }
-        if !self.usable() {
-            text.push_str(&format!(
-                " (too little to compare with: fewer than {} invocations)",
-                crate::compare::MIN_HISTORY_INVOCATIONS
-            ));
-        }
-        text
-    }
-}
-
-fn hhmm(t: Timestamp) -> String {
-    let text = t.to_rfc3339();
-    text.get(11..16).unwrap_or(&text).to_owned()
 }
 
 /// The history window of a deployment that started at `started_at`.

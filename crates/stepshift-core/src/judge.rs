@@ -484,7 +484,12 @@ pub fn baseline_summary(t: &TargetSample) -> String {
         .iter()
         .filter_map(|(name, c)| c.as_ref().map(|c| (name, c)))
         .map(|(name, c)| {
-            format!("{name} against {}: evidence {} of {}", against(t, c), evidence_text(c.evidence), round2(c.threshold))
+            format!(
+                "{name} against {}: evidence {} of {}",
+                against(t, c),
+                evidence_text(c.evidence),
+                round2(c.threshold)
+            )
         })
         .collect();
     let none = [&t.comparison, &t.slow, &t.client_errors]
@@ -492,7 +497,14 @@ pub fn baseline_summary(t: &TargetSample) -> String {
         .all(|c| c.as_ref().is_none_or(|c| c.baseline == BaselineKind::None));
     if none {
         let why = match &t.history {
-            Some(h) if !h.usable() => format!("the stable history is too thin ({})", h.describe(&stable_name(t))),
+            Some(h) if !h.usable() => format!(
+                "{} served {} invocations over {}-{}, fewer than the {} a baseline needs",
+                stable_name(t),
+                h.errors.invocations,
+                hhmm(h.start),
+                hhmm(h.end),
+                crate::compare::MIN_HISTORY_INVOCATIONS
+            ),
             Some(_) => "no comparable minutes yet".to_owned(),
             None if t.baseline.is_none() => "no stable history was read".to_owned(),
             None => "no comparable minutes yet".to_owned(),

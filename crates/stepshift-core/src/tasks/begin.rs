@@ -8,14 +8,14 @@ use tracing::info;
 use crate::baseline;
 use crate::deployment::{DeploymentState, Plan, PlannedRecord, PlannedTarget, Revision, Router, Traffic};
 use crate::error::{FieldError, FieldErrors, PortError, TaskError};
-use crate::ports::{AlarmSource, AliasRouter, MetricsSource, ParameterStore, VersionCatalog};
+use crate::ports::{AlarmSource, AliasRouter, VersionCatalog};
 use crate::records::{self, HistoryEntry, HistoryEvent, Lock, RecordKeys};
 use crate::request::DeploymentRequest;
 use crate::route53::RecordRouter;
-use crate::route53::health::DistributionMetricsSource;
 use crate::route53::release::{self, RecordError};
 use crate::tasks::TaskConfig;
-use crate::time::{Clock, Timestamp};
+use crate::tasks::record::RecordPorts;
+use crate::time::Timestamp;
 
 /// Input of "Begin deployment".
 #[derive(Clone, Debug, Deserialize)]
@@ -37,17 +37,11 @@ struct Resolved {
 }
 
 /// Validates, resolves the aliases, takes the locks and returns the initial state.
-pub async fn begin<P>(ports: &P, config: &TaskConfig, input: BeginInput) -> Result<DeploymentState, TaskError>
-where
-    P: AliasRouter
-        + RecordRouter
-        + VersionCatalog
-        + AlarmSource
-        + MetricsSource
-        + DistributionMetricsSource
-        + ParameterStore
-        + Clock,
-{
+pub async fn begin<P: RecordPorts>(
+    ports: &P,
+    config: &TaskConfig,
+    input: BeginInput,
+) -> Result<DeploymentState, TaskError> {
     let request = DeploymentRequest::from_value(input.request).map_err(TaskError::InvalidRequest)?;
     for w in request.warnings() {
         tracing::warn!(warning = %w, "request warning");

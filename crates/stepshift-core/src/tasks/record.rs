@@ -140,18 +140,34 @@ pub struct Released {
     pub warnings: Vec<String>,
 }
 
-/// Runs one record-version action.
-pub async fn record<P>(ports: &P, config: &TaskConfig, input: RecordInput) -> Result<Value, TaskError>
-where
-    P: crate::ports::AliasRouter
+/// Everything "record-version" calls: Begin's reads (aliases, records, versions, alarms,
+/// the stable version's history) and the version records.
+pub trait RecordPorts:
+    crate::ports::AliasRouter
+    + crate::route53::RecordRouter
+    + VersionCatalog
+    + crate::ports::AlarmSource
+    + crate::ports::MetricsSource
+    + crate::route53::health::DistributionMetricsSource
+    + ParameterStore
+    + Clock
+{
+}
+
+impl<T> RecordPorts for T where
+    T: crate::ports::AliasRouter
         + crate::route53::RecordRouter
         + VersionCatalog
         + crate::ports::AlarmSource
         + crate::ports::MetricsSource
         + crate::route53::health::DistributionMetricsSource
         + ParameterStore
-        + Clock,
+        + Clock
 {
+}
+
+/// Runs one record-version action.
+pub async fn record<P: RecordPorts>(ports: &P, config: &TaskConfig, input: RecordInput) -> Result<Value, TaskError> {
     // Each action's future is boxed: together they nest too deep for the compiler's
     // layout computation, and one allocation per invocation costs nothing here.
     match input {

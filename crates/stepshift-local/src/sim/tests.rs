@@ -14,20 +14,25 @@ fn t0() -> Timestamp {
     Timestamp::from_secs(1_800_000_000).floor_minute()
 }
 
-fn sim(seed: u64, candidate: VersionModel, lag: (u64, u64)) -> SimAws {
-    let model = FunctionModel {
+/// orders:live → 1 at 10 req/s, where version 2 behaves as `candidate`.
+fn model(candidate: VersionModel, stable: Behavior) -> FunctionModel {
+    FunctionModel {
         function: "orders".into(),
         alias: "live".into(),
         versions: 2,
         serving: "1".into(),
         requests_per_second: 10.0,
         behaviors: BTreeMap::from([("2".to_owned(), candidate)]),
-        default_behavior: Behavior { error_rate: 0.0, ..Behavior::default() },
-    };
+        default_behavior: stable,
+    }
+}
+
+fn sim(seed: u64, candidate: VersionModel, lag: (u64, u64)) -> SimAws {
+    let stable = Behavior { error_rate: 0.0, ..Behavior::default() };
     SimAws::new(
         t0(),
         seed,
-        vec![model],
+        vec![model(candidate, stable)],
         lag,
         vec![ScheduledAlarm { name: "5xx".into(), states: vec![(600, AlarmValue::Alarm)] }],
         0,
@@ -136,16 +141,7 @@ fn scheduled_alarms_change_state() {
 
 #[test]
 fn the_stable_version_has_served_before_the_start_and_its_slow_share_is_its_tail() {
-    let model = FunctionModel {
-        function: "orders".into(),
-        alias: "live".into(),
-        versions: 2,
-        serving: "1".into(),
-        requests_per_second: 10.0,
-        behaviors: BTreeMap::new(),
-        default_behavior: Behavior::default(),
-    };
-    let s = SimAws::new(t0(), 9, vec![model], (60, 60), vec![], 3600);
+    let s = SimAws::new(t0(), 9, vec![model(VersionModel::default(), Behavior::default())], (60, 60), vec![], 3600);
     let history = block_on(s.fetch(&[key("1")], t0().plus_secs(-3600), t0())).unwrap();
     let totals = history[0].totals();
     assert!((34_000..38_000).contains(&totals.invocations), "an hour at 10 req/s: {}", totals.invocations);

@@ -194,3 +194,31 @@ fn a_change_that_never_syncs_stops_the_release_instead_of_hanging() {
     assert_eq!(zone(&o), [original()], "rolled back to the original record");
     assert!(o.duration_seconds < 900, "gave up after about 10 minutes: {} s", o.duration_seconds);
 }
+
+#[test]
+fn green_failing_in_the_lock_in_is_compared_with_blues_history_and_rolled_back() {
+    let mut s = scenario(0.001);
+    let blue = Behavior { error_rate: 0.001, ..Behavior::default() };
+    // Green serves well through both steps, then answers 5% 5xx from 14 minutes in,
+    // 4 minutes into a 30-minute lock-in.
+    let onset = 14 * 60;
+    s.sites[0].behaviors.insert(
+        "E2GREEN".into(),
+        VersionModel {
+            behavior: blue.clone(),
+            changes: vec![stepshift_local::sim::Change {
+                after_seconds: onset,
+                behavior: Behavior { error_rate: 0.05, ..blue },
+            }],
+        },
+    );
+    let mut req = request();
+    req["lock_in_seconds"] = json!(1800);
+    let o = Simulation::new(s).unwrap().run(req);
+    assert_eq!(o.error.as_deref(), Some("Unhealthy"), "{:?}", o.cause);
+    let cause = o.cause.as_deref().unwrap();
+    assert!(cause.contains("at step 3 of 3 (100%)"), "{cause}");
+    assert!(cause.contains("fails") && cause.contains("blue E1BLUE's history 08:00-09:00"), "{cause}");
+    assert_eq!(zone(&o), [original()], "the record is restored exactly");
+    assert_eq!(o.parameter(&format!("{KEYS}/last-known-good-version")), None);
+}

@@ -121,15 +121,90 @@ pub async fn read<P: MetricsSource + DistributionMetricsSource>(
             out[*i] = Some(History::from_metrics(start, end, m, *t));
         }
     }
-    for (i, t) in targets.iter().enumerate() {
-        let Some(blue) = t.record.as_ref().and_then(|r| r.target.blue.distribution_id.clone()) else { continue };
-        let found = ports.distribution_metrics(std::slice::from_ref(&blue), start, end).await?;
-        let Some(d) = found.first() else { continue };
-        let as_metrics = |minutes| VersionMetrics { minutes, p99_duration_ms: None };
-        let mut h = History::from_metrics(start, end, &as_metrics(d.minutes_5xx()), None);
-        let four = as_metrics(d.minutes_4xx()).totals();
-        h.client_errors = Some(BaselineRate { invocations: four.invocations, events: four.errors });
-        out[i] = Some(h);
+    // Every record's blue distribution, in one call.
+    let blues: Vec<(usize, String)> = targets
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| Some((i, t.record.as_ref()?.target.blue.distribution_id.clone()?)))
+        .collect();
+    if !blues.is_empty() {
+        let ids: Vec<String> = blues.iter().map(|(_, id)| id.clone()).collect();
+        let found = ports.distribution_metrics(&ids, start, end).await?;
+        for ((i, _), d) in blues.iter().zip(&found) {
+            let as_metrics = |minutes| VersionMetrics { minutes, p99_duration_ms: None };
+            let mut h = History::from_metrics(start, end, &as_metrics(d.minutes_5xx()), None);
+            let four = as_metrics(d.minutes_4xx()).totals();
+            h.client_errors = Some(BaselineRate { invocations: four.invocations, events: four.errors });
+            out[*i] = Some(h);
+        }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{Call, MemoryAws};
+    use crate::ports::MinuteCounts;
+
+    fn at(minute: i64) -> Timestamp {
+        Timestamp::from_secs(1_800_000_000).floor_minute().plus_secs(60 * minute)
+    }
+
+    fn target() -> PlannedTarget {
+        PlannedTarget {
+            function: "orders".into(),
+            alias: "live".into(),
+            stable: "41".into(),
+            candidate: "42".into(),
+            records_before: Default::default(),
+            record: None,
+            history: None,
+        }
+    }
+
+    fn key() -> MetricSeriesKey {
+        MetricSeriesKey { function: "orders".into(), alias: "live".into(), version: "41".into() }
+    }
+
+    #[tokio::test]
+    async fn the_hour_before_the_start_with_its_p99_as_the_slow_threshold() {
+        let aws = MemoryAws::new(at(0));
+        // 60 minutes before the start, and 5 after it that must not count.
+        let minutes = (-60..5)
+            .map(|i| MinuteCounts { start: at(i), invocations: 100, errors: 1, ..Default::default() })
+            .collect();
+        aws.put_metrics(key(), VersionMetrics { minutes, p99_duration_ms: None });
+        for i in -60..5 {
+            aws.put_durations(key(), at(i), &[(40.0, 97), (180.0, 2), (900.0, 1)]);
+        }
+        let got = read(&aws, &[target()], &HealthSettings::default(), at(0).plus_secs(30)).await.unwrap();
+        let h = got[0].clone().unwrap();
+        assert_eq!((h.start, h.end, h.minutes), (at(-60), at(0), 60));
+        assert_eq!(h.errors, BaselineRate { invocations: 6000, events: 60 });
+        // The 99th of every 100 is 180 ms: the slow ones are those above it.
+        assert_eq!(h.slow_above_ms, Some(180.0));
+        assert_eq!(h.slow, Some(BaselineRate { invocations: 6000, events: 60 }));
+        assert_eq!(aws.calls()[&Call::GetMetricData], 2, "the p99 first, then the count above it");
+        assert!(h.usable());
+    }
+
+    #[tokio::test]
+    async fn none_asked_for_reads_nothing() {
+        let aws = MemoryAws::new(at(0));
+        let mut health = HealthSettings::default();
+        health.baseline.history_seconds = 0;
+        assert_eq!(read(&aws, &[target()], &health, at(0)).await.unwrap(), vec![None]);
+        assert_eq!(aws.calls().get(&Call::GetMetricData), None);
+    }
+
+    #[tokio::test]
+    async fn a_function_without_traffic_has_an_unusable_history() {
+        let aws = MemoryAws::new(at(0));
+        let got = read(&aws, &[target()], &HealthSettings::default(), at(0)).await.unwrap();
+        let h = got[0].clone().unwrap();
+        assert_eq!((h.errors.invocations, h.slow_above_ms, h.slow), (0, None, None));
+        assert!(!h.usable());
+        assert_eq!(aws.calls()[&Call::GetMetricData], 1, "no p99, so no second call");
+    }
 }

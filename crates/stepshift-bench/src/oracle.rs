@@ -137,33 +137,54 @@ pub struct Detection {
     pub lagged: Option<u64>,
 }
 
+impl Spec {
+    /// Candidate invocations expected from second `a` to second `b` after the start.
+    fn expected(&self, a: u64, b: u64) -> f64 {
+        let canary = b.min(self.promotion).saturating_sub(a);
+        let full = b.saturating_sub(a.max(self.promotion));
+        self.rps * (self.canary_share * canary as f64 + full as f64)
+    }
+}
+
 /// One simulated deployment, both oracles on the same invocations.
 pub fn detect(spec: &Spec, rng: &mut Rng) -> Detection {
     let threshold = (1.0 / spec.alpha).ln();
     let (hit, miss) = ((spec.p1 / spec.p0).ln(), ((1.0 - spec.p1) / (1.0 - spec.p0)).ln());
+    let minute_of = |sec: u64| ((sec - spec.onset) / 60) as usize;
+    // Per minute from the onset: (events, other invocations).
+    let mut minutes: Vec<(u64, u64)> = vec![(0, 0); minute_of(spec.deadline.max(spec.onset + 1) - 1) + 1];
+    // Second by second until the no-lag test decides. Events and the other invocations
+    // are independent Poisson streams (thinning).
     let mut llr = 0.0;
     let mut no_lag = None;
-    // Per minute from the onset: (events, other invocations).
-    let mut minutes: Vec<(u64, u64)> = Vec::new();
-    for sec in spec.onset..spec.deadline {
-        let share = if sec < spec.promotion { spec.canary_share } else { 1.0 };
-        let lambda = share * spec.rps;
-        // Thinning: events and the others are independent Poisson streams.
+    let mut sec = spec.onset;
+    while sec < spec.deadline && no_lag.is_none() {
+        let lambda = spec.expected(sec, sec + 1);
         let k = rng.poisson(lambda * spec.p1);
         let m = rng.poisson(lambda * (1.0 - spec.p1));
         llr += k as f64 * hit + m as f64 * miss;
-        if no_lag.is_none() && llr >= threshold {
+        if llr >= threshold {
             no_lag = Some(sec + 1 - spec.onset);
         }
-        let i = ((sec - spec.onset) / 60) as usize;
-        if minutes.len() <= i {
-            minutes.push((0, 0));
-        }
+        let i = minute_of(sec);
         minutes[i].0 += k;
         minutes[i].1 += m;
+        sec += 1;
     }
-    // Deliveries, in the order they arrive (ties: the earlier minute first).
-    let mut arrivals: Vec<(u64, usize)> = (0..minutes.len())
+    // Then a minute at a time (the rest of the current one first): a sum of independent
+    // Poisson draws is one Poisson draw of the summed mean.
+    while sec < spec.deadline {
+        let i = minute_of(sec);
+        let end = (spec.onset + 60 * (i as u64 + 1)).min(spec.deadline);
+        let lambda = spec.expected(sec, end);
+        minutes[i].0 += rng.poisson(lambda * spec.p1);
+        minutes[i].1 += rng.poisson(lambda * (1.0 - spec.p1));
+        sec = end;
+    }
+    // Deliveries, in the order they arrive (ties: the earlier minute first). Only whole
+    // minutes are delivered.
+    let whole = ((spec.deadline - spec.onset) / 60) as usize;
+    let mut arrivals: Vec<(u64, usize)> = (0..whole.min(minutes.len()))
         .map(|i| (spec.onset + 60 * (i as u64 + 1) + rng.range(spec.lag.0, spec.lag.1), i))
         .collect();
     arrivals.sort_unstable();
@@ -174,7 +195,7 @@ pub fn detect(spec: &Spec, rng: &mut Rng) -> Detection {
             break;
         }
         let (k, m) = minutes[i];
-        llr += k as f64 * hit + m as f64 * miss;
+        llr += log_lr(k, k + m, spec.p0, spec.p1);
         if llr >= threshold {
             lagged = Some(at - spec.onset);
             break;
@@ -264,6 +285,26 @@ mod tests {
         // And under H1 it detects nearly always within the deployment.
         let detected = run(&spec, 500, 3).iter().filter(|d| d.lagged.is_some()).count();
         assert!(detected > 400, "{detected}");
+    }
+
+    #[test]
+    fn expected_invocations_follow_the_share() {
+        let spec = Spec {
+            rps: 10.0,
+            canary_share: 0.1,
+            promotion: 900,
+            onset: 0,
+            deadline: 1200,
+            p0: 0.01,
+            p1: 0.05,
+            alpha: 0.01,
+            lag: (60, 240),
+        };
+        assert!((spec.expected(0, 60) - 60.0).abs() < 1e-9);
+        // 30 s at 1 req/s, then 30 s at 10 req/s.
+        assert!((spec.expected(870, 930) - 330.0).abs() < 1e-9);
+        assert!((spec.expected(1000, 1060) - 600.0).abs() < 1e-9);
+        assert_eq!(spec.expected(5, 5), 0.0);
     }
 
     #[test]

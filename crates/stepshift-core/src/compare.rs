@@ -60,6 +60,10 @@ pub const ALTERNATIVES: [f64; 5] = [1.5, 2.0, 3.0, 5.0, 10.0];
 /// The share of a test's false-alarm budget spent on the history bound.
 pub const HISTORY_SHARE: f64 = 0.1;
 
+/// The tests each target's share of the budget is split over: errors and slow
+/// invocations for a Lambda alias, 5xx and 4xx for a front end.
+pub const TESTS_PER_TARGET: usize = 2;
+
 /// Fewest baseline invocations for a history test: below it the history is too thin
 /// to bound the stable version's rate usefully, and the verdict says so.
 pub const MIN_HISTORY_INVOCATIONS: u64 = 300;

@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use tracing::info;
 
-use crate::compare::{BaselineRate, Budget, Comparison, MinutePair, TestSettings, compare, pair_minutes};
+use crate::compare::{
+    BaselineRate, Budget, Comparison, MinutePair, TESTS_PER_TARGET, TestSettings, compare, pair_minutes,
+};
 use crate::deployment::{Decision, Plan, PlannedTarget, Progress, Traffic, decide};
 use crate::error::TaskError;
 use crate::judge::{TargetSample, VersionSample, Window, judge};
@@ -137,11 +139,10 @@ struct Judged<'a> {
 impl Judged<'_> {
     fn settings(&self, tolerance_percent: f64) -> TestSettings {
         let h = &self.plan.health;
-        let tests_per_target = 2; // errors and slow (a front end: 5xx and 4xx)
         TestSettings {
             tolerance: tolerance_percent / 100.0,
             drift: h.baseline.drift_percent / 100.0,
-            alpha: Budget::new(h.false_alarm_percent / 100.0, self.plan.targets.len(), tests_per_target).per_test,
+            alpha: Budget::new(h.false_alarm_percent / 100.0, self.plan.targets.len(), TESTS_PER_TARGET).per_test,
             origin: deployment_start(self.plan),
             planned_minutes: planned_minutes(self.plan),
         }

@@ -426,21 +426,26 @@ fn oracle_rows(cell: Cell, runs: u32, seed: u64) -> Vec<Row> {
                 .map(|t| t as i64)
                 .collect();
             times.sort_unstable();
-            Row {
-                cell,
-                who: Who::Oracle { lag },
-                runs: found.len(),
-                rollbacks: times.len(),
-                rolled_back: times.len() as f64 / found.len().max(1) as f64,
-                before_promotion: 0.0,
-                promoted: 0,
-                net: 0.0,
-                times,
-                duration: None,
-                transitions: None,
-            }
+            oracle_row(cell, lag, found.len(), times)
         })
         .collect()
+}
+
+/// An oracle's row: `times` (sorted) are its detections out of `runs`.
+fn oracle_row(cell: Cell, lag: bool, runs: usize, times: Vec<i64>) -> Row {
+    Row {
+        cell,
+        who: Who::Oracle { lag },
+        runs,
+        rollbacks: times.len(),
+        rolled_back: times.len() as f64 / runs.max(1) as f64,
+        before_promotion: 0.0,
+        promoted: 0,
+        net: 0.0,
+        times,
+        duration: None,
+        transitions: None,
+    }
 }
 
 fn minutes(s: Option<i64>) -> String {
@@ -903,19 +908,7 @@ mod tests {
     #[test]
     fn medians_count_misses_as_never() {
         let cell = cells()[0];
-        let row = |times: Vec<i64>, runs| Row {
-            cell,
-            who: Who::Oracle { lag: true },
-            runs,
-            rollbacks: times.len(),
-            rolled_back: 0.0,
-            before_promotion: 0.0,
-            promoted: 0,
-            net: 0.0,
-            times,
-            duration: None,
-            transitions: None,
-        };
+        let row = |times: Vec<i64>, runs| oracle_row(cell, true, runs, times);
         assert_eq!(row(vec![60, 120, 180], 4).median_all(), Some(120));
         assert_eq!(row(vec![60, 120, 180], 4).median(), Some(120));
         assert_eq!(row(vec![60, 120], 5).median_all(), None);

@@ -229,6 +229,21 @@ mod tests {
         assert!(log_lr(2, 2, 0.01, 0.05) < t);
     }
 
+    /// A 10% canary for 15 min at 10 req/s, then 100%; errors 1% → 5% from the start.
+    fn canary_5x() -> Spec {
+        Spec {
+            rps: 10.0,
+            canary_share: 0.1,
+            promotion: 900,
+            onset: 0,
+            deadline: 1200,
+            p0: 0.01,
+            p1: 0.05,
+            alpha: 0.01,
+            lag: (60, 240),
+        }
+    }
+
     #[test]
     fn sprt_detects_at_the_right_second() {
         // Every invocation fails (p1 = 1 would be degenerate; 0.999 instead), 1 req/s:
@@ -254,17 +269,7 @@ mod tests {
 
     #[test]
     fn a_healthy_candidate_rarely_alarms() {
-        let spec = Spec {
-            rps: 10.0,
-            canary_share: 0.1,
-            promotion: 900,
-            onset: 0,
-            deadline: 1200,
-            p0: 0.01,
-            p1: 0.05,
-            alpha: 0.01,
-            lag: (60, 240),
-        };
+        let spec = canary_5x();
         // Under H0 (p1 set to the true rate in the simulation, the test still p0 vs 5x):
         let h0 = Spec { p1: 0.01, ..spec };
         let mut rng = Rng::new(11);
@@ -289,17 +294,7 @@ mod tests {
 
     #[test]
     fn expected_invocations_follow_the_share() {
-        let spec = Spec {
-            rps: 10.0,
-            canary_share: 0.1,
-            promotion: 900,
-            onset: 0,
-            deadline: 1200,
-            p0: 0.01,
-            p1: 0.05,
-            alpha: 0.01,
-            lag: (60, 240),
-        };
+        let spec = canary_5x();
         assert!((spec.expected(0, 60) - 60.0).abs() < 1e-9);
         // 30 s at 1 req/s, then 30 s at 10 req/s.
         assert!((spec.expected(870, 930) - 330.0).abs() < 1e-9);

@@ -17,6 +17,7 @@ use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, Stan
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
 use serde_json::{Value, json};
+use stepshift_core::State;
 use stepshift_local::asl::model::substitute;
 use stepshift_local::runner::DEPLOYMENT_ASL;
 use stepshift_testkit::{Emulator, workspace_root};
@@ -341,7 +342,8 @@ async fn a_healthy_canary_is_promoted_and_recorded() {
     assert_eq!(i.parameter("last-known-good-version").await.as_deref(), Some("2"));
     assert_eq!(i.parameter("lock").await, None, "the lock is released");
     let path = i.path(&exec).await;
-    assert!(path.windows(4).any(|w| w == ["Shift traffic", "Bake", "Check health", "Choose next step"]), "{path:?}");
+    let step = [State::ShiftTraffic, State::Bake, State::CheckHealth, State::ChooseNextStep];
+    assert!(path.windows(4).any(|w| w == step), "{path:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -429,7 +431,7 @@ async fn an_approval_pause_is_answered_with_send_task_success() {
     let out = i.finish(&exec).await;
     assert_eq!(out.status().as_str(), "SUCCEEDED", "{:?} {:?}", out.error(), out.cause());
     assert_eq!(i.alias().await, ("2".to_owned(), None));
-    assert!(i.path(&exec).await.contains(&"Await approval".to_owned()));
+    assert!(i.path(&exec).await.iter().any(|s| *s == State::AwaitApproval));
 }
 
 /// A front end in ministack: a hosted zone whose `www` record is a simple alias to
@@ -523,13 +525,13 @@ async fn a_front_end_release_moves_the_record_to_green_through_route53() {
     let out = i.finish(&exec).await;
     let path = i.path(&exec).await;
     assert_eq!(out.status().as_str(), "SUCCEEDED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
-    assert!(path.windows(2).any(|w| w == ["Shift DNS weights", "DNS in sync?"]), "{path:?}");
+    assert!(path.windows(2).any(|w| w == [State::ShiftThenSync, State::InSync]), "{path:?}");
     let records = site.records(&i).await;
     assert_eq!(records.len(), 1, "one simple record again: {records:?}");
     assert_eq!(records[0].set_identifier(), None);
     assert_eq!(records[0].alias_target().unwrap().dns_name(), "d222222abcdef8.cloudfront.net.");
     let output: Value = serde_json::from_str(out.output().unwrap()).unwrap();
-    assert!(output["summary"].as_str().unwrap().contains("now points at EGREEN"), "{output}");
+    assert!(output["summary"].as_str().unwrap().contains("now serves green EGREEN"), "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

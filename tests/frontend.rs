@@ -5,10 +5,10 @@
 
 use serde_json::{Value, json};
 use stepshift_core::memory::{Call, Fault};
-use stepshift_core::route53::{Endpoint, RecordSet, RecordTarget, RecordType};
-use stepshift_core::{PortError, Service};
+use stepshift_core::routers::route53::{Endpoint, RecordSet, RecordTarget, RecordType};
+use stepshift_core::{PortError, Service, State};
 use stepshift_local::runner::{Action, TimedAction};
-use stepshift_local::sim::{Behavior, SiteModel, VersionModel};
+use stepshift_local::sim::{Behavior, VersionModel};
 use stepshift_local::{Outcome, Scenario, Simulation};
 
 const ZONE: &str = "Z0123456789ABCDEFGHIJ";
@@ -27,27 +27,8 @@ fn record() -> RecordTarget {
 /// The site at 50 requests/s; blue fails 0.1% of requests, green `green_5xx`.
 fn scenario(green_5xx: f64) -> Scenario {
     let blue = Behavior { error_rate: 0.001, ..Behavior::default() };
-    Scenario {
-        sites: vec![SiteModel {
-            record: record(),
-            requests_per_second: 50.0,
-            behaviors: [(
-                "E2GREEN".to_owned(),
-                VersionModel::steady(Behavior { error_rate: green_5xx, ..blue.clone() }),
-            )]
-            .into(),
-            default_behavior: blue,
-        }],
-        seed: 7,
-        start: stepshift_core::Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap(),
-        functions: Vec::new(),
-        metric_lag_seconds: (60, 120),
-        alarms: Vec::new(),
-        actions: Vec::new(),
-        approvals: Vec::new(),
-        task_millis: 250,
-        history_seconds: 3600,
-    }
+    let green = VersionModel::steady(Behavior { error_rate: green_5xx, ..blue.clone() });
+    Scenario::site(record(), green).with_stable(blue).with_rps(50.0).with_seed(7).with_lag((60, 120))
 }
 
 fn request() -> Value {
@@ -98,23 +79,26 @@ fn a_healthy_release_waits_for_dns_and_ends_on_a_simple_record_for_green() {
     assert_eq!(
         first_step,
         [
-            "Shift DNS weights",
-            "DNS in sync?",
-            "Wait for DNS",
-            "Check DNS sync",
-            "DNS in sync?",
-            "Wait for DNS",
-            "Check DNS sync",
-            "DNS in sync?",
-            "Bake"
+            State::ShiftThenSync,
+            State::InSync,
+            State::WaitForSync,
+            State::CheckSync,
+            State::InSync,
+            State::WaitForSync,
+            State::CheckSync,
+            State::InSync,
+            State::Bake
         ]
     );
-    assert_eq!(o.path.iter().filter(|s| *s == "Shift DNS weights").count(), 2);
-    assert!(!o.path.iter().any(|s| s == "Shift traffic"), "no Lambda alias is touched");
+    assert_eq!(o.path.iter().filter(|s| **s == State::ShiftThenSync).count(), 2);
+    assert!(!o.path.iter().any(|s| *s == State::ShiftTraffic), "no Lambda alias is touched");
     // One atomic batch per phase: split, the 50% step, the promotion.
-    assert_eq!(o.calls["ChangeRecordSets"], 3, "{:?}", o.calls);
+    assert_eq!(o.calls[&Call::ChangeRecordSets], 3, "{:?}", o.calls);
     let output = o.output.as_ref().unwrap();
-    assert!(output["summary"].as_str().unwrap().contains("www.example.com. A now points at E2GREEN"), "{output}");
+    assert!(
+        output["summary"].as_str().unwrap().contains("www.example.com. A now serves green E2GREEN (was blue E1BLUE)"),
+        "{output}"
+    );
     let verdict = &output["steps"][1];
     assert_eq!(verdict["status"], "healthy", "{output}");
 }
@@ -131,7 +115,7 @@ fn a_5xx_regression_on_green_restores_the_original_record_exactly() {
     assert_eq!(o.parameter(&format!("{KEYS}/current-version")), Some("E1BLUE"));
     assert_eq!(o.parameter(&format!("{KEYS}/lock")), None);
     assert_eq!(history_events(&o), ["started", "rolled_back"]);
-    assert!(!o.path.iter().any(|s| s == "Promote"), "{:?}", o.path);
+    assert!(!o.path.iter().any(|s| *s == State::Promote), "{:?}", o.path);
 }
 
 #[test]
@@ -149,7 +133,7 @@ fn a_record_changed_by_hand_stops_the_release_and_is_left_alone() {
     assert!(o.cause.as_deref().unwrap().contains("changed outside stepshift"), "{o:#?}");
     assert_eq!(zone(&o), [theirs], "stepshift does not overwrite a person's change");
     assert_eq!(o.parameter(&format!("{KEYS}/lock")), None);
-    assert_eq!(o.calls["ChangeRecordSets"], 1, "only the first shift wrote");
+    assert_eq!(o.calls[&Call::ChangeRecordSets], 1, "only the first shift wrote");
 }
 
 #[test]
@@ -174,7 +158,7 @@ fn a_record_that_is_not_on_blue_is_refused_and_nothing_changes() {
     assert!(o.cause.as_deref().unwrap().contains("targets[0]: www.example.com. A points at"), "{o:#?}");
     assert_eq!(zone(&o), [original()]);
     assert_eq!(o.parameter(&format!("{KEYS}/lock")), None);
-    assert_eq!(o.calls.get("ChangeRecordSets"), None);
+    assert_eq!(o.calls.get(&Call::ChangeRecordSets), None);
 
     let mut missing = request();
     missing["targets"][0]["hosted_zone_id"] = json!("ZNOSUCHZONE");
@@ -189,8 +173,8 @@ fn a_change_that_never_syncs_stops_the_release_instead_of_hanging() {
     sim.env.aws.aws.set_polls_until_insync(u32::MAX);
     let o = sim.run(request());
     assert_eq!(o.status, "FAILED", "{o:#?}");
-    assert_eq!(o.error.as_deref(), Some("DnsNotInSync"));
-    assert!(o.cause.as_deref().unwrap().contains("still PENDING"), "{o:#?}");
+    assert_eq!(o.error.as_deref(), Some("NotInSync"));
+    assert!(o.cause.as_deref().unwrap().contains("www.example.com. A (C000001) was still not in effect"), "{o:#?}");
     assert_eq!(zone(&o), [original()], "rolled back to the original record");
     assert!(o.duration_seconds < 900, "gave up after about 10 minutes: {} s", o.duration_seconds);
 }

@@ -3,6 +3,7 @@
 //! write to any simulated AWS service.
 
 use serde_json::Value;
+use stepshift_core::State;
 use stepshift_local::Simulation;
 use stepshift_local::campaign;
 use stepshift_local::sim::ScheduledAlarm;
@@ -46,7 +47,10 @@ fn every_bad_request_is_rejected_naming_its_field_and_writes_nothing() {
             (o.error.as_deref() != Some("InvalidRequest"), format!("error {:?}", o.error)),
             (!named, format!("cause does not name {field}: {cause}")),
             (sim.env.aws.aws.writes() != 0, format!("{} writes", sim.env.aws.aws.writes())),
-            (o.path != ["Begin deployment", "Record rejection", "Deployment rejected"], format!("path {:?}", o.path)),
+            (
+                o.path != [State::BeginDeployment, State::RecordRejection, State::DeploymentRejected],
+                format!("path {:?}", o.path),
+            ),
             (o.routing("orders", "live").map(|r| r.version.as_str()) != Some("41"), "the alias moved".into()),
         ];
         for (bad, what) in problems {

@@ -9,6 +9,7 @@ use stepshift_core::PortError;
 use stepshift_core::Service;
 use stepshift_core::memory::{Call, Fault};
 use stepshift_core::ports::{AlarmValue, AliasRouting};
+use stepshift_core::{ErrorName, State};
 use stepshift_local::asl::{Execution, Status};
 use stepshift_local::runner::{Action, TaskFault, TimedAction};
 use stepshift_local::sim::{Behavior, Change, ScheduledAlarm, VersionModel};
@@ -20,7 +21,7 @@ fn run(scenario: stepshift_local::Scenario, request: serde_json::Value) -> steps
 }
 
 /// The states one traffic step goes through.
-const STEP: [&str; 4] = ["Shift traffic", "Bake", "Check health", "Choose next step"];
+const STEP: [State; 4] = [State::ShiftTraffic, State::Bake, State::CheckHealth, State::ChooseNextStep];
 
 #[test]
 fn healthy_canary_promotes() {
@@ -30,13 +31,13 @@ fn healthy_canary_promotes() {
     assert_eq!(o.parameter("/stepshift/orders/live/previous-version"), Some("41"));
     assert_eq!(o.parameter("/stepshift/orders/live/last-known-good-version"), Some("42"));
     // Checked every minute: the 5-minute canary five times, then the 5-minute lock-in.
-    const CHECK: [&str; 3] = ["Bake", "Check health", "Choose next step"];
-    let mut expected = vec!["Begin deployment", "Choose next step"];
+    const CHECK: [State; 3] = [State::Bake, State::CheckHealth, State::ChooseNextStep];
+    let mut expected = vec![State::BeginDeployment, State::ChooseNextStep];
     expected.extend(STEP);
     expected.extend(CHECK.repeat(4));
-    expected.extend(["Promote", "Record promotion"]);
+    expected.extend([State::Promote, State::RecordPromotion]);
     expected.extend(CHECK.repeat(5));
-    expected.extend(["Confirm release", "Deployment succeeded"]);
+    expected.extend([State::ConfirmRelease, State::DeploymentSucceeded]);
     assert_eq!(o.path, expected);
     let output = o.output.as_ref().unwrap();
     assert_eq!(output["status"], "promoted");
@@ -53,7 +54,7 @@ fn healthy_linear_promotes_through_every_step() {
     let o = run(scenario(steady(stable())), request(json!("linear-10-every-1m")));
     assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
     assert_settled(&o, "orders", "42");
-    assert_eq!(o.path.iter().filter(|s| *s == "Shift traffic").count(), 9);
+    assert_eq!(o.path.iter().filter(|s| **s == State::ShiftTraffic).count(), 9);
     let weights: Vec<f64> = o.output.as_ref().unwrap()["steps"]
         .as_array()
         .unwrap()
@@ -68,8 +69,8 @@ fn all_at_once_promotes_then_watches() {
     let o = run(scenario(steady(stable())), request(json!("all-at-once")));
     assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
     assert_settled(&o, "orders", "42");
-    assert!(!o.path.contains(&"Shift traffic".to_owned()));
-    assert_eq!(&o.path[..3], ["Begin deployment", "Choose next step", "Promote"]);
+    assert!(!o.path.iter().any(|s| *s == State::ShiftTraffic));
+    assert_eq!(&o.path[..3], [State::BeginDeployment, State::ChooseNextStep, State::Promote]);
 }
 
 #[test]
@@ -81,8 +82,8 @@ fn an_error_regression_rolls_back_at_the_first_step() {
     assert!(cause.starts_with("Rolled back orders:live from 42 to 41: the candidate was unhealthy at step 1 of 10 (10%): orders:live version 42 fails"), "{cause}");
     assert!(cause.contains("orders:live version 42 error rate"), "the absolute limit agrees: {cause}");
     assert_settled(&o, "orders", "41");
-    assert_eq!(o.path.iter().filter(|s| *s == "Shift traffic").count(), 1, "caught at the first step");
-    assert!(o.path.ends_with(&["Roll back".into(), "Record rollback".into(), "Deployment rolled back".into()]));
+    assert_eq!(o.path.iter().filter(|s| **s == State::ShiftTraffic).count(), 1, "caught at the first step");
+    assert_eq!(o.path[o.path.len() - 3..], [State::RollBack, State::RecordRollback, State::DeploymentRolledBack]);
     assert_eq!(o.parameter("/stepshift/orders/live/last-known-good-version"), None);
 }
 
@@ -95,7 +96,7 @@ fn an_error_regression_that_starts_later_is_caught_at_that_step() {
     };
     let o = run(scenario(model), request(json!("linear-10-every-1m")));
     assert_eq!(o.error.as_deref(), Some("Unhealthy"), "{o:#?}");
-    let shifts = o.path.iter().filter(|s| *s == "Shift traffic").count();
+    let shifts = o.path.iter().filter(|s| **s == State::ShiftTraffic).count();
     assert!((4..=6).contains(&shifts), "rolled back soon after the onset, at step {shifts}");
     assert_settled(&o, "orders", "41");
 }
@@ -110,7 +111,7 @@ fn a_latency_regression_rolls_back() {
     // The slow-invocation test or the absolute limit, whichever has its evidence first.
     let cause = o.cause.as_deref().unwrap();
     assert!(cause.contains("p99 duration is above 1000 ms") || cause.contains("is slower than"), "{o:#?}");
-    assert!(!o.path.contains(&"Promote".to_owned()), "caught in the canary");
+    assert!(!o.path.iter().any(|s| *s == State::Promote), "caught in the canary");
     assert_settled(&o, "orders", "41");
 }
 
@@ -132,7 +133,7 @@ fn low_traffic_extends_the_bake_then_rolls_back_by_default() {
     s.functions[0].requests_per_second = 0.005;
     let o = run(s, request(json!("canary-10-5m")));
     assert_eq!(o.error.as_deref(), Some("InsufficientData"), "{o:#?}");
-    assert_eq!(o.path.iter().filter(|p| *p == "Bake").count(), 8, "five one-minute waits and three extensions");
+    assert_eq!(o.path.iter().filter(|p| **p == State::Bake).count(), 8, "five one-minute waits and three extensions");
     assert!(o.cause.as_deref().unwrap().contains("health.insufficient_data.then"), "the cause says how to proceed");
     assert_settled(&o, "orders", "41");
 }
@@ -172,8 +173,8 @@ fn an_approved_pause_continues() {
     assert_eq!(event["EventBusName"], "stepshift-approvals");
     assert_eq!(event["Detail"]["next_step"]["weight_percent"], 50.0);
     assert!(event["Detail"]["task_token"].as_str().unwrap().len() > 10, "the event carries the token");
-    let approval = o.path.iter().position(|p| p == "Await approval").unwrap();
-    assert_eq!(o.path[approval + 1..approval + 3], ["Continue after approval", "Shift traffic"]);
+    let approval = o.path.iter().position(|p| *p == State::AwaitApproval).unwrap();
+    assert_eq!(o.path[approval + 1..approval + 3], [State::ContinueAfterApproval, State::ShiftTraffic]);
 }
 
 #[test]
@@ -198,6 +199,37 @@ fn an_unanswered_pause_times_out_and_rolls_back() {
     let o = run(s, approval_request());
     assert_eq!(o.error.as_deref(), Some("ApprovalTimedOut"), "{o:#?}");
     assert!(o.cause.as_deref().unwrap().contains("nobody approved step 2 of 3 (50%) within 600 seconds"));
+    assert_settled(&o, "orders", "41");
+    // The approval's own States.Timeout goes through the state that names it.
+    let at = o.path.iter().position(|p| *p == State::ApprovalTimedOut).expect("the approval timed out");
+    assert_eq!(o.path[at - 1..at + 2], [State::AwaitApproval, State::ApprovalTimedOut, State::RollBack]);
+}
+
+#[test]
+fn a_task_timeout_at_a_step_that_needed_approval_is_not_an_approval_timeout() {
+    // Approved after 60 s; then "Shift traffic" to the approved 50% step runs out of
+    // time on its first attempt and on both retries (invocations 1-3: the 10% shift
+    // was invocation 0).
+    let mut sim = Simulation::new(scenario(steady(stable()))).unwrap();
+    for invocation in 1..=3 {
+        sim.env.task_faults.push(TaskFault {
+            function: "stepshift-shift-weight".into(),
+            invocation,
+            after_effect: false,
+            error: ErrorName::StatesTimeout.to_string(),
+        });
+    }
+    let o = sim.run(approval_request());
+    assert_eq!(o.approvals_requested, 1);
+    assert_eq!(o.error.as_deref(), Some("States.Timeout"), "{o:#?}");
+    let cause = o.cause.as_deref().unwrap();
+    assert!(cause.contains("a task failed at step 2 of 3 (50%): States.Timeout"), "{cause}");
+    assert!(!o.path.iter().any(|p| *p == State::ApprovalTimedOut), "{:?}", o.path);
+    let approval = o.path.iter().position(|p| *p == State::AwaitApproval).unwrap();
+    assert_eq!(
+        o.path[approval + 1..approval + 4],
+        [State::ContinueAfterApproval, State::ShiftTraffic, State::RollBack]
+    );
     assert_settled(&o, "orders", "41");
 }
 
@@ -233,7 +265,7 @@ fn a_second_deployment_of_the_alias_is_rejected_while_the_first_runs() {
     let o = sim.run(request(json!("all-at-once")));
     assert_eq!(o.error.as_deref(), Some("DeploymentInProgress"));
     assert!(o.cause.as_deref().unwrap().contains(&a.arn), "the cause names the execution holding the lock");
-    assert_eq!(o.path, ["Begin deployment", "Record rejection", "Deployment rejected"]);
+    assert_eq!(o.path, [State::BeginDeployment, State::RecordRejection, State::DeploymentRejected]);
     assert_eq!(sim.env.aws.aws.alias("orders", "live").unwrap(), before, "B changed nothing");
 
     let Status::Waiting { token, .. } = a.status().clone() else { unreachable!() };
@@ -275,7 +307,7 @@ fn a_lock_in_failure_after_promotion_rolls_back() {
     let o = run(s, req);
     assert_eq!(o.error.as_deref(), Some("Unhealthy"), "{o:#?}");
     assert!(o.cause.as_deref().unwrap().contains("at step 2 of 2 (100%)"), "{}", o.cause.as_deref().unwrap());
-    assert!(o.path.contains(&"Record promotion".to_owned()));
+    assert!(o.path.iter().any(|s| *s == State::RecordPromotion));
     assert_settled(&o, "orders", "41");
     let events: Vec<String> = history(&o, "orders").iter().map(|h| h["event"].as_str().unwrap().to_owned()).collect();
     assert_eq!(events, ["started", "promoted", "rolled_back"]);
@@ -313,10 +345,10 @@ fn a_release_of_two_healthy_functions_promotes_both() {
     assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
     assert_settled(&o, "orders", "42");
     assert_settled(&o, "billing", "42");
-    let checks = o.path.iter().filter(|p| *p == "Check health").count() as u64;
+    let checks = o.path.iter().filter(|p| **p == State::CheckHealth).count() as u64;
     assert!(checks >= 10, "every minute of the 5-minute bake and the 5-minute lock-in: {checks}");
     assert_eq!(
-        o.calls["GetMetricData"],
+        o.calls[&Call::GetMetricData],
         checks + 2,
         "one GetMetricData call per check for both targets, and two for both histories at the start"
     );
@@ -340,7 +372,7 @@ fn a_transient_failure_is_retried_and_the_deployment_completes() {
     assert_settled(&o, "orders", "42");
     let failed: Vec<&str> = events(&o, "LambdaFunctionFailed").iter().map(|d| d["error"].as_str().unwrap()).collect();
     assert_eq!(failed, ["Throttled", "Lambda.Unknown"]);
-    assert_eq!(o.path.iter().filter(|p| *p == "Shift traffic").count(), 1, "a retry is not a new state entry");
+    assert_eq!(o.path.iter().filter(|p| **p == State::ShiftTraffic).count(), 1, "a retry is not a new state entry");
 }
 
 #[test]
@@ -367,7 +399,7 @@ fn a_failed_rollback_says_so_and_releases_the_lock() {
     let mut exec = Execution::start(Arc::clone(&sim.machine), request(json!("canary-10-5m")), options);
     // Step until traffic is split (the first shift succeeded), then make every alias
     // update fail for good, as if the role had lost lambda:UpdateAlias.
-    while exec.current_state() != Some("Bake") {
+    while exec.current_state() != Some(State::Bake.as_str()) {
         assert!(!exec.step_once(&mut sim.env).is_terminal());
     }
     for _ in 0..40 {
@@ -397,11 +429,11 @@ fn a_failed_rollback_says_so_and_releases_the_lock() {
 // checked, against a baseline in every phase.
 
 /// Seconds from the start to the first time `state` was entered.
-fn entered(o: &stepshift_local::Outcome, state: &str) -> Option<i64> {
+fn entered(o: &stepshift_local::Outcome, state: State) -> Option<i64> {
     let start = o.history.first()?.timestamp;
     o.history
         .iter()
-        .find(|e| e.kind == "TaskStateEntered" && e.details["name"] == state)
+        .find(|e| e.kind == "TaskStateEntered" && e.details["name"] == state.as_str())
         .map(|e| e.timestamp.secs_since(start))
 }
 
@@ -426,13 +458,13 @@ fn a_spike_inside_the_lock_in_rolls_back_within_minutes_and_leaves_last_known_go
         with_lock_in("canary-10-15m", 3600),
     );
     assert_eq!(o.error.as_deref(), Some("Unhealthy"), "{:?}", o.cause);
-    let rolled_back = entered(&o, "Roll back").unwrap();
+    let rolled_back = entered(&o, State::RollBack).unwrap();
     assert!(
         (onset as i64..onset as i64 + 8 * 60).contains(&rolled_back),
         "rolled back {} s after the onset",
         rolled_back - onset as i64
     );
-    assert!(entered(&o, "Promote").unwrap() < onset as i64, "it was promoted before the spike");
+    assert!(entered(&o, State::Promote).unwrap() < onset as i64, "it was promoted before the spike");
     let cause = o.cause.as_deref().unwrap();
     assert!(cause.contains("version 41's history 08:00-09:00"), "compared with the stable history: {cause}");
     assert_eq!(o.routing("orders", "live"), Some(&AliasRouting::single("41")));
@@ -461,7 +493,7 @@ fn a_latency_only_regression_rolls_back_during_the_canary() {
     let slow = Behavior { latency_p99_ms: 540.0, ..stable() };
     let o = run(scenario(steady(slow)), request(json!("canary-10-5m")));
     assert_eq!(o.error.as_deref(), Some("Unhealthy"), "{:?}", o.cause);
-    assert!(!o.path.contains(&"Promote".to_owned()), "rolled back before promotion: {:?}", o.path);
+    assert!(!o.path.iter().any(|s| *s == State::Promote), "rolled back before promotion: {:?}", o.path);
     let cause = o.cause.as_deref().unwrap();
     assert!(cause.contains("is slower than") && cause.contains("(the stable p99)"), "{cause}");
     assert_settled(&o, "orders", "41");
@@ -472,7 +504,7 @@ fn a_healthy_60_minute_lock_in_checked_every_minute_promotes() {
     let o = run(scenario(steady(stable())), with_lock_in("canary-10-5m", 3600));
     assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
     assert_settled(&o, "orders", "42");
-    let checks = o.path.iter().filter(|s| *s == "Check health").count();
+    let checks = o.path.iter().filter(|s| **s == State::CheckHealth).count();
     assert!((65..=70).contains(&checks), "a check a minute through 65 minutes of bake and lock-in: {checks}");
     let last = o.output.as_ref().unwrap()["steps"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["weight_percent"], 100.0);

@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde_json::Value;
-use stepshift_core::TaskError;
+use serde_json::{Value, json};
+use stepshift_core::{ErrorName, State, TaskError};
 use stepshift_local::asl::model::placeholders;
 use yaml_rust2::{Yaml, YamlLoader};
 
@@ -14,6 +14,10 @@ fn root() -> &'static Path {
 
 fn asl_text() -> String {
     std::fs::read_to_string(root().join("statemachine/deployment.asl.json")).unwrap()
+}
+
+fn asl() -> Value {
+    serde_json::from_str(&asl_text()).unwrap()
 }
 
 fn template() -> Yaml {
@@ -43,11 +47,28 @@ fn every_placeholder_has_a_substitution_and_every_substitution_a_placeholder() {
     assert_eq!(wanted, local, "the local runner substitutes the same names");
 }
 
+#[test]
+fn the_state_machine_has_exactly_the_states_the_code_names() {
+    let asl = asl();
+    let in_asl: BTreeSet<&str> = asl["States"].as_object().unwrap().keys().map(String::as_str).collect();
+    let in_code: BTreeSet<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
+    let missing: Vec<_> = in_code.difference(&in_asl).collect();
+    assert!(missing.is_empty(), "stepshift_core::State names states the ASL lacks: {missing:?}");
+    let unknown: Vec<_> = in_asl.difference(&in_code).collect();
+    assert!(unknown.is_empty(), "the ASL has states stepshift_core::State lacks: {unknown:?}");
+    assert_eq!(asl["StartAt"], State::BeginDeployment.as_str());
+}
+
+/// Every error name the definition mentions: in `ErrorEquals`, and as the `Error` a
+/// state writes (a Pass state's `Result`, a Fail state's `Error`).
 fn error_names(v: &Value, out: &mut BTreeSet<String>) {
     match v {
         Value::Object(map) => {
             if let Some(list) = map.get("ErrorEquals").and_then(Value::as_array) {
                 out.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+            }
+            if let Some(name) = map.get("Error").and_then(Value::as_str) {
+                out.insert(name.to_owned());
             }
             map.values().for_each(|v| error_names(v, out));
         }
@@ -57,18 +78,118 @@ fn error_names(v: &Value, out: &mut BTreeSet<String>) {
 }
 
 #[test]
-fn every_error_name_the_state_machine_matches_is_one_that_is_emitted() {
-    let asl: Value = serde_json::from_str(&asl_text()).unwrap();
+fn the_state_machine_mentions_exactly_the_error_names_the_code_says_it_does() {
     let mut names = BTreeSet::new();
-    error_names(&asl, &mut names);
+    error_names(&asl(), &mut names);
     for name in &names {
-        let emitted = TaskError::NAMES.contains(&name.as_str())
-            || ["States.", "Lambda.", "Sandbox."].iter().any(|p| name.starts_with(p));
+        let known = ErrorName::from_name(name);
+        assert!(known.is_some(), "the state machine mentions `{name}`, which stepshift_core::ErrorName lacks");
+        let platform = ["States.", "Lambda.", "Sandbox."].iter().any(|p| name.starts_with(p));
+        let emitted = TaskError::NAMES.iter().any(|n| n == name.as_str())
+            || known == Some(ErrorName::ApprovalTimedOut)
+            || platform;
         assert!(emitted, "the state machine matches `{name}`, which no task emits");
     }
-    for transient in ["Throttled", "Conflict", "AwsUnavailable"] {
-        assert!(names.contains(transient), "`{transient}` is retried");
+    let claimed: BTreeSet<String> = ErrorName::IN_STATE_MACHINE.iter().map(ToString::to_string).collect();
+    let unused: Vec<_> = claimed.difference(&names).collect();
+    assert!(unused.is_empty(), "ErrorName::IN_STATE_MACHINE claims names the ASL does not mention: {unused:?}");
+    assert_eq!(names, claimed);
+    for transient in [ErrorName::Throttled, ErrorName::Conflict, ErrorName::AwsUnavailable] {
+        assert!(ErrorName::TRANSIENT.contains(&transient), "`{transient}` is retried");
     }
+}
+
+/// The standard `Retry` block, as data: transient errors (throttling, a busy resource,
+/// an AWS API or Lambda's service failing) `transient_attempts` times from 2 s,
+/// doubling, capped at `max_delay_seconds`; an interrupted invocation (its process died,
+/// or it ran out of time) twice, from 5 s. Full jitter on both.
+fn retry(transient_attempts: u64, max_delay_seconds: u64) -> Value {
+    let names = |list: &[ErrorName]| list.iter().map(|e| e.as_str()).collect::<Vec<_>>();
+    json!([
+        {
+            "ErrorEquals": names(ErrorName::TRANSIENT),
+            "IntervalSeconds": 2,
+            "BackoffRate": 2,
+            "MaxAttempts": transient_attempts,
+            "MaxDelaySeconds": max_delay_seconds,
+            "JitterStrategy": "FULL"
+        },
+        {
+            "ErrorEquals": names(ErrorName::INTERRUPTED),
+            "IntervalSeconds": 5,
+            "BackoffRate": 2,
+            "MaxAttempts": 2,
+            "JitterStrategy": "FULL"
+        }
+    ])
+}
+
+/// A `Catch` list: `(error, ResultPath, Next)` per catcher, in order.
+fn catch(routes: &[(ErrorName, &str, State)]) -> Value {
+    routes
+        .iter()
+        .map(|(error, path, next)| json!({"ErrorEquals": [error.as_str()], "ResultPath": path, "Next": next.as_str()}))
+        .collect()
+}
+
+/// Every Task state's `Retry` (`null`: none) and `Catch`, as docs/design-notes.md
+/// ("Retries and catches") documents them.
+fn task_policy() -> Vec<(State, Value, Value)> {
+    use ErrorName::{StatesAll, StatesTimeout};
+    let standard = retry(6, 60);
+    let to_roll_back = catch(&[(StatesAll, "$.failure", State::RollBack)]);
+    let mut policy = vec![
+        // Before anything moved: a failure is a rejection.
+        (State::BeginDeployment, standard.clone(), catch(&[(StatesAll, "$", State::RecordRejection)])),
+        (State::RecordRejection, standard.clone(), catch(&[(StatesAll, "$", State::DeploymentRejected)])),
+        // A person answers, or the timeout does: nothing to retry.
+        (
+            State::AwaitApproval,
+            Value::Null,
+            catch(&[(StatesTimeout, "$.failure", State::ApprovalTimedOut), (StatesAll, "$.failure", State::RollBack)]),
+        ),
+        // Giving up leaves traffic split: more attempts, longer waits.
+        (State::RollBack, retry(10, 120), catch(&[(StatesAll, "$.rollback", State::RecordRollback)])),
+        (State::RecordRollback, standard.clone(), catch(&[(StatesAll, "$.outcome", State::DeploymentRolledBack)])),
+    ];
+    // Once traffic may have moved, every other task rolls back.
+    for state in [
+        State::ShiftTraffic,
+        State::ShiftThenSync,
+        State::CheckSync,
+        State::CheckHealth,
+        State::Promote,
+        State::RecordPromotion,
+        State::ConfirmRelease,
+    ] {
+        policy.push((state, standard.clone(), to_roll_back.clone()));
+    }
+    policy
+}
+
+#[test]
+fn every_task_retries_and_catches_as_documented() {
+    let asl = asl();
+    let states = asl["States"].as_object().unwrap();
+    let tasks: BTreeSet<&str> =
+        states.iter().filter(|(_, s)| s["Type"] == "Task").map(|(name, _)| name.as_str()).collect();
+    let policy = task_policy();
+    let documented: BTreeSet<&str> = policy.iter().map(|(state, ..)| state.as_str()).collect();
+    assert_eq!(tasks, documented, "every Task state has a documented Retry and Catch");
+    for (state, retry, catch) in &policy {
+        let s = &states[state.as_str()];
+        let (got_retry, got_catch) = (s.get("Retry").unwrap_or(&Value::Null), s.get("Catch").unwrap_or(&Value::Null));
+        assert!(got_retry == retry, "\"{state}\": Retry is\n{got_retry:#}\nwhere the policy says\n{retry:#}");
+        assert!(got_catch == catch, "\"{state}\": Catch is\n{got_catch:#}\nwhere the policy says\n{catch:#}");
+    }
+    let standard = policy.iter().filter(|(_, r, _)| *r == retry(6, 60)).count();
+    assert_eq!((standard, tasks.len()), (10, 12), "the standard Retry in 10 of the 12 Task states");
+    // The approval's own timeout, and only it, becomes ApprovalTimedOut.
+    let timed_out = &states[State::ApprovalTimedOut.as_str()];
+    assert_eq!(timed_out["Type"], "Pass");
+    assert_eq!(timed_out["Result"]["Error"], ErrorName::ApprovalTimedOut.as_str());
+    assert_eq!(timed_out["ResultPath"], "$.failure");
+    assert_eq!(timed_out["Next"], State::RollBack.as_str());
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Shared helpers of the scenario and end-to-end tests.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use stepshift_core::ports::AliasRouting;
 use stepshift_local::sim::{Behavior, FunctionModel, VersionModel};
 use stepshift_local::{Outcome, Scenario};
@@ -13,31 +13,12 @@ pub fn stable() -> Behavior {
 /// A function `name` with versions 1..=42, alias live → 41, at `rps`, where version 42
 /// behaves as `candidate`.
 pub fn function(name: &str, rps: f64, candidate: VersionModel) -> FunctionModel {
-    FunctionModel {
-        function: name.into(),
-        alias: "live".into(),
-        versions: 42,
-        serving: "41".into(),
-        requests_per_second: rps,
-        behaviors: [("42".to_owned(), candidate)].into(),
-        default_behavior: stable(),
-    }
+    FunctionModel { requests_per_second: rps, ..FunctionModel::live(name, candidate) }
 }
 
 /// One function, orders, at 20 requests/s.
 pub fn scenario(candidate: VersionModel) -> Scenario {
-    Scenario {
-        sites: Vec::new(),
-        seed: 42,
-        start: stepshift_core::Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap(),
-        functions: vec![function("orders", 20.0, candidate)],
-        metric_lag_seconds: (60, 120),
-        alarms: Vec::new(),
-        actions: Vec::new(),
-        approvals: Vec::new(),
-        task_millis: 250,
-        history_seconds: 3600,
-    }
+    Scenario::orders(candidate).with_seed(42).with_lag((60, 120))
 }
 
 /// A candidate that behaves like `b` throughout.
@@ -52,12 +33,7 @@ pub fn failing(rate: f64) -> VersionModel {
 
 /// A deployment request for orders:live → 42 with `strategy`.
 pub fn request(strategy: Value) -> Value {
-    json!({
-        "schema": 1,
-        "targets": [{"function": "orders", "alias": "live", "version": "42"}],
-        "strategy": strategy,
-        "lock_in_seconds": 300
-    })
+    stepshift_local::scenario::orders_request(strategy, 300)
 }
 
 /// Asserts the alias ended at `version` alone, the lock is free, and the records match.

@@ -250,19 +250,19 @@ async fn a_check_before_any_shift_is_a_task_input_error() {
 /// The fixture's step, releasing the record www.example.com from E1BLUE to E2GREEN.
 fn record_fixture() -> Value {
     let mut input = fixture();
-    let target = stepshift_core::route53::RecordTarget {
+    let target = stepshift_core::routers::route53::RecordTarget {
         hosted_zone_id: "Z0123456789ABCDEFGHIJ".into(),
         record_name: "www.example.com".into(),
-        record_type: stepshift_core::route53::RecordType::A,
-        blue: stepshift_core::route53::Endpoint::cloudfront("d1.cloudfront.net", Some("E1BLUE")),
-        green: stepshift_core::route53::Endpoint::cloudfront("d2.cloudfront.net", Some("E2GREEN")),
+        record_type: stepshift_core::routers::route53::RecordType::A,
+        blue: stepshift_core::routers::route53::Endpoint::cloudfront("d1.cloudfront.net", Some("E1BLUE")),
+        green: stepshift_core::routers::route53::Endpoint::cloudfront("d2.cloudfront.net", Some("E2GREEN")),
     };
     let original = target.before_release();
-    let (function, alias) = target.identity();
     input["plan"]["router"] = json!("route53");
+    input["plan"]["syncs"] = json!(true);
     input["plan"]["targets"] = json!([{
-        "function": function, "alias": alias, "stable": "E1BLUE", "candidate": "E2GREEN", "records_before": {},
-        "record": {"target": target, "original": original}
+        "route": {"kind": "route53", "target": target, "original": original},
+        "stable": "E1BLUE", "candidate": "E2GREEN", "records_before": {}
     }]);
     input["plan"]["health"]["alarms"] = json!([]);
     input["traffic"]["revisions"] = json!([]);
@@ -270,9 +270,13 @@ fn record_fixture() -> Value {
 }
 
 /// Six minutes from 20:00 of `requests` a minute at these 5xx and 4xx rates (percent).
-fn distribution(requests: f64, rate_5xx: f64, rate_4xx: f64) -> stepshift_core::route53::health::DistributionMetrics {
+fn distribution(
+    requests: f64,
+    rate_5xx: f64,
+    rate_4xx: f64,
+) -> stepshift_core::routers::route53::health::DistributionMetrics {
     let minute = |i: i64| at("2026-11-24T20:00:00Z").plus_secs(60 * i);
-    stepshift_core::route53::health::DistributionMetrics {
+    stepshift_core::routers::route53::health::DistributionMetrics {
         requests: (0..6).map(|i| (minute(i), requests)).collect(),
         error_rate_5xx: (0..6).map(|i| (minute(i), rate_5xx)).collect(),
         error_rate_4xx: (0..6).map(|i| (minute(i), rate_4xx)).collect(),
@@ -287,7 +291,7 @@ async fn a_record_is_judged_on_green_against_blue_from_cloudfront() {
     let progress = check(&aws, record_fixture()).await.unwrap();
     assert_eq!(progress["decision"], "advance", "{progress}");
     let sample = &progress["verdict"]["targets"][0];
-    assert_eq!(sample["function"], "www.example.com. A");
+    assert_eq!(sample["target"], "www.example.com. A");
     assert_eq!(sample["candidate"]["version"], "green E2GREEN");
     assert_eq!(sample["candidate"]["invocations"], 500, "requests count as invocations, over the window");
     assert_eq!(sample["baseline"]["errors"], 25, "5xx count as errors: 0.5% of 900 is 4.5, 5 a minute");

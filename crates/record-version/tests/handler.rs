@@ -174,7 +174,7 @@ async fn promotion_then_confirmation_records_versions_prunes_and_unlocks() {
     let released =
         call(&aws, json!({"action": "confirmed", "plan": state["plan"], "progress": state["progress"]})).await.unwrap();
     assert_eq!(released["status"], "promoted");
-    assert_eq!(released["summary"], "Released: orders:live now serves version 42 (was 41).");
+    assert_eq!(released["summary"], "Released: orders:live now serves version 42 (was version 41).");
     assert_eq!(aws.parameter("/stepshift/orders/live/last-known-good-version").as_deref(), Some("42"));
     assert_eq!(aws.parameter("/stepshift/orders/live/deployment-timestamp"), Some(stamped), "promotion time is kept");
     assert!(aws.parameter("/stepshift/orders/live/lock").is_none());
@@ -212,7 +212,7 @@ async fn rollback_restores_the_records_and_explains_itself() {
         "window": {"start": "2026-11-24T19:58:00Z", "end": "2026-11-24T20:06:00Z"},
         "targets": []
     });
-    let rollback = json!({"targets": [{"function": "orders", "alias": "live", "stable": "41", "action": "restored", "routing": {"version": "41", "additional": null}}]});
+    let rollback = json!({"targets": [{"target": "orders:live", "stable": "41", "action": "restored", "now": "version 41 (100%)"}]});
     let outcome = call(
         &aws,
         json!({"action": "rolled_back", "plan": state["plan"], "progress": progress, "rollback": rollback, "failure": null}),
@@ -237,7 +237,7 @@ async fn rollback_restores_the_records_and_explains_itself() {
 async fn rollback_after_drift_leaves_the_changed_alias_and_says_so() {
     let aws = account();
     let state = begun(&aws).await;
-    let rollback = json!({"targets": [{"function": "orders", "alias": "live", "stable": "41", "action": "left_alone", "routing": {"version": "40", "additional": null}}]});
+    let rollback = json!({"targets": [{"target": "orders:live", "stable": "41", "action": "left_alone", "now": "version 40 (100%)"}]});
     let failure = json!({"Error": "AliasDrift", "Cause": "{\"errorType\":\"AliasDrift\",\"errorMessage\":\"orders:live was changed outside this deployment: it routes version 40 (100%), where stepshift left version 41 (90%) + version 42 (10%)\"}"});
     let outcome = call(
         &aws,

@@ -58,7 +58,7 @@ async fn an_alias_a_person_moved_elsewhere_is_left_alone() {
     let report = rollback(&aws).await.unwrap();
     assert_eq!(actions(&report), ["restored", "left_alone"]);
     assert_eq!(aws.alias("billing", "live").unwrap().routing, AliasRouting::single("5"));
-    assert_eq!(report["targets"][1]["routing"]["version"], "5");
+    assert_eq!(report["targets"][1]["now"], "version 5 (100%)");
 }
 
 #[tokio::test]

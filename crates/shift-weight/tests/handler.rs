@@ -104,7 +104,7 @@ async fn a_change_racing_the_write_is_drift() {
 async fn a_deleted_alias_is_drift() {
     let aws = account();
     let mut input = fixture();
-    input["targets"][0]["alias"] = json!("gone");
+    input["targets"][0]["route"]["alias"] = json!("gone");
     input["traffic"]["revisions"][0]["alias"] = json!("gone");
     let err = shift(&aws, input).await.unwrap_err();
     assert_eq!(err.name(), "AliasDrift");

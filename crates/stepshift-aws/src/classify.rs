@@ -20,7 +20,13 @@ const THROTTLED: &[&str] = &[
 ];
 const NOT_FOUND: &[&str] =
     &["ResourceNotFoundException", "ParameterNotFound", "ResourceNotFound", "NoSuchHostedZone", "NoSuchChange"];
-const CONFLICT: &[&str] = &["ResourceConflictException", "ResourceInUseException", "ConcurrentModificationException"];
+const CONFLICT: &[&str] = &[
+    "ResourceConflictException",
+    "ResourceInUseException",
+    "ConcurrentModificationException",
+    // Lambda Web: the endpoint is being modified by another request.
+    "ConflictException",
+];
 const INVALID: &[&str] = &[
     "InvalidParameterValueException",
     "ValidationException",
@@ -28,8 +34,14 @@ const INVALID: &[&str] = &[
     "InvalidRequestContentException",
     "InvalidInput",
 ];
-const UNAVAILABLE: &[&str] =
-    &["ServiceException", "InternalServerError", "InternalFailure", "InternalServiceFault", "ServiceUnavailable"];
+const UNAVAILABLE: &[&str] = &[
+    "ServiceException",
+    "InternalServerError",
+    "InternalServerException",
+    "InternalFailure",
+    "InternalServiceFault",
+    "ServiceUnavailable",
+];
 
 /// Classifies an SDK error from `service`.
 pub fn classify<E>(service: Service, err: SdkError<E, HttpResponse>) -> PortError

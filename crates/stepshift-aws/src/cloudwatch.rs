@@ -15,7 +15,7 @@ use stepshift_core::ports::{
     AlarmSource, AlarmStatus, AlarmValue, MetricQuery, MetricSeriesKey, MetricsSource, MinuteCounts, PortResult,
     VersionMetrics,
 };
-use stepshift_core::route53::health::{self, DistributionMetrics, DistributionMetricsSource};
+use stepshift_core::routers::route53::health::{self, DistributionMetrics, DistributionMetricsSource};
 use stepshift_core::{PortError, Service, Timestamp};
 
 use crate::{AwsPorts, classify};

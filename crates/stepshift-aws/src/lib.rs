@@ -10,6 +10,8 @@ mod classify;
 mod cloudwatch;
 #[cfg(feature = "lambda-api")]
 mod lambda;
+#[cfg(feature = "lambdaweb-api")]
+mod lambdaweb;
 #[cfg(feature = "route53-api")]
 mod route53;
 #[cfg(feature = "lambda")]
@@ -35,6 +37,8 @@ pub struct AwsPorts {
     ssm: aws_sdk_ssm::Client,
     #[cfg(feature = "route53-api")]
     route53: aws_sdk_route53::Client,
+    #[cfg(feature = "lambdaweb-api")]
+    lambdaweb: aws_sdk_lambdaweb::Client,
 }
 
 impl AwsPorts {
@@ -49,12 +53,14 @@ impl AwsPorts {
             ssm: aws_sdk_ssm::Client::new(config),
             #[cfg(feature = "route53-api")]
             route53: aws_sdk_route53::Client::new(config),
+            #[cfg(feature = "lambdaweb-api")]
+            lambdaweb: aws_sdk_lambdaweb::Client::new(config),
         }
     }
 
     /// Ports on existing clients (tests use mocked ones).
-    /// With `route53-api`, the Route53 client is an unconfigured one; set it with
-    /// [`AwsPorts::with_route53`].
+    /// With `route53-api` and `lambdaweb-api`, those clients are unconfigured ones; set
+    /// them with [`AwsPorts::with_route53`] and [`AwsPorts::with_lambdaweb`].
     #[cfg(all(feature = "lambda-api", feature = "cloudwatch-api", feature = "ssm-api"))]
     pub fn from_clients(
         lambda: aws_sdk_lambda::Client,
@@ -69,6 +75,10 @@ impl AwsPorts {
             route53: aws_sdk_route53::Client::from_conf(
                 aws_sdk_route53::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
             ),
+            #[cfg(feature = "lambdaweb-api")]
+            lambdaweb: aws_sdk_lambdaweb::Client::from_conf(
+                aws_sdk_lambdaweb::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
+            ),
         }
     }
 
@@ -77,6 +87,13 @@ impl AwsPorts {
     #[allow(clippy::needless_update)] // with route53-api alone, route53 is the only field
     pub fn with_route53(self, route53: aws_sdk_route53::Client) -> Self {
         Self { route53, ..self }
+    }
+
+    /// Ports on an existing Lambda Web client, the others as they are.
+    #[cfg(feature = "lambdaweb-api")]
+    #[allow(clippy::needless_update)] // with lambdaweb-api alone, lambdaweb is the only field
+    pub fn with_lambdaweb(self, lambdaweb: aws_sdk_lambdaweb::Client) -> Self {
+        Self { lambdaweb, ..self }
     }
 
     /// Clients from the environment's configuration (region, credentials, endpoints).

@@ -2,7 +2,7 @@
 
 use aws_sdk_route53::types::{self as r53, ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
 use stepshift_core::ports::PortResult;
-use stepshift_core::route53::{Action, AliasTarget, Change, ChangeStatus, RecordRouter, RecordSet, fqdn};
+use stepshift_core::routers::route53::{Action, AliasTarget, Change, ChangeStatus, RecordRouter, RecordSet, fqdn};
 use stepshift_core::{PortError, Service};
 
 use crate::{AwsPorts, classify};

@@ -161,8 +161,8 @@ async fn records_history_and_locks_live_in_ssm() {
     let keys = RecordKeys::new(&format!("/{}", unique("stepshift")), "orders", "live");
     let now = aws.now();
     let lock = |execution: &str| Lock { execution: execution.into(), candidate: "42".into(), acquired_at: now };
-    records::acquire_lock(&aws, &keys, "orders", "live", &lock("exec-1")).await.unwrap();
-    let err = records::acquire_lock(&aws, &keys, "orders", "live", &lock("exec-2")).await.unwrap_err();
+    records::acquire_lock(&aws, &keys, "orders:live", &lock("exec-1")).await.unwrap();
+    let err = records::acquire_lock(&aws, &keys, "orders:live", &lock("exec-2")).await.unwrap_err();
     assert_eq!(err.name(), "DeploymentInProgress");
 
     let after = VersionRecords {
@@ -260,7 +260,7 @@ async fn per_version_metrics_come_back_by_minute_with_p99() {
 /// Requests times 5xxErrorRate, minute by minute.
 #[tokio::test]
 async fn distribution_metrics_come_back_by_minute() {
-    use stepshift_core::route53::health::DistributionMetricsSource;
+    use stepshift_core::routers::route53::health::DistributionMetricsSource;
     let config = config().await;
     let aws = AwsPorts::new(&config);
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);

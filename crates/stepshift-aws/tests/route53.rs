@@ -4,7 +4,7 @@
 use aws_config::SdkConfig;
 use stepshift_aws::AwsPorts;
 use stepshift_core::PortError;
-use stepshift_core::route53::{ChangeStatus, Endpoint, RecordRouter, RecordTarget, RecordType};
+use stepshift_core::routers::route53::{ChangeStatus, Endpoint, RecordRouter, RecordTarget, RecordType};
 use stepshift_testkit::Emulator;
 
 mod common;
@@ -33,14 +33,17 @@ async fn zone(config: &SdkConfig, domain: &str) -> (AwsPorts, String, RecordTarg
         green: cloudfront("d222222abcdef8.cloudfront.net"),
     };
     let original = target.before_release();
-    let api = stepshift_core::route53::RecordSet {
+    let api = stepshift_core::routers::route53::RecordSet {
         name: format!("api.{domain}."),
         alias_target: None,
         values: vec!["192.0.2.10".into()],
         ttl: Some(300),
         ..original.clone()
     };
-    let create = |r| stepshift_core::route53::Change { action: stepshift_core::route53::Action::Create, record: r };
+    let create = |r| stepshift_core::routers::route53::Change {
+        action: stepshift_core::routers::route53::Action::Create,
+        record: r,
+    };
     ports.change_record_sets(&zone, &[create(original), create(api)], "test setup").await.expect("setup records");
     (ports, zone, target)
 }

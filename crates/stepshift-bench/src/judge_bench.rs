@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use stepshift_core::State;
 use stepshift_local::sim::latency::phi;
 use stepshift_local::sim::{Behavior, Change, VersionModel};
 use stepshift_local::{Outcome, Scenario, Simulation};
@@ -258,7 +259,7 @@ fn scenario(cell: &Cell, seed: u64) -> Scenario {
         0 => VersionModel::steady(faulty),
         at => VersionModel { behavior: stable.clone(), changes: vec![Change { after_seconds: at, behavior: faulty }] },
     };
-    crate::orders_release(seed, cell.rps, stable, candidate, LAG)
+    Scenario::orders(candidate).with_seed(seed).with_rps(cell.rps).with_stable(stable).with_lag(LAG)
 }
 
 /// One deployment's result.
@@ -280,8 +281,10 @@ fn deploy(cell: &Cell, judge: Judge, seed: u64) -> Run {
     let mut sim = Simulation::new(scenario).expect("the ASL loads");
     sim.env.check_override = judge.check(cell.baseline);
     let o: Outcome = sim.run(cell.family.request());
-    let entered = |name: &str| o.history.iter().position(|e| e.kind == "TaskStateEntered" && e.details["name"] == name);
-    let (rollback, promote) = (entered("Roll back"), entered("Promote"));
+    let entered = |state: State| {
+        o.history.iter().position(|e| e.kind == "TaskStateEntered" && e.details["name"] == state.as_str())
+    };
+    let (rollback, promote) = (entered(State::RollBack), entered(State::Promote));
     Run {
         rolled_back: o.status != "SUCCEEDED",
         rollback_at: rollback.map(|i| o.history[i].timestamp.secs_since(start) - cell.onset() as i64),

@@ -6,7 +6,8 @@ use futures_executor::block_on;
 use serde_json::Value;
 use stepshift_core::deployment::{Decision, Progress, decide};
 use stepshift_core::judge::{Verdict, VerdictStatus};
-use stepshift_core::ports::{MetricQuery, MetricSeriesKey, MetricsSource, MinuteCounts};
+use stepshift_core::ports::MinuteCounts;
+use stepshift_core::routers;
 use stepshift_core::tasks::check::{CheckInput, window_for};
 use stepshift_core::tasks::decode;
 use stepshift_core::{Clock, TaskError, Timestamp, encode};
@@ -71,18 +72,13 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     /// Per-minute counts of (candidate, stable) of the first target from `start` to now.
     fn minutes(&self, start: Timestamp) -> (Vec<MinuteCounts>, Vec<MinuteCounts>) {
-        let t = &self.input.plan.targets[0];
-        let key = |v: &str| {
-            MetricQuery::sums(MetricSeriesKey {
-                function: t.function.clone(),
-                alias: t.alias.clone(),
-                version: v.to_owned(),
-            })
-        };
-        let got = block_on(self.aws.fetch(&[key(&t.candidate), key(&t.stable)], start, self.now.ceil_minute()))
+        let observed = block_on(routers::observe(self.aws, &self.input.plan, start, self.now.ceil_minute()))
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .flatten()
             .unwrap_or_default();
-        let mut it = got.into_iter();
-        (it.next().unwrap_or_default().minutes, it.next().unwrap_or_default().minutes)
+        (observed.candidate.minutes, observed.stable.minutes)
     }
 }
 

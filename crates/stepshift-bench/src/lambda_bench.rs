@@ -181,8 +181,7 @@ async fn prepare(emulator: &Emulator) -> HashMap<&'static str, Value> {
         .and_then(|a| a.revision_id().map(str::to_owned))
         .unwrap_or_default();
     let now = stepshift_core::Clock::now(&stepshift_core::SystemClock);
-    let targets =
-        json!([{"function": "orders", "alias": "live", "stable": "1", "candidate": "2", "records_before": {}}]);
+    let targets = json!([{"route": {"kind": "alias", "function": "orders", "alias": "live"}, "stable": "1", "candidate": "2", "records_before": {}}]);
     let traffic = json!({"weight_percent": 0.0, "step_started_at": null, "revisions": [{"function": "orders", "alias": "live", "revision_id": revision}]});
     let cursor = json!({"index": 0, "weight_percent": 10.0, "approval": false, "promote": false, "wait_seconds": 60, "extensions_used": 0});
     let plan = json!({

@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use stepshift_local::sim::{Behavior, FunctionModel, VersionModel};
+use stepshift_core::State;
+use stepshift_local::scenario::orders_request;
+use stepshift_local::sim::{Behavior, VersionModel};
 use stepshift_local::{Scenario, Simulation};
 
 #[derive(Parser)]
@@ -50,44 +52,9 @@ enum Bench {
     },
 }
 
-/// orders:live moving from version 41 (`stable`) to 42 (`candidate`) at `rps`, with
-/// CloudWatch delivering each minute `lag` seconds after it ends (a range, drawn per
-/// minute).
-fn orders_release(seed: u64, rps: f64, stable: Behavior, candidate: VersionModel, lag: (u64, u64)) -> Scenario {
-    Scenario {
-        sites: Vec::new(),
-        seed,
-        start: stepshift_core::Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default(),
-        functions: vec![FunctionModel {
-            function: "orders".into(),
-            alias: "live".into(),
-            versions: 42,
-            serving: "41".into(),
-            requests_per_second: rps,
-            behaviors: [("42".to_owned(), candidate)].into(),
-            default_behavior: stable,
-        }],
-        metric_lag_seconds: lag,
-        alarms: Vec::new(),
-        actions: Vec::new(),
-        approvals: Vec::new(),
-        task_millis: 250,
-        history_seconds: 3600,
-    }
-}
-
-/// A healthy release for the runner's figures.
+/// A healthy release of orders:live for the runner's figures.
 fn scenario(seed: u64, rps: f64) -> Scenario {
-    orders_release(seed, rps, Behavior::default(), VersionModel::steady(Behavior::default()), (60, 180))
-}
-
-fn request(strategy: Value, lock_in: u64) -> Value {
-    json!({
-        "schema": 1,
-        "targets": [{"function": "orders", "alias": "live", "version": "42"}],
-        "strategy": strategy,
-        "lock_in_seconds": lock_in
-    })
+    Scenario::orders(VersionModel::steady(Behavior::default())).with_seed(seed).with_rps(rps)
 }
 
 fn runner(deployments: u32) {
@@ -96,12 +63,14 @@ fn runner(deployments: u32) {
     println!("|---|---|---|---|---|---|");
     for strategy in ["all-at-once", "canary-10-5m", "canary-10-30m", "linear-10-every-1m", "linear-10-every-10m"] {
         for lock_in in [0, 300] {
-            let o = Simulation::new(scenario(1, 20.0)).expect("the ASL loads").run(request(json!(strategy), lock_in));
+            let o = Simulation::new(scenario(1, 20.0))
+                .expect("the ASL loads")
+                .run(orders_request(json!(strategy), lock_in));
             assert_eq!(o.status, "SUCCEEDED", "{strategy}: {:?}", o.cause);
-            let shifts = o.path.iter().filter(|p| *p == "Shift traffic").count();
+            let shifts = o.path.iter().filter(|p| **p == State::ShiftTraffic).count();
             // States entered from the first shift up to the promotion, per shift.
-            let first = o.path.iter().position(|p| p == "Shift traffic");
-            let promote = o.path.iter().position(|p| p == "Promote").unwrap_or(o.path.len());
+            let first = o.path.iter().position(|p| *p == State::ShiftTraffic);
+            let promote = o.path.iter().position(|p| *p == State::Promote).unwrap_or(o.path.len());
             let per_step = first.map_or("-".to_owned(), |f| format!("{:.1}", (promote - f) as f64 / shifts as f64));
             println!(
                 "| {strategy} | {lock_in} s | {} | {shifts} | {per_step} | {} min |",
@@ -120,7 +89,9 @@ fn runner(deployments: u32) {
         let started = Instant::now();
         let mut transitions = 0;
         for seed in 0..u64::from(deployments) {
-            let o = Simulation::new(scenario(seed, rps)).expect("the ASL loads").run(request(json!(hour.clone()), 360));
+            let o = Simulation::new(scenario(seed, rps))
+                .expect("the ASL loads")
+                .run(orders_request(json!(hour.clone()), 360));
             assert_eq!(o.status, "SUCCEEDED");
             assert!(o.duration_seconds >= 3600);
             transitions += o.transitions;

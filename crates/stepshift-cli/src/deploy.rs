@@ -205,7 +205,7 @@ pub async fn status(execution: &str, target: &Target, format: Format) -> Result<
             println!("           {r}");
         }
         for t in &v.targets {
-            println!("baseline   {}: {}", t.function, stepshift_core::judge::baseline_summary(t));
+            println!("baseline   {}: {}", t.target, stepshift_core::judge::baseline_summary(t));
         }
     }
     if view.pending_approval.is_some() {
@@ -269,7 +269,7 @@ mod tests {
 
     #[test]
     fn the_status_line_shows_state_and_weight() {
-        let view = View { state: Some("Bake".into()), ..View::default() };
+        let view = View { state: Some(stepshift_core::State::Bake.to_string()), ..View::default() };
         assert_eq!(status_line(&view, Duration::from_secs(65)), "Bake (1m 5s elapsed)");
     }
 }

@@ -42,13 +42,8 @@ fn who() -> String {
 
 /// `rollback`: points the alias at `to` (default: last-known-good, else previous).
 pub async fn rollback(args: &AliasArgs, to: Option<String>, force: bool) -> Result<(), CliError> {
-    if args.function.starts_with("route53-") {
-        return Err(CliError::Invalid(format!(
-            "--function {}: these are a Route53 record's version records; stepshift rollback moves Lambda aliases. \
-             A record is restored by its deployment's rollback, or in Route53 by hand (the deployment's cause \
-             names the original record)",
-            args.function
-        )));
+    if let Some(why) = stepshift_core::routers::refuse_hand_rollback(&args.function) {
+        return Err(CliError::Invalid(format!("--function {}: {why}", args.function)));
     }
     let keys = args.keys()?;
     let aws = AwsPorts::from_env().await;

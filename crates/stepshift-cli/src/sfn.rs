@@ -5,7 +5,7 @@ use aws_config::SdkConfig;
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent};
 use serde_json::Value;
-use stepshift_core::Timestamp;
+use stepshift_core::{ErrorName, Timestamp};
 
 use crate::error::CliError;
 use crate::view::Item;
@@ -217,7 +217,7 @@ impl Sfn {
         self.sfn
             .send_task_failure()
             .task_token(token)
-            .error("ApprovalRejected")
+            .error(ErrorName::ApprovalRejected.as_str())
             .cause(reason)
             .send()
             .await
@@ -240,10 +240,9 @@ impl Sfn {
 /// 80 characters of letters, digits, '-' and '_'.
 pub fn execution_name(targets: &stepshift_core::request::Targets, now: Timestamp) -> String {
     let stamp: String = now.to_rfc3339().chars().filter(|c| c.is_ascii_digit() || *c == 'T').take(15).collect();
-    let head = match (&targets.aliases[..], &targets.records[..]) {
-        ([one], []) => format!("{}-{}", one.function, one.version),
-        (many, []) => format!("release-{}-functions", many.len()),
-        (_, [one, ..]) => format!("{}-{}", one.record_name.trim_end_matches('.'), one.green.label()),
+    let head = match &stepshift_core::routers::identities(targets)[..] {
+        [one] => format!("{}-{}", one.short, one.candidate),
+        many => format!("release-{}-targets", many.len()),
     };
     let mut name: String =
         head.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect();
@@ -331,13 +330,10 @@ mod tests {
         let now = Timestamp::parse_rfc3339("2026-11-24T20:00:05Z").unwrap();
         let aliases = |a: Vec<stepshift_core::request::Target>| stepshift_core::request::Targets {
             aliases: a,
-            records: Vec::new(),
+            ..Default::default()
         };
         assert_eq!(execution_name(&aliases(vec![t("orders-api", "42")]), now), "orders-api-42-20261124T200005");
-        assert_eq!(
-            execution_name(&aliases(vec![t("a", "1"), t("b", "2")]), now),
-            "release-2-functions-20261124T200005"
-        );
+        assert_eq!(execution_name(&aliases(vec![t("a", "1"), t("b", "2")]), now), "release-2-targets-20261124T200005");
         let long = execution_name(&aliases(vec![t(&"f".repeat(64), "1234567890")]), now);
         assert!(long.len() <= 80, "{}", long.len());
     }

@@ -1,23 +1,33 @@
 //! `simulate`: runs the real state machine locally on simulated traffic and shows the
 //! deployment unfold, time-compressed, ending with the verdict and a summary table.
+//!
+//! Apart: [`setup`] turns the flags into a scenario and a request ([`Router`] and
+//! `Scenario::play` hold all that depends on the kind of target); [`play`] steps the
+//! execution; [`Pace`] paces a live display; narration is a function of each event
+//! ([`narrate`]); the table and the JSON document render the state machine's own
+//! per-step summaries ([`StepSummary`]), with each step's last verdict for its numbers.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use stepshift_core::ports::{AlarmValue, AliasRouting};
+use stepshift_core::deployment::{Plan, Progress, StepSummary};
+use stepshift_core::judge::{TargetSample, Verdict};
+use stepshift_core::ports::AlarmValue;
 use stepshift_core::request::DeploymentRequest;
-use stepshift_core::route53::CLOUDFRONT_ZONE;
-use stepshift_core::{Timestamp, percent_text};
-use stepshift_local::asl::Status;
-use stepshift_local::runner::{Action, TimedAction};
-use stepshift_local::sim::{Behavior, Change, FunctionModel, ScheduledAlarm, SiteModel, VersionModel};
-use stepshift_local::{Answer, Scenario, Simulation};
+use stepshift_core::routers::route53::CLOUDFRONT_ZONE;
+use stepshift_core::{State, Timestamp, percent_text};
+use stepshift_local::asl::{Execution, Status};
+use stepshift_local::runner::TimedAction;
+use stepshift_local::scenario::Played;
+use stepshift_local::scenario::{WEB_ALARM, web_request};
+use stepshift_local::sim::{Behavior, Change, ScheduledAlarm, VersionModel};
+use stepshift_local::{Answer, Outcome, Scenario, Simulation};
 
 use crate::error::CliError;
 use crate::output::{Format, Out, bad, dim, good};
 use crate::request::RequestArgs;
-use crate::view::{View, from_local, narrate, step_label};
+use crate::view::{Item, View, from_local, narrate, step_label};
 
 /// What the simulated candidate does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -39,20 +49,6 @@ pub enum Preset {
     Drift,
 }
 
-/// The front end `simulate --frontend` releases when no --config names one: the record
-/// www.example.com moving from the blue CloudFront distribution to the green one.
-fn demo_frontend() -> Value {
-    let cloudfront = |dns: &str, id: &str| json!({"alias_target": {"dns_name": dns, "hosted_zone_id": CLOUDFRONT_ZONE}, "distribution_id": id});
-    json!({
-        "kind": "route53",
-        "hosted_zone_id": "Z0SIMULATED",
-        "record_name": "www.example.com",
-        "record_type": "A",
-        "blue": cloudfront("d111111abcdef8.cloudfront.net", "E1BLUEEXAMPLE"),
-        "green": cloudfront("d222222abcdef8.cloudfront.net", "E2GREENEXAMPLE"),
-    })
-}
-
 /// Flags of `simulate`.
 #[derive(Debug, clap::Args)]
 pub struct SimulateArgs {
@@ -64,8 +60,14 @@ pub struct SimulateArgs {
     /// Release a web front end at the DNS level instead: a Route53 record moves from
     /// the blue CloudFront distribution to the green one (or the route53 targets of
     /// --config), judged on CloudFront's 5xx rates.
-    #[arg(long, conflicts_with_all = ["functions", "aliases", "versions"])]
+    #[arg(long, conflicts_with_all = ["functions", "aliases", "versions", "web_function"])]
     pub frontend: bool,
+    /// Release a Lambda Web Function endpoint instead: its revision weights move from
+    /// revision rev-41 to rev-42 (or the lambda_web targets of --config), judged on an
+    /// alarm on the endpoint's 5xx share (its request metrics are per endpoint, not per
+    /// revision).
+    #[arg(long, conflicts_with_all = ["functions", "aliases", "versions"])]
+    pub web_function: bool,
     /// Requests per second through each alias (or to the front end).
     #[arg(long, value_name = "N")]
     pub rps: Option<f64>,
@@ -97,14 +99,105 @@ pub struct SimulateArgs {
     pub output: Format,
 }
 
-/// The scenario and request the flags describe.
-pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest), CliError> {
-    let mut request_args = args.request.clone();
-    if request_args.functions.is_empty() && request_args.config.is_none() && !args.frontend {
-        request_args.functions = vec!["orders-api".into()];
-        request_args.aliases = vec!["live".into()];
-        request_args.versions = vec!["42".into()];
+/// The traffic router a simulated release goes through, as the flags choose it: the one
+/// place here that knows the kinds of target (with `stepshift_local::Scenario::play`,
+/// which builds each target's simulator model). Another router is a variant here and
+/// its arm in each method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Router {
+    /// A Lambda alias's weights between two published versions (the default).
+    Alias,
+    /// A Route53 record's weights between two CloudFront distributions (`--frontend`).
+    Route53,
+    /// A Lambda Web Function endpoint's weights between two revisions (`--web-function`).
+    LambdaWeb,
+}
+
+impl Router {
+    fn of(args: &SimulateArgs) -> Router {
+        if args.frontend {
+            Router::Route53
+        } else if args.web_function {
+            Router::LambdaWeb
+        } else {
+            Router::Alias
+        }
     }
+
+    /// The target released when neither the flags nor a config file name one.
+    fn demo_target(self) -> Value {
+        match self {
+            Router::Alias => json!({"function": "orders-api", "alias": "live", "version": "42"}),
+            // The record www.example.com moving from the blue CloudFront distribution to
+            // the green one.
+            Router::Route53 => {
+                let cloudfront = |dns: &str, id: &str| json!({"alias_target": {"dns_name": dns, "hosted_zone_id": CLOUDFRONT_ZONE}, "distribution_id": id});
+                json!({
+                    "kind": "route53",
+                    "hosted_zone_id": "Z0SIMULATED",
+                    "record_name": "www.example.com",
+                    "record_type": "A",
+                    "blue": cloudfront("d111111abcdef8.cloudfront.net", "E1BLUEEXAMPLE"),
+                    "green": cloudfront("d222222abcdef8.cloudfront.net", "E2GREENEXAMPLE"),
+                })
+            }
+            Router::LambdaWeb => web_request(json!("canary-10-5m"), 0)["targets"][0].clone(),
+        }
+    }
+
+    /// The alarm `--scenario alarm` sets off when no --alarm names one.
+    fn demo_alarm(self) -> &'static str {
+        match self {
+            Router::Alias => "orders-api-errors",
+            Router::Route53 => "www-5xx",
+            Router::LambdaWeb => "orders-web-errors",
+        }
+    }
+
+    /// The alarms that judge a release through this router, which the simulation
+    /// computes from the traffic (a Web Function endpoint's 5xx share).
+    fn judging_alarms(self) -> &'static [&'static str] {
+        match self {
+            Router::Alias | Router::Route53 => &[],
+            Router::LambdaWeb => &[WEB_ALARM],
+        }
+    }
+
+    /// Why a release through this router cannot play `preset`, if it cannot.
+    fn refuses(self, preset: Preset) -> Option<&'static str> {
+        match (self, preset) {
+            (Router::Route53, Preset::Latency) => {
+                Some("--scenario latency: a front end is judged on CloudFront's error rates, not on latency")
+            }
+            (Router::LambdaWeb, Preset::Latency) => {
+                Some("--scenario latency: a Web Function endpoint is judged on its alarms, not on latency")
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A simulated release, as the flags describe it.
+pub struct Setup {
+    /// The simulated account and its traffic.
+    pub scenario: Scenario,
+    /// The request, as the execution's input.
+    pub input: Value,
+    /// The request, validated.
+    pub request: DeploymentRequest,
+    /// The first line of the text output.
+    pub headline: String,
+}
+
+/// Requests per second through each target.
+fn rps(args: &SimulateArgs) -> f64 {
+    args.rps.unwrap_or(if args.scenario == Preset::LowTraffic { 0.01 } else { 20.0 })
+}
+
+/// The scenario and request the flags describe.
+pub fn setup(args: &SimulateArgs) -> Result<Setup, CliError> {
+    let router = Router::of(args);
+    let mut request_args = args.request.clone();
     if request_args.strategy.is_none() && request_args.steps.is_none() && request_args.config.is_none() {
         if args.scenario == Preset::Approval {
             request_args.steps = Some("10,50,100".into());
@@ -118,28 +211,26 @@ pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest)
         request_args.max_p99_ms = Some(800.0);
     }
     if args.scenario == Preset::Alarm && request_args.alarms.is_empty() {
-        request_args.alarms = vec![if args.frontend { "www-5xx" } else { "orders-api-errors" }.into()];
+        request_args.alarms = vec![router.demo_alarm().into()];
     }
-    if args.frontend && args.scenario == Preset::Latency {
-        return Err(CliError::Invalid(
-            "--scenario latency: a front end is judged on CloudFront's error rates, not on latency".into(),
-        ));
+    for alarm in router.judging_alarms() {
+        if !request_args.alarms.iter().any(|a| a == alarm) {
+            request_args.alarms.push((*alarm).into());
+        }
+    }
+    if let Some(why) = router.refuses(args.scenario) {
+        return Err(CliError::Invalid(why.into()));
     }
     let mut value = crate::request::build(&request_args)?;
-    if args.frontend && value.get("targets").is_none() {
-        value["targets"] = json!([demo_frontend()]);
+    if value.get("targets").is_none() {
+        value["targets"] = json!([router.demo_target()]);
     }
     let (mut value, request) = crate::request::parse(&request_args, value)?;
     if value.get("lock_in_seconds").is_none() {
         value["lock_in_seconds"] = json!(request.lock_in_seconds);
     }
 
-    let stable = Behavior {
-        error_rate: args.baseline_error_rate.unwrap_or(0.1) / 100.0,
-        latency_p50_ms: 40.0,
-        latency_p99_ms: 180.0,
-        throttle_rate: 0.0,
-    };
+    let stable = Behavior { error_rate: args.baseline_error_rate.unwrap_or(0.1) / 100.0, ..Behavior::default() };
     let mut bad_candidate = stable.clone();
     match args.scenario {
         Preset::ErrorSpike => bad_candidate.error_rate = 0.08,
@@ -163,218 +254,175 @@ pub fn setup(args: &SimulateArgs) -> Result<(Scenario, Value, DeploymentRequest)
         },
         None => VersionModel::steady(bad_candidate),
     };
-    let rps = args.rps.unwrap_or(if args.scenario == Preset::LowTraffic { 0.01 } else { 20.0 });
+    let rps = rps(args);
     if !(rps.is_finite() && rps >= 0.0) {
         return Err(CliError::Invalid("--rps: must be a number of requests per second, 0 or more".into()));
     }
-    let mut functions = Vec::new();
-    for t in &request.targets.aliases {
-        let n: u64 = t.version.parse().unwrap_or(0);
-        if n < 2 {
-            return Err(CliError::Invalid(format!(
-                "--version: simulate needs a candidate above 1 (version {} plays the stable one)",
-                n.saturating_sub(1)
-            )));
-        }
-        if functions.iter().any(|f: &FunctionModel| f.function == t.function) {
-            return Err(CliError::Invalid(format!(
-                "--function: simulate plays one alias per function ({} is listed twice)",
-                t.function
-            )));
-        }
-        functions.push(FunctionModel {
-            function: t.function.clone(),
-            alias: t.alias.clone(),
-            versions: n,
-            serving: (n - 1).to_string(),
-            requests_per_second: rps,
-            behaviors: BTreeMap::from([(t.version.clone(), candidate.clone())]),
-            default_behavior: stable.clone(),
-        });
-    }
-    let sites: Vec<SiteModel> = request
-        .targets
-        .records
+    let mut scenario = Scenario {
+        seed: args.seed,
+        approvals: vec![Answer::Approve { after_seconds: 120 }; 8],
+        history_seconds: args.history.as_secs(),
+        ..Scenario::default()
+    };
+    let Played { labels, drift } = scenario.play(&request.targets, &candidate).map_err(CliError::Invalid)?;
+    let mut scenario = scenario.with_rps(rps).with_stable(stable);
+    scenario.alarms = request
+        .health
+        .alarms
         .iter()
-        .map(|r| SiteModel {
-            record: r.clone(),
-            requests_per_second: rps,
-            behaviors: BTreeMap::from([(r.green.distribution_id.clone().unwrap_or_default(), candidate.clone())]),
-            default_behavior: stable.clone(),
+        .map(|name| ScheduledAlarm {
+            name: name.clone(),
+            states: if args.scenario == Preset::Alarm { vec![(180, AlarmValue::Alarm)] } else { Vec::new() },
         })
         .collect();
-    let drift = match (request.targets.aliases.first(), sites.first()) {
-        (Some(first), _) => Action::SetAlias {
-            function: first.function.clone(),
-            alias: first.alias.clone(),
-            routing: AliasRouting::single((first.version.parse::<u64>().unwrap_or(2) - 1).to_string()),
+    if args.scenario == Preset::Drift {
+        scenario.actions = vec![TimedAction { after_seconds: 180, action: drift }];
+    }
+    let headline = format!(
+        "Simulating {} with {} ({}; {rps} requests/s, seed {})",
+        labels.join(", "),
+        match &request.strategy {
+            stepshift_core::request::Strategy::Preset(p) => p.clone(),
+            stepshift_core::request::Strategy::Steps(_) => "custom steps".into(),
         },
-        // Someone points the record back at blue by hand.
-        (None, Some(site)) => Action::SetRecords {
-            hosted_zone_id: site.record.hosted_zone_id.clone(),
-            records: vec![site.record.before_release()],
-        },
-        (None, None) => return Err(CliError::Invalid("the request has no targets".into())),
-    };
-    let scenario = Scenario {
-        sites,
-        seed: args.seed,
-        start: Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default(),
-        functions,
-        metric_lag_seconds: (60, 180),
-        alarms: request
-            .health
-            .alarms
-            .iter()
-            .map(|name| ScheduledAlarm {
-                name: name.clone(),
-                states: if args.scenario == Preset::Alarm { vec![(180, AlarmValue::Alarm)] } else { Vec::new() },
-            })
-            .collect(),
-        actions: if args.scenario == Preset::Drift {
-            vec![TimedAction { after_seconds: 180, action: drift }]
-        } else {
-            Vec::new()
-        },
-        approvals: vec![Answer::Approve { after_seconds: 120 }; 8],
-        task_millis: 250,
-        history_seconds: args.history.as_secs(),
-    };
-    Ok((scenario, value, request))
+        clap::ValueEnum::to_possible_value(&args.scenario).map_or_else(String::new, |v| v.get_name().to_owned()),
+        args.seed
+    );
+    Ok(Setup { scenario, input: value, request, headline })
 }
 
+/// `+HH:MM:SS` since the start.
 fn clock(secs: i64) -> String {
     format!("+{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
-/// One row of the summary table.
-struct Row {
-    index: usize,
-    weight: f64,
-    verdict: Option<stepshift_core::judge::Verdict>,
-    checks: u32,
-}
-
-/// `simulate`: runs, prints, and exits 0 if the candidate was promoted.
-pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
-    let (scenario, value, request) = setup(&args)?;
-    let json = args.output == Format::Json;
-    let mut sim = Simulation::new(scenario).map_err(CliError::Failed)?;
-    let mut exec = sim.start(value);
-    let start = exec.started_at();
-    let expected: u64 = request.steps().iter().map(|s| s.bake_seconds).sum::<u64>() + request.lock_in_seconds;
-    let speed = args.speed.unwrap_or_else(|| (expected as f64 / 5.0).max(60.0));
-    let out = Out::with_progress(args.output, Some(expected));
-    let print = |line: String| out.line(&line);
-    if !json {
-        print(format!(
-            "Simulating {} with {} ({}; {} requests/s, seed {})",
-            request
-                .targets
-                .aliases
-                .iter()
-                .map(|t| format!("{} → {}", t.qualified(), t.version))
-                .chain(request.targets.records.iter().map(|r| format!("{} → green {}", r.label(), r.green.label())))
-                .collect::<Vec<_>>()
-                .join(", "),
-            match &request.strategy {
-                stepshift_core::request::Strategy::Preset(p) => p.clone(),
-                stepshift_core::request::Strategy::Steps(_) => "custom steps".into(),
-            },
-            clap::ValueEnum::to_possible_value(&args.scenario).map_or_else(String::new, |v| v.get_name().to_owned()),
-            args.rps.unwrap_or(if args.scenario == Preset::LowTraffic { 0.01 } else { 20.0 }),
-            args.seed
-        ));
-    }
+/// Runs `exec` to its end one state transition at a time, answering its approval pauses
+/// from the scenario. Each new history event goes to `see` with the deployment as it
+/// stood before it; after each transition `tick` gets the deployment and the time.
+/// Returns the deployment as its history ends.
+fn play(
+    sim: &mut Simulation,
+    exec: &mut Execution,
+    mut see: impl FnMut(&Item, &View),
+    mut tick: impl FnMut(&View, Timestamp),
+) -> View {
     let mut view = View::default();
     let mut seen = 0;
-    let mut rows: Vec<Row> = Vec::new();
-    let mut checking: Option<usize> = None;
-    let mut shown = 0i64;
     loop {
         match exec.status() {
             Status::Running => {
                 exec.step_once(&mut sim.env);
             }
-            Status::Waiting { .. } => sim.answer(&mut exec),
-            _ => break,
+            Status::Waiting { .. } => sim.answer(exec),
+            _ => return view,
         }
-        let items = from_local(exec.history());
-        for item in items.iter().skip(seen) {
-            let at = item.timestamp.secs_since(start);
-            if out.is_live() {
-                // Let simulated time pass visibly, compressed by `speed`.
-                let gap = (at - shown).max(0) as f64 / speed;
-                let ticks = (gap * 20.0).ceil().clamp(0.0, 40.0) as i64;
-                for i in 1..=ticks {
-                    std::thread::sleep(Duration::from_secs_f64(gap / ticks as f64));
-                    out.set_position((shown + (at - shown) * i / ticks).max(0) as u64);
-                }
-                shown = at;
-            }
-            if item.kind == "TaskStateEntered" && item.name.as_deref() == Some("Check health") {
-                checking = view.progress.as_ref().map(|p| p.cursor.index);
-            }
-            if let Some(line) = narrate(item, &view, &exec.arn) {
-                print(format!("{} {line}", dim(&clock(at))));
-            }
-            view.apply(item);
-            if item.kind == "TaskStateExited"
-                && item.name.as_deref() == Some("Check health")
-                && let (Some(index), Some(p)) = (checking.take(), view.progress.as_ref())
-            {
-                let weight =
-                    view.plan.as_ref().and_then(|plan| plan.steps.get(index)).map_or(0.0, |s| s.weight_percent);
-                match rows.iter_mut().find(|r| r.index == index) {
-                    Some(r) => {
-                        r.verdict = p.verdict.clone();
-                        r.checks += 1;
-                    }
-                    None => rows.push(Row { index, weight, verdict: p.verdict.clone(), checks: 1 }),
-                }
-            }
+        let history = exec.history();
+        for item in from_local(&history[seen.min(history.len())..]) {
+            see(&item, &view);
+            view.apply(&item);
         }
-        seen = items.len();
-        let state = view.state.clone().unwrap_or_default();
-        let weight = view.traffic.as_ref().map_or(0.0, |t| t.weight_percent);
-        out.status(&format!(
-            "{} simulated · {state} · candidate at {}%",
-            clock(exec.now().secs_since(start)),
-            percent_text(weight / 100.0)
-        ));
+        seen = history.len();
+        tick(&view, exec.now());
     }
+}
+
+/// Lets simulated time pass visibly on a live display, `speed` simulated seconds to a
+/// real second; without one, it does nothing.
+struct Pace<'a> {
+    out: &'a Out,
+    speed: f64,
+    shown: i64,
+}
+
+impl Pace<'_> {
+    /// Moves the display on to `at` seconds into the simulation.
+    fn until(&mut self, at: i64) {
+        if !self.out.is_live() {
+            return;
+        }
+        let gap = (at - self.shown).max(0) as f64 / self.speed;
+        let ticks = (gap * 20.0).ceil().clamp(0.0, 40.0) as i64;
+        for i in 1..=ticks {
+            std::thread::sleep(Duration::from_secs_f64(gap / ticks as f64));
+            self.out.set_position((self.shown + (at - self.shown) * i / ticks).max(0) as u64);
+        }
+        self.shown = at;
+    }
+}
+
+/// The last verdict at each step, by step index: the numbers behind the state machine's
+/// own per-step summaries ([`StepSummary`]).
+#[derive(Default)]
+struct StepVerdicts(BTreeMap<usize, Verdict>);
+
+impl StepVerdicts {
+    /// Takes `item` into account, given the deployment before it: a check's verdict
+    /// belongs to the step the check began at.
+    fn see(&mut self, item: &Item, before: &View) {
+        if item.kind != "TaskStateExited" || item.name.as_deref() != Some(State::CheckHealth.as_str()) {
+            return;
+        }
+        let output = item.output.as_ref();
+        // A check that failed (and was caught) left the last verdict in place.
+        if output.and_then(|o| o.get("failure")).is_some_and(|f| !f.is_null()) {
+            return;
+        }
+        let progress = output.and_then(|o| serde_json::from_value::<Progress>(o.get("progress")?.clone()).ok());
+        if let (Some(at), Some(verdict)) =
+            (before.progress.as_ref().map(|p| p.cursor.index), progress.and_then(|p| p.verdict))
+        {
+            self.0.insert(at, verdict);
+        }
+    }
+
+    fn at(&self, step: &StepSummary) -> Option<&Verdict> {
+        self.0.get(&step.index)
+    }
+}
+
+/// The status line of the live display.
+fn status_line(view: &View, elapsed: i64) -> String {
+    let state = view.state.clone().unwrap_or_default();
+    let weight = view.traffic.as_ref().map_or(0.0, |t| t.weight_percent);
+    format!("{} simulated · {state} · candidate at {}%", clock(elapsed), percent_text(weight / 100.0))
+}
+
+/// `simulate`: runs, prints, and exits 0 if the candidate was promoted.
+pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
+    let Setup { scenario, input, request, headline } = setup(&args)?;
+    let expected: u64 = request.steps().iter().map(|s| s.bake_seconds).sum::<u64>() + request.lock_in_seconds;
+    let out = Out::with_progress(args.output, Some(expected));
+    out.line(&headline);
+    let mut sim = Simulation::new(scenario).map_err(CliError::Failed)?;
+    let mut exec = sim.start(input);
+    let (start, arn) = (exec.started_at(), exec.arn.clone());
+    let mut pace = Pace { out: &out, speed: args.speed.unwrap_or_else(|| (expected as f64 / 5.0).max(60.0)), shown: 0 };
+    let mut verdicts = StepVerdicts::default();
+    let view = play(
+        &mut sim,
+        &mut exec,
+        |item, before| {
+            let at = item.timestamp.secs_since(start);
+            pace.until(at);
+            if let Some(line) = narrate(item, before, &arn) {
+                out.line(&format!("{} {line}", dim(&clock(at))));
+            }
+            verdicts.see(item, before);
+        },
+        |view, now| out.status(&status_line(view, now.secs_since(start))),
+    );
     out.finish();
     let outcome = sim.outcome(&exec);
     let promoted = outcome.status == "SUCCEEDED";
-    if json {
-        let steps: Vec<Value> = rows
-            .iter()
-            .map(|r| {
-                let v = r.verdict.as_ref();
-                json!({
-                    "step": r.index + 1,
-                    "weight_percent": r.weight,
-                    "checks": r.checks,
-                    "verdict": v.map(|v| v.status),
-                    "reasons": v.map(|v| v.reasons.clone()),
-                    "targets": v.map(|v| v.targets.clone()),
-                })
-            })
-            .collect();
-        let doc = json!({
-            "status": outcome.status,
-            "verdict": if promoted { "promoted" } else { "rolled_back" },
-            "error": outcome.error,
-            "cause": outcome.cause,
-            "output": outcome.output,
-            "steps": steps,
-            "duration_seconds": outcome.duration_seconds,
-            "transitions": outcome.transitions,
-        });
-        out.document(&doc);
+    // The state machine's own summary of each step it checked.
+    let steps = view.progress.as_ref().map_or(&[][..], |p| &p.steps[..]);
+    if args.output == Format::Json {
+        out.document(&document(&outcome, steps, &verdicts));
     } else {
         println!();
-        print_table(&rows, &view);
+        for line in table(steps, &verdicts, view.plan.as_ref()) {
+            println!("{line}");
+        }
         println!(
             "\nsimulated duration {} · {} state transitions",
             humantime::format_duration(Duration::from_secs(outcome.duration_seconds.max(0) as u64)),
@@ -389,33 +437,73 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
     if promoted { Ok(()) } else { Err(CliError::Failed(String::new())) }
 }
 
-fn print_table(rows: &[Row], view: &View) {
-    println!(
+/// `--output json`: the outcome, and each step's summary with its last verdict.
+fn document(outcome: &Outcome, steps: &[StepSummary], verdicts: &StepVerdicts) -> Value {
+    let steps: Vec<Value> = steps
+        .iter()
+        .map(|s| {
+            let v = verdicts.at(s);
+            json!({
+                "step": s.index + 1,
+                "weight_percent": s.weight_percent,
+                "checks": s.checks,
+                "verdict": s.status,
+                "reasons": v.map(|v| v.reasons.clone()),
+                "targets": v.map(|v| v.targets.clone()),
+            })
+        })
+        .collect();
+    json!({
+        "status": outcome.status,
+        "verdict": if outcome.status == "SUCCEEDED" { "promoted" } else { "rolled_back" },
+        "error": outcome.error,
+        "cause": outcome.cause,
+        "output": outcome.output,
+        "steps": steps,
+        "duration_seconds": outcome.duration_seconds,
+        "transitions": outcome.transitions,
+    })
+}
+
+/// The summary table: a row per step, from its summary and its last verdict's numbers.
+fn table(steps: &[StepSummary], verdicts: &StepVerdicts, plan: Option<&Plan>) -> Vec<String> {
+    let mut lines = vec![format!(
         "{:<16} {:>7}  {:>22}  {:>22}  {:<30} {:>16}  {:>6}  {:<13} reason",
         "step", "weight", "candidate inv / err", "stable inv / err", "baseline", "evidence", "checks", "verdict"
-    );
-    for r in rows {
-        let label = step_label(view.plan.as_ref(), r.index, r.weight);
+    )];
+    for s in steps {
+        let label = step_label(plan, s.index, s.weight_percent);
         let label = label.split(" (").next().unwrap_or_default().to_owned();
-        let Some(v) = &r.verdict else { continue };
-        let sum = |pick: &dyn Fn(&stepshift_core::judge::TargetSample) -> Option<(u64, u64)>| {
-            let (inv, err) = v.targets.iter().filter_map(pick).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        let v = verdicts.at(s);
+        let targets = v.map_or(&[][..], |v| &v.targets[..]);
+        let sum = |pick: &dyn Fn(&TargetSample) -> Option<(u64, u64)>| {
+            let (inv, err) = targets.iter().filter_map(pick).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
             format!("{inv} / {err}")
         };
-        let candidate = sum(&|t| Some((t.candidate.invocations, t.candidate.errors)));
-        let stable = if v.targets.iter().all(|t| t.baseline.is_none()) {
+        // No verdict, or targets judged on their alarms only: no numbers to show.
+        let candidate = if targets.is_empty() {
+            "-".to_owned()
+        } else {
+            sum(&|t| Some((t.candidate.invocations, t.candidate.errors)))
+        };
+        let stable = if targets.iter().all(|t| t.baseline.is_none()) {
             "-".to_owned()
         } else {
             sum(&|t| t.baseline.as_ref().map(|b| (b.invocations, b.errors)))
         };
-        let status = format!("{:?}", v.status).to_lowercase();
-        let reason = v.reasons.first().cloned().unwrap_or_default();
-        let baseline = v.targets.first().map_or_else(|| "-".to_owned(), |t| t.baseline_label());
-        let evidence = v.targets.first().map_or_else(|| "-".to_owned(), |t| t.evidence_label());
-        println!(
-            "{label:<16} {:>6}%  {candidate:>22}  {stable:>22}  {baseline:<30} {evidence:>16}  {:>6}  {status:<13} {reason}",
-            percent_text(r.weight / 100.0),
-            r.checks
-        );
+        let status = format!("{:?}", s.status).to_lowercase();
+        let baseline = match (targets.first(), v) {
+            (Some(t), _) => t.baseline_label(),
+            (None, Some(v)) if !v.alarms.is_empty() => "alarms only".to_owned(),
+            _ => "-".to_owned(),
+        };
+        let evidence = targets.first().map_or_else(|| "-".to_owned(), |t| t.evidence_label());
+        lines.push(format!(
+            "{label:<16} {:>6}%  {candidate:>22}  {stable:>22}  {baseline:<30} {evidence:>16}  {:>6}  {status:<13} {}",
+            percent_text(s.weight_percent / 100.0),
+            s.checks,
+            s.reason
+        ));
     }
+    lines
 }

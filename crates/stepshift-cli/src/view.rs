@@ -7,7 +7,8 @@ use serde_json::Value;
 use stepshift_core::Timestamp;
 use stepshift_core::deployment::{Decision, Plan, Progress, Traffic};
 use stepshift_core::judge::{Verdict, VerdictStatus};
-use stepshift_core::percent_text;
+use stepshift_core::routers::Side;
+use stepshift_core::{ErrorName, State, percent_text};
 
 /// One history event, whichever implementation wrote it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -122,16 +123,16 @@ fn verdict_line(v: &Verdict) -> String {
 /// A readable line for `item`, given the execution's ARN and the view before it.
 pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
     let plan = before.plan.as_ref();
-    let name = item.name.as_deref().unwrap_or_default();
+    let state = item.name.as_deref().and_then(State::from_name);
     let out = item.output.as_ref();
     // A task state left through a Catch carries the error in `failure`; its own line
     // ("A task failed: ...") has been printed already.
     let caught = out.and_then(|o| o.get("failure")).is_some_and(|f| !f.is_null());
-    if caught && item.kind == "TaskStateExited" && name != "Roll back" && name != "Record rollback" {
+    if caught && item.kind == "TaskStateExited" && !matches!(state, Some(State::RollBack | State::RecordRollback)) {
         return None;
     }
-    match (item.kind.as_str(), name) {
-        ("TaskStateExited", "Begin deployment") => {
+    match (item.kind.as_str(), state) {
+        ("TaskStateExited", Some(State::BeginDeployment)) => {
             let plan: Plan = parse(out?, "plan")?;
             let targets: Vec<String> =
                 plan.targets.iter().map(|t| format!("{} {} → {}", t.qualified(), t.stable, t.candidate)).collect();
@@ -139,23 +140,23 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
                 plan.steps.iter().map(|s| format!("{}%", percent_text(s.weight_percent / 100.0))).collect();
             Some(format!("Deploying {} in steps {}", targets.join(", "), steps.join(" → ")))
         }
-        ("TaskStateExited", "Shift traffic") => {
+        ("TaskStateExited", Some(shift @ (State::ShiftTraffic | State::ShiftThenSync))) => {
             let t: Traffic = parse(out?, "traffic")?;
-            let who: Vec<String> =
-                plan.map_or(Vec::new(), |p| p.targets.iter().map(|t| format!("version {}", t.candidate)).collect());
-            Some(format!("Shifted {}% of traffic to {}", percent_text(t.weight_percent / 100.0), who.join(", ")))
-        }
-        ("TaskStateExited", "Shift DNS weights") => {
-            let t: Traffic = parse(out?, "traffic")?;
-            let (blue, green) = stepshift_core::route53::weights(t.weight_percent);
-            let who: Vec<String> = plan.map_or(Vec::new(), |p| p.targets.iter().map(|t| t.qualified()).collect());
+            let who: Vec<String> = plan.map_or(Vec::new(), |p| {
+                p.targets
+                    .iter()
+                    .map(|t| format!("{} {}", t.qualified(), t.route.name(&t.candidate, Side::Candidate)))
+                    .collect()
+            });
+            // A router whose changes take effect later goes through the sync loop.
+            let waiting = if shift == State::ShiftThenSync { "; waiting for the change to take effect" } else { "" };
             Some(format!(
-                "Weighted {} {}% to green (weights {blue}/{green}); waiting for Route53 to be INSYNC",
-                who.join(", "),
-                percent_text(t.weight_percent / 100.0)
+                "Shifted {}% of traffic to {}{waiting}",
+                percent_text(t.weight_percent / 100.0),
+                who.join(", ")
             ))
         }
-        ("TaskStateExited", "Check health") => {
+        ("TaskStateExited", Some(State::CheckHealth)) => {
             let p: Progress = parse(out?, "progress")?;
             let v = p.verdict.as_ref()?;
             let at = before.progress.as_ref().map_or(&p.cursor, |b| &b.cursor);
@@ -165,11 +166,30 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
                 }
                 Decision::Wait => {
                     // A check in the middle of a bake: one short line, since there is one a minute.
-                    let compared: Vec<String> = v
+                    let mut compared: Vec<String> = v
                         .targets
                         .iter()
                         .map(|t| format!("evidence {} against {}", t.evidence_label(), t.baseline_label()))
                         .collect();
+                    if compared.is_empty() {
+                        // A target judged on its alarms only.
+                        compared = v
+                            .alarms
+                            .iter()
+                            .map(|a| {
+                                let state = a.state.map_or_else(
+                                    || "missing".to_owned(),
+                                    |s| {
+                                        serde_json::to_value(s)
+                                            .ok()
+                                            .and_then(|v| v.as_str().map(str::to_owned))
+                                            .unwrap_or_default()
+                                    },
+                                );
+                                format!("alarm {} {state}", a.name)
+                            })
+                            .collect();
+                    }
                     let status = match v.status {
                         VerdictStatus::Inconclusive => "not enough data yet",
                         _ => "healthy so far",
@@ -187,24 +207,27 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
             };
             Some(format!("Check at {}: {}{then}", step_label(plan, at.index, at.weight_percent), verdict_line(v)))
         }
-        ("TaskStateEntered", "Await approval") => {
+        ("TaskStateEntered", Some(State::AwaitApproval)) => {
             let cursor = before.progress.as_ref().map(|p| &p.cursor)?;
             Some(format!(
                 "Waiting for approval before {}: stepshift approve {execution}   (or: stepshift reject {execution} --reason ...)",
                 step_label(plan, cursor.index, cursor.weight_percent)
             ))
         }
-        ("TaskStateExited", "Await approval") => Some("Approved".to_owned()),
-        ("TaskStateExited", "Promote") => {
+        ("TaskStateExited", Some(State::AwaitApproval)) => Some("Approved".to_owned()),
+        ("TaskStateExited", Some(State::Promote)) => {
             let lock_in = plan.map_or(0, |p| p.lock_in_seconds);
             let watch = if lock_in > 0 { format!("; watching it for {lock_in} s") } else { String::new() };
             Some(format!("Promoted: the candidate takes all traffic{watch}"))
         }
-        ("TaskStateEntered", "Roll back") => {
+        ("TaskStateEntered", Some(State::RollBack)) => {
             let failure = item.input.as_ref().and_then(|i| i.get("failure")).filter(|f| !f.is_null());
-            let why = match failure {
-                Some(f) => format!("{} failed", f["Error"].as_str().unwrap_or("a task")),
-                None => "the candidate did not pass its checks".to_owned(),
+            let error = failure.and_then(|f| f["Error"].as_str());
+            let why = match (failure, error.and_then(ErrorName::from_name)) {
+                (_, Some(ErrorName::ApprovalRejected)) => "the approval was rejected".to_owned(),
+                (_, Some(ErrorName::ApprovalTimedOut)) => "nobody answered the approval in time".to_owned(),
+                (Some(_), _) => format!("{} failed", error.unwrap_or("a task")),
+                (None, _) => "the candidate did not pass its checks".to_owned(),
             };
             Some(format!("Rolling back: {why}"))
         }
@@ -266,10 +289,13 @@ mod tests {
         let mut scheduled = item("TaskScheduled", None);
         scheduled.resource = Some("putEvents.waitForTaskToken".into());
         scheduled.parameters = Some(json!({"Entries": [{"Detail": {"task_token": "tok-1"}}]}));
-        let items =
-            vec![item("TaskStateEntered", Some("Await approval")), scheduled.clone(), item("TaskSubmitted", None)];
+        let items = vec![
+            item("TaskStateEntered", Some(State::AwaitApproval.as_str())),
+            scheduled.clone(),
+            item("TaskSubmitted", None),
+        ];
         let v = view(&items);
-        assert_eq!(v.state.as_deref(), Some("Await approval"));
+        assert_eq!(v.state.as_deref(), Some(State::AwaitApproval.as_str()));
         assert_eq!(v.pending_approval.unwrap().token.as_deref(), Some("tok-1"));
         let answered = view(&[items, vec![item("TaskSucceeded", None)]].concat());
         assert!(answered.pending_approval.is_none());
@@ -281,6 +307,18 @@ mod tests {
         scheduled.resource = Some("arn:aws:states:::events:putEvents.waitForTaskToken".into());
         let v = view(&[scheduled]);
         assert_eq!(v.pending_approval.unwrap().token, None);
+    }
+
+    #[test]
+    fn a_rollback_says_why() {
+        let mut entered = item("TaskStateEntered", Some(State::RollBack.as_str()));
+        entered.input = Some(json!({"failure": {"Error": "ApprovalTimedOut", "Cause": "nobody answered"}}));
+        let line = |i: &Item| narrate(i, &View::default(), "arn").unwrap();
+        assert_eq!(line(&entered), "Rolling back: nobody answered the approval in time");
+        entered.input = Some(json!({"failure": {"Error": "States.Timeout", "Cause": "timed out"}}));
+        assert_eq!(line(&entered), "Rolling back: States.Timeout failed");
+        entered.input = Some(json!({"failure": null}));
+        assert_eq!(line(&entered), "Rolling back: the candidate did not pass its checks");
     }
 
     #[test]

@@ -98,7 +98,7 @@ fn a_config_file_is_read_and_flags_override_it() {
 }
 
 #[test]
-fn a_manual_rollback_refuses_a_route53_records_names_before_calling_aws() {
+fn a_manual_rollback_refuses_other_routers_records_before_calling_aws() {
     let out = stepshift()
         .args(["rollback", "--function", "route53-Z0123456789ABCDEFGHIJ", "--alias", "www.example.com-A"])
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
@@ -107,7 +107,15 @@ fn a_manual_rollback_refuses_a_route53_records_names_before_calling_aws() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--function route53-Z0123456789ABCDEFGHIJ"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("Route53 by hand"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("version records of a Route53 record"), "{}", stderr(&out));
+    let out = stepshift()
+        .args(["rollback", "--function", "lambda-web-orders-web", "--alias", "live"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("a Lambda Web Function endpoint"), "{}", stderr(&out));
 }
 
 #[test]
@@ -174,12 +182,37 @@ fn a_simulated_front_end_release_moves_a_record_and_is_judged_on_cloudfront() {
     }
     let (_, doc) = simulate(&["--frontend", "--scenario", "error-spike"]);
     let target = &doc["steps"][0]["targets"][0];
-    assert_eq!(target["function"], "www.example.com. A", "{doc}");
+    assert_eq!(target["target"], "www.example.com. A", "{doc}");
     assert_eq!(target["candidate"]["version"], "green E2GREENEXAMPLE", "{doc}");
     let out = stepshift().args(["simulate", "--frontend", "--scenario", "latency"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "a front end has no latency to judge");
     let out = stepshift().args(["simulate", "--frontend", "--function", "orders"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "--frontend and --function conflict");
+}
+
+#[test]
+fn a_simulated_web_function_release_moves_revision_weights_and_is_judged_on_its_alarm() {
+    let cases = [
+        ("healthy", 0, "promoted", None),
+        ("error-spike", 1, "rolled_back", Some("Unhealthy")),
+        ("alarm", 1, "rolled_back", Some("Unhealthy")),
+        ("drift", 1, "rolled_back", Some("EndpointDrift")),
+    ];
+    for (scenario, code, verdict, error) in cases {
+        let (status, doc) = simulate(&["--web-function", "--scenario", scenario]);
+        assert_eq!(status, Some(code), "{scenario}: {doc}");
+        assert_eq!(doc["verdict"], verdict, "{scenario}");
+        assert_eq!(doc["error"].as_str(), error, "{scenario}");
+    }
+    // The 8% errors reach the endpoint's alarm once the revision has all traffic.
+    let (_, doc) = simulate(&["--web-function", "--scenario", "error-spike"]);
+    let cause = doc["cause"].as_str().unwrap();
+    assert!(cause.starts_with("Rolled back orders-web/live from rev-42 to rev-41"), "{cause}");
+    assert!(cause.contains("alarm orders-web-5xx is in ALARM"), "{cause}");
+    let out = stepshift().args(["simulate", "--web-function", "--scenario", "latency"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an endpoint has no per-revision latency to judge");
+    let out = stepshift().args(["simulate", "--web-function", "--frontend"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "one router per release");
 }
 
 #[test]

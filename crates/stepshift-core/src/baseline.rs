@@ -3,23 +3,21 @@
 //! candidate has all traffic (the lock-in, or any 100% step), it is the baseline the
 //! candidate is compared with ([`crate::compare`]).
 //!
-//! For a Lambda alias: the stable version's per-minute Invocations, Errors and Throttles
-//! over `health.baseline.history_seconds`, its Duration p99 over the same hour, and the
-//! invocations slower than that p99 (CloudWatch's `TC(p99:)` with Duration's
-//! SampleCount). That p99 is the threshold of "slow" for the whole deployment, so slow
-//! invocations are counted the same way before and during it. It takes two
-//! GetMetricData calls, because the second needs the threshold the first reads.
-//!
-//! For a Route53 record: blue's CloudFront minutes (requests, 5xx and 4xx).
+//! Each router reads it its own way ([`crate::routers::Observes::history`]): for a
+//! Lambda alias, the stable version's per-minute Invocations, Errors and Throttles over
+//! `health.baseline.history_seconds`, its Duration p99 over the same hour, and the
+//! invocations slower than that p99, so slow invocations are counted the same way
+//! before and during the deployment; for a Route53 record, blue's CloudFront minutes
+//! (requests, 5xx and 4xx); a Web Function endpoint has none per revision.
 
 use serde::{Deserialize, Serialize};
 
 use crate::compare::BaselineRate;
 use crate::deployment::PlannedTarget;
 use crate::error::PortError;
-use crate::ports::{MetricQuery, MetricSeriesKey, MetricsSource, VersionMetrics};
+use crate::ports::VersionMetrics;
 use crate::request::HealthSettings;
-use crate::route53::health::DistributionMetricsSource;
+use crate::routers::{self, ObservePorts};
 use crate::time::Timestamp;
 
 /// A summary of the stable version's history.
@@ -83,9 +81,10 @@ pub fn window(health: &HealthSettings, started_at: Timestamp) -> (Timestamp, Tim
     (end.plus_secs(-secs), end)
 }
 
-/// Reads the history of every target, in order; `None` for every target when the
-/// request asks for none.
-pub async fn read<P: MetricsSource + DistributionMetricsSource>(
+/// Reads the history of every target, in order, through its router
+/// ([`crate::routers::Observes::history`]); `None` for every target when the request
+/// asks for none.
+pub async fn read<P: ObservePorts>(
     ports: &P,
     targets: &[PlannedTarget],
     health: &HealthSettings,
@@ -95,72 +94,25 @@ pub async fn read<P: MetricsSource + DistributionMetricsSource>(
         return Ok(vec![None; targets.len()]);
     }
     let (start, end) = window(health, started_at);
-    let mut out: Vec<Option<History>> = vec![None; targets.len()];
-
-    let aliases: Vec<usize> = (0..targets.len()).filter(|i| targets[*i].record.is_none()).collect();
-    if !aliases.is_empty() {
-        let key = |i: usize| MetricSeriesKey {
-            function: targets[i].function.clone(),
-            alias: targets[i].alias.clone(),
-            version: targets[i].stable.clone(),
-        };
-        let sums: Vec<MetricQuery> = aliases.iter().map(|i| MetricQuery::sums(key(*i))).collect();
-        let first = ports.fetch(&sums, start, end).await?;
-        let thresholds: Vec<Option<f64>> = first.iter().map(|m| m.p99_duration_ms).collect();
-        let metrics = if thresholds.iter().any(Option::is_some) {
-            let slow: Vec<MetricQuery> = aliases
-                .iter()
-                .zip(&thresholds)
-                .map(|(i, t)| MetricQuery { slow_above_ms: *t, ..MetricQuery::sums(key(*i)) })
-                .collect();
-            ports.fetch(&slow, start, end).await?
-        } else {
-            first
-        };
-        for ((i, m), t) in aliases.iter().zip(&metrics).zip(&thresholds) {
-            out[*i] = Some(History::from_metrics(start, end, m, *t));
-        }
-    }
-    // Every record's blue distribution, in one call.
-    let blues: Vec<(usize, String)> = targets
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| Some((i, t.record.as_ref()?.target.blue.distribution_id.clone()?)))
-        .collect();
-    if !blues.is_empty() {
-        let ids: Vec<String> = blues.iter().map(|(_, id)| id.clone()).collect();
-        let found = ports.distribution_metrics(&ids, start, end).await?;
-        for ((i, _), d) in blues.iter().zip(&found) {
-            let as_metrics = |minutes| VersionMetrics { minutes, p99_duration_ms: None };
-            let mut h = History::from_metrics(start, end, &as_metrics(d.minutes_5xx()), None);
-            let four = as_metrics(d.minutes_4xx()).totals();
-            h.client_errors = Some(BaselineRate { invocations: four.invocations, events: four.errors });
-            out[*i] = Some(h);
-        }
-    }
-    Ok(out)
+    routers::history(ports, targets, start, end).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::memory::{Call, MemoryAws};
-    use crate::ports::MinuteCounts;
+    use crate::ports::{MetricSeriesKey, MinuteCounts};
 
     fn at(minute: i64) -> Timestamp {
         Timestamp::from_secs(1_800_000_000).floor_minute().plus_secs(60 * minute)
     }
 
     fn target() -> PlannedTarget {
-        PlannedTarget {
+        let route = crate::routers::Route::Alias(crate::routers::alias::AliasRoute {
             function: "orders".into(),
             alias: "live".into(),
-            stable: "41".into(),
-            candidate: "42".into(),
-            records_before: Default::default(),
-            record: None,
-            history: None,
-        }
+        });
+        PlannedTarget::new(route, "41", "42")
     }
 
     fn key() -> MetricSeriesKey {

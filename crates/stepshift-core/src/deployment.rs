@@ -15,7 +15,7 @@ use crate::baseline::History;
 use crate::judge::{Verdict, VerdictStatus};
 use crate::records::VersionRecords;
 use crate::request::{HealthSettings, WhenInsufficient};
-use crate::route53::{RecordSet, RecordTarget};
+use crate::routers::{Identity, PendingChange, Route, RouterKind};
 use crate::strategy::Step;
 use crate::time::Timestamp;
 
@@ -23,56 +23,41 @@ use crate::time::Timestamp;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlannedTarget {
-    /// Function name.
-    pub function: String,
-    /// Alias name.
-    pub alias: String,
-    /// The version the alias served when the deployment began.
+    /// What moves its traffic, and where ([`crate::routers`]).
+    pub route: Route,
+    /// What served traffic when the deployment began: a version, an endpoint, a revision.
     pub stable: String,
-    /// The version being deployed.
+    /// What the deployment moves traffic to.
     pub candidate: String,
     /// The version records as they were before the deployment.
     pub records_before: VersionRecords,
-    /// For a Route53 target: the record and its original state. Then `function` and
-    /// `alias` name its version records ([`crate::route53::RecordTarget::identity`]),
-    /// and `stable` / `candidate` are the blue and green endpoints' labels.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record: Option<PlannedRecord>,
-    /// The stable version's history before the deployment: the baseline once the
-    /// candidate has all traffic. `None` when none was asked for.
+    /// The stable side's history before the deployment: the baseline once the
+    /// candidate has all traffic. `None` when none was asked for or the router has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<History>,
 }
 
-/// A Route53 record as "Begin deployment" found it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlannedRecord {
-    /// The record and its blue and green endpoints, as requested.
-    pub target: RecordTarget,
-    /// The simple record as it was before the first shift; a rollback restores it exactly.
-    pub original: RecordSet,
-}
-
 impl PlannedTarget {
-    /// `function:alias`, or the record's name and type.
-    pub fn qualified(&self) -> String {
-        match &self.record {
-            Some(r) => r.target.label(),
-            None => format!("{}:{}", self.function, self.alias),
+    /// A target on `route` from `stable` to `candidate`, before its records are read.
+    pub fn new(route: Route, stable: impl Into<String>, candidate: impl Into<String>) -> Self {
+        Self {
+            route,
+            stable: stable.into(),
+            candidate: candidate.into(),
+            records_before: VersionRecords::default(),
+            history: None,
         }
     }
-}
 
-/// What moves traffic in a deployment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Router {
-    /// Lambda alias weights.
-    #[default]
-    Lambda,
-    /// Route53 weighted records.
-    Route53,
+    /// The target in a sentence: `orders:live`, `www.example.com. A`, `orders-web/live`.
+    pub fn qualified(&self) -> String {
+        self.route.label()
+    }
+
+    /// How the version records, the lock and the history name it.
+    pub fn identity(&self) -> Identity {
+        self.route.identity()
+    }
 }
 
 /// Everything fixed at the start of a deployment.
@@ -83,9 +68,13 @@ pub struct Plan {
     pub execution: String,
     /// When the execution started.
     pub started_at: Timestamp,
-    /// What moves traffic; the state machine waits for DNS changes when it is `route53`.
+    /// What moves traffic.
     #[serde(default)]
-    pub router: Router,
+    pub router: RouterKind,
+    /// Whether the router's changes take effect later: the state machine then polls
+    /// them ("Check sync") before each bake.
+    #[serde(default)]
+    pub syncs: bool,
     /// The aliases (or records) released together.
     pub targets: Vec<PlannedTarget>,
     /// The expanded strategy; the last step is 100%.
@@ -122,9 +111,9 @@ pub struct Traffic {
     pub step_started_at: Option<Timestamp>,
     /// The RevisionId of each alias after stepshift's last write.
     pub revisions: Vec<Revision>,
-    /// Route53 changes not yet INSYNC; the state machine polls them before the bake.
+    /// Router changes not yet in effect; the state machine polls them before the bake.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub pending_changes: Vec<String>,
+    pub pending_changes: Vec<PendingChange>,
 }
 
 impl Traffic {

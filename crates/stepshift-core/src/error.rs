@@ -1,11 +1,14 @@
 //! The errors of stepshift's tasks and of the ports they drive.
 //!
 //! [`TaskError::name`] is a stable contract: the state machine's `Retry` and `Catch`
-//! clauses match these names in `ErrorEquals`, and the README documents them.
+//! clauses match these names in `ErrorEquals`, and the README documents them. The names
+//! themselves are [`ErrorName`]s.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::contract::ErrorName;
 
 /// One problem with one field of a request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +80,8 @@ pub enum Service {
     StepFunctions,
     /// Amazon Route 53.
     Route53,
+    /// Lambda Web Functions (the `lambda-web` API).
+    LambdaWeb,
 }
 
 impl fmt::Display for Service {
@@ -87,6 +92,7 @@ impl fmt::Display for Service {
             Service::Ssm => "SSM",
             Service::StepFunctions => "Step Functions",
             Service::Route53 => "Route 53",
+            Service::LambdaWeb => "Lambda Web",
         })
     }
 }
@@ -174,15 +180,13 @@ pub enum TaskError {
     /// The deployment request is invalid; nothing was changed.
     #[error("invalid deployment request: {0}")]
     InvalidRequest(FieldErrors),
-    /// Another deployment holds the lock on an alias; nothing was changed.
+    /// Another deployment holds the lock on a target; nothing was changed.
     #[error(
-        "{function}:{alias} is already being deployed by {holder} (candidate {candidate}, since {since}); wait for it to finish, or release a stale lock with `stepshift unlock`"
+        "{target} is already being deployed by {holder} (candidate {candidate}, since {since}); wait for it to finish, or release a stale lock with `stepshift unlock`"
     )]
     DeploymentInProgress {
-        /// The function whose alias is locked.
-        function: String,
-        /// The alias that is locked.
-        alias: String,
+        /// The locked target: `orders:live`, `www.example.com. A`.
+        target: String,
         /// The execution that holds the lock.
         holder: String,
         /// The version that execution is deploying.
@@ -209,16 +213,32 @@ pub enum TaskError {
         /// What the record looks like now, and what stepshift expected.
         detail: String,
     },
-    /// Route53 did not apply a change on all its servers in time.
+    /// Someone else changed a Lambda Web Function endpoint's weights or deployment mode
+    /// during the release; stepshift did not overwrite them.
+    #[error("{endpoint} was changed outside this deployment: {detail}")]
+    EndpointDrift {
+        /// The endpoint, `orders-web/live`.
+        endpoint: String,
+        /// What the endpoint routes now, and what stepshift expected.
+        detail: String,
+    },
+    /// A Lambda Web Function endpoint update ended in `Failed`.
+    #[error("the update of {endpoint} failed: {reason}")]
+    EndpointUpdateFailed {
+        /// The endpoint, `orders-web/live`.
+        endpoint: String,
+        /// The endpoint's `updateStatusReason`.
+        reason: String,
+    },
+    /// A router's change was not in effect in time (a Route53 change still PENDING, an
+    /// endpoint update still InProgress).
     #[error("{0}")]
-    DnsNotInSync(String),
+    NotInSync(String),
     /// This execution no longer holds the lock it took at the start.
-    #[error("{function}:{alias}: the deployment lock is held by {holder}, not by this execution")]
+    #[error("{target}: the deployment lock is held by {holder}, not by this execution")]
     LockLost {
-        /// The function whose alias is locked.
-        function: String,
-        /// The alias.
-        alias: String,
+        /// The target whose lock was lost.
+        target: String,
         /// Who holds the lock now, or "nobody".
         holder: String,
     },
@@ -241,36 +261,45 @@ pub enum TaskError {
 }
 
 impl TaskError {
-    /// Every name [`TaskError::name`] can return.
-    pub const NAMES: [&'static str; 11] = [
-        "InvalidRequest",
-        "DeploymentInProgress",
-        "AliasDrift",
-        "RecordDrift",
-        "DnsNotInSync",
-        "LockLost",
-        "Throttled",
-        "Conflict",
-        "AwsUnavailable",
-        "AwsError",
-        "InvalidTaskInput",
+    /// Every name [`TaskError::name`] can return, in the order of the variants.
+    pub const NAMES: [ErrorName; 13] = [
+        ErrorName::InvalidRequest,
+        ErrorName::DeploymentInProgress,
+        ErrorName::AliasDrift,
+        ErrorName::RecordDrift,
+        ErrorName::EndpointDrift,
+        ErrorName::EndpointUpdateFailed,
+        ErrorName::NotInSync,
+        ErrorName::LockLost,
+        ErrorName::Throttled,
+        ErrorName::Conflict,
+        ErrorName::AwsUnavailable,
+        ErrorName::AwsError,
+        ErrorName::InvalidTaskInput,
     ];
 
     /// The stable error name the state machine matches on.
-    pub fn name(&self) -> &'static str {
+    pub fn error_name(&self) -> ErrorName {
         match self {
-            Self::InvalidRequest(_) => "InvalidRequest",
-            Self::DeploymentInProgress { .. } => "DeploymentInProgress",
-            Self::AliasDrift { .. } => "AliasDrift",
-            Self::RecordDrift { .. } => "RecordDrift",
-            Self::DnsNotInSync(_) => "DnsNotInSync",
-            Self::LockLost { .. } => "LockLost",
-            Self::Throttled(_) => "Throttled",
-            Self::Conflict(_) => "Conflict",
-            Self::AwsUnavailable(_) => "AwsUnavailable",
-            Self::AwsError(_) => "AwsError",
-            Self::InvalidTaskInput(_) => "InvalidTaskInput",
+            Self::InvalidRequest(_) => ErrorName::InvalidRequest,
+            Self::DeploymentInProgress { .. } => ErrorName::DeploymentInProgress,
+            Self::AliasDrift { .. } => ErrorName::AliasDrift,
+            Self::RecordDrift { .. } => ErrorName::RecordDrift,
+            Self::EndpointDrift { .. } => ErrorName::EndpointDrift,
+            Self::EndpointUpdateFailed { .. } => ErrorName::EndpointUpdateFailed,
+            Self::NotInSync(_) => ErrorName::NotInSync,
+            Self::LockLost { .. } => ErrorName::LockLost,
+            Self::Throttled(_) => ErrorName::Throttled,
+            Self::Conflict(_) => ErrorName::Conflict,
+            Self::AwsUnavailable(_) => ErrorName::AwsUnavailable,
+            Self::AwsError(_) => ErrorName::AwsError,
+            Self::InvalidTaskInput(_) => ErrorName::InvalidTaskInput,
         }
+    }
+
+    /// [`error_name`](Self::error_name) as text: the `errorType` Lambda reports.
+    pub fn name(&self) -> &'static str {
+        self.error_name().as_str()
     }
 
     /// A single field error as an `InvalidRequest`.
@@ -314,24 +343,26 @@ mod tests {
         let all = [
             TaskError::invalid("f", "r"),
             TaskError::DeploymentInProgress {
-                function: "f".into(),
-                alias: "a".into(),
+                target: "f:a".into(),
                 holder: "h".into(),
                 candidate: "2".into(),
                 since: "t".into(),
             },
             TaskError::AliasDrift { function: "f".into(), alias: "a".into(), detail: "d".into() },
             TaskError::RecordDrift { record: "r".into(), detail: "d".into() },
-            TaskError::DnsNotInSync("x".into()),
-            TaskError::LockLost { function: "f".into(), alias: "a".into(), holder: "h".into() },
+            TaskError::EndpointDrift { endpoint: "e".into(), detail: "d".into() },
+            TaskError::EndpointUpdateFailed { endpoint: "e".into(), reason: "r".into() },
+            TaskError::NotInSync("x".into()),
+            TaskError::LockLost { target: "f:a".into(), holder: "h".into() },
             TaskError::Throttled(port.clone()),
             TaskError::Conflict(port.clone()),
             TaskError::AwsUnavailable(port.clone()),
             TaskError::AwsError(port),
             TaskError::InvalidTaskInput("x".into()),
         ];
-        let names: Vec<_> = all.iter().map(TaskError::name).collect();
+        let names: Vec<_> = all.iter().map(TaskError::error_name).collect();
         assert_eq!(names, TaskError::NAMES);
+        assert!(all.iter().all(|e| e.name() == e.error_name().as_str()));
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub enum VerdictStatus {
 /// One version's numbers over the window.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VersionSample {
-    /// The version.
+    /// The version, as its router names it: `version 42`, `green E2…`.
     pub version: String,
     /// Sum of Invocations.
     pub invocations: u64,
@@ -71,10 +71,8 @@ impl VersionSample {
 /// sequential tests against the baseline of every minute so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TargetSample {
-    /// Function name.
-    pub function: String,
-    /// Alias name.
-    pub alias: String,
+    /// The target, by label: `orders:live`, `www.example.com. A`.
+    pub target: String,
     /// The candidate's numbers.
     pub candidate: VersionSample,
     /// The stable version's numbers; absent once the candidate has all traffic.
@@ -89,7 +87,7 @@ pub struct TargetSample {
     /// The stable version's history, the baseline of the minutes at full traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<History>,
-    /// The stable version, by name.
+    /// The stable side in words: `version 41`, `blue E1…`.
     #[serde(default)]
     pub stable_version: String,
     /// The minutes the absolute rules read: the most recent `health.window_seconds`
@@ -186,13 +184,10 @@ pub const RULES: [Rule; 7] = [
 /// invocations over the limit when exactly 1% are.
 pub const P99_LIMIT_MIN_SAMPLES: u64 = 500;
 
+/// `orders:live version 42`, `www.example.com. A green E2QWRUHEXAMPLE`: the target
+/// and the candidate as its router names it.
 fn label(t: &TargetSample) -> String {
-    if t.alias.is_empty() {
-        // A Route53 record: `www.example.com. A green E2QWRUHEXAMPLE`.
-        format!("{} {}", t.function, t.candidate.version)
-    } else {
-        format!("{}:{} version {}", t.function, t.alias, t.candidate.version)
-    }
+    format!("{} {}", t.target, t.candidate.version)
 }
 
 fn has_enough(h: &HealthSettings, t: &TargetSample) -> bool {
@@ -232,13 +227,7 @@ fn against(t: &TargetSample, c: &Comparison) -> String {
 }
 
 fn stable_name(t: &TargetSample) -> String {
-    if t.alias.is_empty() {
-        t.stable_version.clone() // a record's `blue E1…`
-    } else if t.stable_version.is_empty() {
-        "the stable version".to_owned()
-    } else {
-        format!("version {}", t.stable_version)
-    }
+    if t.stable_version.is_empty() { "the stable version".to_owned() } else { t.stable_version.clone() }
 }
 
 fn hhmm(t: Timestamp) -> String {
@@ -444,7 +433,13 @@ pub fn judge(
     } else if !gaps.is_empty() {
         (VerdictStatus::Inconclusive, gaps)
     } else {
-        (VerdictStatus::Healthy, targets.iter().map(healthy_summary).collect())
+        let mut reasons: Vec<String> = targets.iter().map(healthy_summary).collect();
+        if !alarms.is_empty() && reasons.is_empty() {
+            // Judged on alarms only (a router with no per-version metrics).
+            let names: Vec<&str> = alarms.iter().map(|a| a.name.as_str()).collect();
+            reasons.push(format!("alarms OK: {}", names.join(", ")));
+        }
+        (VerdictStatus::Healthy, reasons)
     };
     Verdict { status, reasons, checked_at, window, targets, alarms }
 }
@@ -464,13 +459,13 @@ fn healthy_summary(t: &TargetSample) -> String {
     }
     match &t.baseline {
         Some(b) if b.invocations > 0 => text.push_str(&format!(
-            "; stable version {}: {}% errors ({} in {})",
+            "; stable {}: {}% errors ({} in {})",
             b.version,
             round2(b.error_rate_percent.unwrap_or(0.0)),
             b.errors,
             b.invocations
         )),
-        Some(b) => text.push_str(&format!("; no data from stable version {} yet", b.version)),
+        Some(b) => text.push_str(&format!("; no data from stable {} yet", b.version)),
         None => {}
     }
     text.push_str(&format!("; {}", baseline_summary(t)));

@@ -1,17 +1,21 @@
 //! stepshift's domain, free of AWS SDKs and of the Lambda runtime.
 //!
+//! - [`contract`]: the state and error names shared with the state machine definition;
 //! - [`request`]: the execution input and its validation;
 //! - [`strategy`]: presets and steps;
 //! - [`judge`]: the health judge;
 //! - [`deployment`]: the state the state machine carries, and the step progression;
 //! - [`records`]: version records, history, locks and pruning;
-//! - [`route53`]: front-end blue/green through Route53 weighted records;
+//! - [`routers`]: what moves traffic: Lambda alias weights ([`routers::alias`]), Route53
+//!   weighted records ([`routers::route53`]) and Lambda Web Function endpoints
+//!   ([`routers::web`]), behind one abstraction;
 //! - [`ports`]: the capabilities stepshift needs from AWS;
 //! - [`tasks`]: what each task Lambda does, generic over the ports;
 //! - [`memory`]: in-memory ports for tests and simulation.
 
 pub mod baseline;
 pub mod compare;
+pub mod contract;
 pub mod deployment;
 pub mod error;
 pub mod judge;
@@ -19,11 +23,12 @@ pub mod memory;
 pub mod ports;
 pub mod records;
 pub mod request;
-pub mod route53;
+pub mod routers;
 pub mod strategy;
 pub mod tasks;
 pub mod time;
 
+pub use contract::{ErrorName, State};
 pub use error::{FieldError, FieldErrors, PortError, Service, TaskError};
 pub use time::{Clock, SystemClock, Timestamp};
 

@@ -14,12 +14,13 @@ use crate::ports::{
     AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricQuery, MetricSeriesKey,
     MetricsSource, MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
-use crate::route53::health::{DistributionMetrics, DistributionMetricsSource};
-use crate::route53::{Action, Change, ChangeStatus, RecordRouter, RecordSet, fqdn};
+use crate::routers::route53::health::{DistributionMetrics, DistributionMetricsSource};
+use crate::routers::route53::{Action, Change, ChangeStatus, RecordRouter, RecordSet, fqdn};
 use crate::time::{Clock, Timestamp};
 
-/// Every port call [`MemoryAws`] serves, for counting and fault injection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Every port call [`MemoryAws`] serves, for counting and fault injection. It
+/// serializes as its variant's name (`"GetAlias"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Call {
     /// Lambda GetAlias.
     GetAlias,
@@ -49,6 +50,12 @@ pub enum Call {
     ChangeRecordSets,
     /// Route53 GetChange.
     GetChange,
+    /// Lambda Web GetWebFunctionEndpoint.
+    GetWebFunctionEndpoint,
+    /// Lambda Web UpdateWebFunctionEndpoint.
+    UpdateWebFunctionEndpoint,
+    /// Lambda Web GetWebFunctionRevision.
+    GetWebFunctionRevision,
 }
 
 impl Call {
@@ -62,6 +69,7 @@ impl Call {
                 | Call::CreateParameter
                 | Call::DeleteParameter
                 | Call::ChangeRecordSets
+                | Call::UpdateWebFunctionEndpoint
         )
     }
 
@@ -79,6 +87,9 @@ impl Call {
             Call::GetMetricData | Call::DescribeAlarms => Service::CloudWatch,
             Call::GetParameters | Call::PutParameter | Call::CreateParameter | Call::DeleteParameter => Service::Ssm,
             Call::ListRecordSets | Call::ChangeRecordSets | Call::GetChange => Service::Route53,
+            Call::GetWebFunctionEndpoint | Call::UpdateWebFunctionEndpoint | Call::GetWebFunctionRevision => {
+                Service::LambdaWeb
+            }
             _ => Service::Lambda,
         }
     }
@@ -124,13 +135,17 @@ struct State {
     polls_until_insync: u32,
     /// CloudFront metrics by distribution id.
     distributions: BTreeMap<String, DistributionMetrics>,
+    /// Lambda Web Function endpoints and revisions.
+    web: web::WebState,
     calls: BTreeMap<Call, u64>,
     /// Faults by the call count of their kind at which they strike.
     faults: Vec<(Call, u64, Fault)>,
     crashed: bool,
 }
 
-/// In-memory Lambda, CloudWatch, SSM and Route53, plus a settable clock.
+mod web;
+
+/// In-memory Lambda, CloudWatch, SSM, Route53 and Lambda Web, plus a settable clock.
 #[derive(Debug, Default)]
 pub struct MemoryAws {
     state: Mutex<State>,
@@ -563,13 +578,16 @@ fn apply_batch(records: &[RecordSet], changes: &[Change]) -> PortResult<Vec<Reco
                 format!("change {i}: a weighted record needs both SetIdentifier and Weight"),
             ));
         }
-        if record.weight.is_some_and(|w| w > crate::route53::MAX_WEIGHT) {
+        if record.weight.is_some_and(|w| w > crate::routers::route53::MAX_WEIGHT) {
             return Err(invalid(Service::Route53, format!("change {i}: weight above 255")));
         }
         let at = next.iter().position(|r| same_set(r, record));
         match (action, at) {
             (Action::Create, Some(_)) => {
-                return Err(refused(format!("change {i}: {} already exists", crate::route53::describe(record))));
+                return Err(refused(format!(
+                    "change {i}: {} already exists",
+                    crate::routers::route53::describe(record)
+                )));
             }
             (Action::Create, None) => next.push(record.clone()),
             (Action::Delete, Some(j)) if next[j] == *record => {
@@ -578,7 +596,7 @@ fn apply_batch(records: &[RecordSet], changes: &[Change]) -> PortResult<Vec<Reco
             (Action::Delete, _) => {
                 return Err(refused(format!(
                     "change {i}: {} was not found with exactly these values",
-                    crate::route53::describe(record)
+                    crate::routers::route53::describe(record)
                 )));
             }
             (Action::Upsert, Some(j)) => next[j] = record.clone(),

@@ -50,6 +50,11 @@ impl RecordKeys {
         Self { base: format!("{prefix}/{function}/{alias}") }
     }
 
+    /// Names under `{prefix}/{scope}/{name}` of a router's identity.
+    pub fn of(prefix: &str, identity: &crate::routers::Identity) -> Self {
+        Self::new(prefix, &identity.scope, &identity.name)
+    }
+
     /// The full name of one record.
     pub fn name(&self, leaf: &str) -> String {
         format!("{}/{leaf}", self.base)
@@ -233,8 +238,7 @@ pub async fn append_history<S: ParameterStore>(
 pub async fn acquire_lock<S: ParameterStore>(
     store: &S,
     keys: &RecordKeys,
-    function: &str,
-    alias: &str,
+    target: &str,
     lock: &Lock,
 ) -> Result<(), TaskError> {
     let value = serde_json::to_string(lock).unwrap_or_default();
@@ -250,8 +254,7 @@ pub async fn acquire_lock<S: ParameterStore>(
             Some(held) if held.execution == lock.execution => return Ok(()),
             Some(held) => {
                 return Err(TaskError::DeploymentInProgress {
-                    function: function.into(),
-                    alias: alias.into(),
+                    target: target.into(),
                     holder: held.execution,
                     candidate: held.candidate,
                     since: held.acquired_at.to_rfc3339(),

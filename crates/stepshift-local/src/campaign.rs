@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use stepshift_core::memory::{Call, Fault};
 use stepshift_core::ports::{AlarmValue, AliasRouting};
-use stepshift_core::{PortError, Timestamp};
+use stepshift_core::{ErrorName, PortError, State};
 
 use crate::runner::{Action, Answer, Outcome, Scenario, Simulation, TaskFault, TimedAction};
 use crate::sim::{Behavior, FunctionModel, ScheduledAlarm, VersionModel};
@@ -120,20 +120,11 @@ pub fn setup(seed: u64) -> Setup {
     let low_traffic = outcome == 8;
     let alarm = outcome == 9;
     let names: Vec<&str> = if two { vec!["orders", "billing"] } else { vec!["orders"] };
-    let functions: Vec<FunctionModel> = names
-        .iter()
-        .enumerate()
-        .map(|(i, f)| FunctionModel {
-            function: (*f).into(),
-            alias: "live".into(),
-            versions: 42,
-            serving: "41".into(),
-            requests_per_second: if low_traffic { 0.01 } else { rps },
-            behaviors: [("42".to_owned(), VersionModel::steady(if i == 0 { bad.clone() } else { stable.clone() }))]
-                .into(),
-            default_behavior: stable.clone(),
-        })
-        .collect();
+    let mut scenario = Scenario::orders(VersionModel::steady(bad));
+    if two {
+        scenario.functions.push(FunctionModel::live("billing", VersionModel::steady(stable.clone())));
+    }
+    let mut scenario = scenario.with_seed(seed).with_rps(if low_traffic { 0.01 } else { rps }).with_lag((60, 240));
 
     let strategy = if rng.random_bool(0.5) {
         json!(["all-at-once", "canary-10-5m", "linear-10-every-1m", "linear-10-every-2m"][rng.random_range(0..4)])
@@ -197,21 +188,12 @@ pub fn setup(seed: u64) -> Setup {
     } else {
         Vec::new()
     };
-    let scenario = Scenario {
-        sites: Vec::new(),
-        seed,
-        start: Timestamp::parse_rfc3339("2026-11-24T09:00:00Z").unwrap_or_default(),
-        functions,
-        metric_lag_seconds: (60, 240),
-        alarms: vec![ScheduledAlarm {
-            name: "orders-5xx".into(),
-            states: if alarm { vec![(120, AlarmValue::Alarm)] } else { Vec::new() },
-        }],
-        actions,
-        approvals,
-        task_millis: 250,
-        history_seconds: 3600,
-    };
+    scenario.alarms = vec![ScheduledAlarm {
+        name: "orders-5xx".into(),
+        states: if alarm { vec![(120, AlarmValue::Alarm)] } else { Vec::new() },
+    }];
+    scenario.actions = actions;
+    scenario.approvals = approvals;
 
     let mut faults = Vec::new();
     for _ in 0..rng.random_range(0..=4) {
@@ -240,7 +222,7 @@ pub fn setup(seed: u64) -> Setup {
             function: FUNCTIONS[rng.random_range(0..FUNCTIONS.len())].into(),
             invocation: rng.random_range(0..3),
             after_effect: rng.random_bool(0.5),
-            error: if rng.random_bool(0.5) { "Sandbox.Timedout".into() } else { "Lambda.Unknown".into() },
+            error: if rng.random_bool(0.5) { ErrorName::SandboxTimedout } else { ErrorName::LambdaUnknown }.to_string(),
         });
     }
     Setup { scenario, request, faults, task_faults, drift }
@@ -266,7 +248,7 @@ fn check(sim: &Simulation, setup: &Setup, o: &Outcome, broken: &mut Vec<String>)
         broken.push(format!("the execution did not end: {}", o.status));
         return;
     }
-    if o.error.as_deref() == Some("RollbackFailed") {
+    if o.error.as_deref() == Some(ErrorName::RollbackFailed.as_str()) {
         broken.push(format!("the rollback failed: {}", o.cause.as_deref().unwrap_or("")));
     }
     let promoted = o.status == "SUCCEEDED";
@@ -319,7 +301,7 @@ fn check(sim: &Simulation, setup: &Setup, o: &Outcome, broken: &mut Vec<String>)
             .filter_map(|h| h["event"].as_str())
             .collect();
         let closed = match mine.last() {
-            None => !o.path.iter().any(|p| p == "Shift traffic" || p == "Promote"),
+            None => !o.path.iter().any(|p| *p == State::ShiftTraffic || *p == State::Promote),
             Some(&"confirmed") => promoted,
             Some(&"rolled_back") | Some(&"aborted") => !promoted,
             Some(_) => false,
@@ -350,15 +332,8 @@ pub fn run(seed: u64, deployments: u32) -> Report {
                 .or_default() += 1;
         }
         report.faults_struck += struck as u32;
-        let calls: u64 = o
-            .calls
-            .iter()
-            .filter(|(c, _)| {
-                ["GetAlias", "UpdateAlias", "ListVersions", "ListAliases", "DeleteVersion"].contains(&c.as_str())
-            })
-            .map(|(_, n)| n)
-            .sum();
-        let steps = o.path.iter().filter(|p| *p == "Shift traffic" || *p == "Promote").count() as u64;
+        let calls: u64 = o.calls.iter().filter(|(c, _)| c.is_lambda_control_plane()).map(|(_, n)| n).sum();
+        let steps = o.path.iter().filter(|p| **p == State::ShiftTraffic || **p == State::Promote).count() as u64;
         report.control_plane_calls += calls;
         report.traffic_steps += steps;
         if steps > 0 {

@@ -5,6 +5,7 @@
 pub mod asl;
 pub mod campaign;
 pub mod runner;
+pub mod scenario;
 pub mod sim;
 
 pub use runner::{Answer, Outcome, Scenario, Simulation};

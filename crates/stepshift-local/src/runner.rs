@@ -10,10 +10,10 @@ use serde_json::{Value, json};
 use stepshift_core::memory::Call;
 use stepshift_core::ports::AliasRouting;
 use stepshift_core::tasks::TaskConfig;
-use stepshift_core::{Clock, TaskError, Timestamp};
+use stepshift_core::{Clock, ErrorName, TaskError, Timestamp};
 
 use crate::asl::{Environment, Event, Execution, Options, StateMachine, Status, TaskCall, TaskResult};
-use crate::sim::{FunctionModel, ScheduledAlarm, SimAws, SiteModel};
+use crate::sim::{FunctionModel, ScheduledAlarm, SimAws, SiteModel, WebModel};
 
 /// The production state machine definition, exactly as deployed.
 pub const DEPLOYMENT_ASL: &str = include_str!("../../../statemachine/deployment.asl.json");
@@ -77,7 +77,16 @@ pub enum Action {
         /// The hosted zone.
         hosted_zone_id: String,
         /// Every record set the zone holds afterwards.
-        records: Vec<stepshift_core::route53::RecordSet>,
+        records: Vec<stepshift_core::routers::route53::RecordSet>,
+    },
+    /// Someone sets a Web Function endpoint's weights by hand (drift).
+    SetWebWeights {
+        /// The Web Function.
+        function: String,
+        /// The endpoint.
+        endpoint: String,
+        /// The weights they set, in effect at once.
+        weights: Vec<stepshift_core::routers::web::RevisionWeight>,
     },
 }
 
@@ -117,6 +126,9 @@ pub struct Scenario {
     /// Web front ends released through Route53 records, and their traffic.
     #[serde(default)]
     pub sites: Vec<SiteModel>,
+    /// Lambda Web Function endpoints, and their traffic.
+    #[serde(default)]
+    pub web_functions: Vec<WebModel>,
     /// CloudWatch's delivery lag range, seconds after a minute ends.
     #[serde(default = "default_lag")]
     pub metric_lag_seconds: (u64, u64),
@@ -152,6 +164,27 @@ fn default_lag() -> (u64, u64) {
 
 fn default_task_millis() -> i64 {
     250
+}
+
+/// What a scenario file leaves out: seed 0, the start 2026-11-24T09:00:00Z, no functions,
+/// sites, alarms, actions or approval answers, CloudWatch's lag 60-180 s, 250 ms per task
+/// invocation, an hour of history.
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            seed: 0,
+            start: default_start(),
+            functions: Vec::new(),
+            sites: Vec::new(),
+            web_functions: Vec::new(),
+            metric_lag_seconds: default_lag(),
+            alarms: Vec::new(),
+            actions: Vec::new(),
+            approvals: Vec::new(),
+            task_millis: default_task_millis(),
+            history_seconds: default_history_seconds(),
+        }
+    }
 }
 
 /// An injected failure of a whole task invocation (the Lambda, not an AWS call).
@@ -201,7 +234,8 @@ impl LocalEnvironment {
             scenario.alarms.clone(),
             scenario.history_seconds,
         )
-        .with_sites(scenario.sites.clone());
+        .with_sites(scenario.sites.clone())
+        .with_web(scenario.web_functions.clone());
         let mut actions = scenario.actions.clone();
         actions.sort_by_key(|a| a.after_seconds);
         LocalEnvironment {
@@ -267,7 +301,7 @@ impl Environment for LocalEnvironment {
             // What the handler did after the crash never happened in a real process: the
             // simulated AWS refused every call after it.
             return TaskResult::Error {
-                error: "Lambda.Unknown".into(),
+                error: ErrorName::LambdaUnknown.to_string(),
                 cause: format!("injected: {function}'s process died during an AWS call"),
             };
         }
@@ -292,6 +326,10 @@ impl Environment for LocalEnvironment {
                 Action::SetRecords { hosted_zone_id, records } => {
                     self.aws.generate();
                     self.aws.aws.put_record_sets(&hosted_zone_id, records);
+                }
+                Action::SetWebWeights { function, endpoint, weights } => {
+                    self.aws.generate();
+                    self.aws.aws.put_web_weights(&function, &endpoint, weights);
                 }
             }
         }
@@ -321,10 +359,12 @@ pub struct Outcome {
     pub aliases: Vec<(String, String, AliasRouting)>,
     /// Every SSM parameter at the end.
     pub parameters: BTreeMap<String, String>,
+    /// Each simulated Web Function endpoint at the end: what it serves.
+    pub endpoints: Vec<(String, String, Vec<stepshift_core::routers::web::RevisionWeight>)>,
     /// Each simulated site's hosted zone at the end: its record sets.
-    pub zones: BTreeMap<String, Vec<stepshift_core::route53::RecordSet>>,
+    pub zones: BTreeMap<String, Vec<stepshift_core::routers::route53::RecordSet>>,
     /// AWS calls made, per kind.
-    pub calls: BTreeMap<String, u64>,
+    pub calls: BTreeMap<Call, u64>,
     /// Approval requests sent.
     pub approvals_requested: usize,
     /// The execution history.
@@ -403,7 +443,8 @@ impl Simulation {
             Answer::Reject { after_seconds, reason } => {
                 exec.advance(after_seconds as i64, &mut self.env);
                 if waiting(exec) {
-                    let _ = exec.send_task_failure(&token, "ApprovalRejected", &reason, &mut self.env);
+                    let _ =
+                        exec.send_task_failure(&token, ErrorName::ApprovalRejected.as_str(), &reason, &mut self.env);
                 }
             }
             Answer::Ignore => exec.advance(400 * 24 * 3600, &mut self.env),
@@ -440,7 +481,7 @@ impl Simulation {
                 self.env.aws.aws.alias(&f.function, &f.alias).map(|a| (f.function.clone(), f.alias.clone(), a.routing))
             })
             .collect();
-        let calls = self.env.aws.aws.calls().into_iter().map(|(c, n): (Call, u64)| (format!("{c:?}"), n)).collect();
+        let calls = self.env.aws.aws.calls();
         Outcome {
             execution: exec.arn.clone(),
             status: status.to_owned(),
@@ -451,6 +492,15 @@ impl Simulation {
             transitions: exec.transitions(),
             duration_seconds: exec.now().secs_since(exec.started_at()),
             aliases,
+            endpoints: self
+                .scenario
+                .web_functions
+                .iter()
+                .filter_map(|w| {
+                    let serving = self.env.aws.aws.web_serving(&w.function, &w.endpoint)?;
+                    Some((w.function.clone(), w.endpoint.clone(), serving))
+                })
+                .collect(),
             parameters: self.env.aws.aws.parameters(),
             zones: self
                 .scenario

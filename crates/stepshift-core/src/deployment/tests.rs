@@ -12,6 +12,7 @@ fn plan(steps: &[(f64, u64, bool)], lock_in: u64, health: HealthSettings) -> Pla
         execution: "exec".into(),
         started_at: t(0),
         router: Default::default(),
+        syncs: false,
         targets: Vec::new(),
         steps: steps
             .iter()

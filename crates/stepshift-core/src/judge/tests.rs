@@ -4,7 +4,7 @@ use crate::request::HealthSettings;
 
 fn sample(version: &str, invocations: u64, errors: u64) -> VersionSample {
     VersionSample {
-        version: version.into(),
+        version: format!("version {version}"),
         invocations,
         errors,
         throttles: 0,
@@ -17,15 +17,14 @@ fn sample(version: &str, invocations: u64, errors: u64) -> VersionSample {
 
 fn target(candidate: VersionSample) -> TargetSample {
     TargetSample {
-        function: "orders".into(),
-        alias: "live".into(),
+        target: "orders:live".into(),
         candidate,
         baseline: Some(sample("41", 900, 1)),
         comparison: None,
         slow: None,
         client_errors: None,
         history: None,
-        stable_version: "41".into(),
+        stable_version: "version 41".into(),
         window: None,
     }
 }
@@ -87,7 +86,7 @@ fn an_alarm_in_alarm_is_unhealthy_and_a_missing_one_inconclusive() {
 #[test]
 fn failures_outrank_gaps_and_every_target_counts() {
     let h = HealthSettings::default();
-    let thin = TargetSample { function: "billing".into(), ..target(sample("7", 1, 0)) };
+    let thin = TargetSample { target: "billing:live".into(), ..target(sample("7", 1, 0)) };
     let bad = target(sample("42", 100, 50));
     let v = run(&h, vec![thin.clone(), bad], vec![]);
     assert_eq!(v.status, VerdictStatus::Unhealthy);

@@ -99,9 +99,9 @@ async fn history_is_bounded_by_count_and_size() {
 #[tokio::test]
 async fn lock_is_exclusive_but_reentrant_for_its_holder() {
     let aws = MemoryAws::new(at(0));
-    acquire_lock(&aws, &keys(), "orders", "live", &lock("exec-1")).await.unwrap();
-    acquire_lock(&aws, &keys(), "orders", "live", &lock("exec-1")).await.unwrap();
-    let err = acquire_lock(&aws, &keys(), "orders", "live", &lock("exec-2")).await.unwrap_err();
+    acquire_lock(&aws, &keys(), "orders:live", &lock("exec-1")).await.unwrap();
+    acquire_lock(&aws, &keys(), "orders:live", &lock("exec-1")).await.unwrap();
+    let err = acquire_lock(&aws, &keys(), "orders:live", &lock("exec-2")).await.unwrap_err();
     match &err {
         TaskError::DeploymentInProgress { holder, candidate, .. } => {
             assert_eq!(holder, "exec-1");
@@ -116,14 +116,14 @@ async fn lock_is_exclusive_but_reentrant_for_its_holder() {
     assert!(release_lock(&aws, &keys(), "exec-1").await.unwrap());
     assert!(aws.parameter(&keys().lock()).is_none());
     assert!(!release_lock(&aws, &keys(), "exec-1").await.unwrap(), "releasing twice is harmless");
-    acquire_lock(&aws, &keys(), "orders", "live", &lock("exec-2")).await.unwrap();
+    acquire_lock(&aws, &keys(), "orders:live", &lock("exec-2")).await.unwrap();
 }
 
 #[tokio::test]
 async fn an_unreadable_lock_counts_as_held() {
     let aws = MemoryAws::new(at(0));
     aws.put_parameter(&keys().lock(), "not json");
-    let err = acquire_lock(&aws, &keys(), "orders", "live", &lock("exec-1")).await.unwrap_err();
+    let err = acquire_lock(&aws, &keys(), "orders:live", &lock("exec-1")).await.unwrap_err();
     assert_eq!(err.name(), "DeploymentInProgress");
     assert!(err.to_string().contains("unreadable lock value"), "{err}");
 }

@@ -2,6 +2,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::routers::route53::{AliasTarget, Endpoint, RecordTarget, RecordType};
 
 fn valid() -> Value {
     json!({
@@ -451,4 +452,260 @@ fn window_and_baseline_settings_are_checked() {
     let mut none = valid();
     none["health"] = json!({"baseline": {"history_seconds": 0}});
     assert_eq!(DeploymentRequest::from_value(none).unwrap().health.baseline.history_seconds, 0);
+}
+
+#[test]
+fn every_missing_and_unknown_field_is_named_with_its_path() {
+    let mut v = valid();
+    v["targets"] = json!([
+        {"function": "a", "alias": "live", "version": "2"},
+        {"function": "b", "alais": "live", "version": "2"}
+    ]);
+    v["health"] = json!({"error_rat": {"max_percent": 5}, "throttles": {"max": 3}});
+    let e = DeploymentRequest::from_value(v).unwrap_err();
+    assert_eq!(e.fields(), ["targets[1].alias", "targets[1].alais", "health.throttles.max", "health.error_rat"]);
+    assert_eq!(e.0[0].reason, "is required");
+    assert_eq!(e.0[1].reason, "is not a known field (expected one of `function`, `alias`, `version`, `kind`)");
+    assert_eq!(e.0[2].reason, "is not a known field (expected `max_count`)");
+    assert!(e.0[3].reason.starts_with("is not a known field (expected one of `min_invocations`, `error_rate`,"), "{e}");
+}
+
+#[test]
+fn a_route53_target_is_walked_against_its_own_fields() {
+    let mut v = valid();
+    let mut t = route53_target();
+    t["weight"] = json!(10);
+    t["blue"]["weight"] = json!(10);
+    t["green"]["alias_target"].as_object_mut().unwrap().remove("hosted_zone_id");
+    v["targets"] = json!([t]);
+    let e = DeploymentRequest::from_value(v).unwrap_err();
+    assert_eq!(
+        e.fields(),
+        ["targets[0].blue.weight", "targets[0].green.alias_target.hosted_zone_id", "targets[0].weight"]
+    );
+    assert_eq!(
+        e.0[0].reason,
+        "is not a known field (expected one of `alias_target`, `values`, `ttl`, `distribution_id`)"
+    );
+    assert_eq!(
+        e.0[2].reason,
+        "is not a known field (expected one of `hosted_zone_id`, `record_name`, `record_type`, `blue`, `green`, `kind`)"
+    );
+}
+
+#[test]
+fn null_is_an_object_only_where_the_model_takes_an_option() {
+    let e = DeploymentRequest::from_value({
+        let mut v = valid();
+        v["health"] = json!(null);
+        v
+    })
+    .unwrap_err();
+    assert_eq!(e.to_string(), "health: must be a JSON object, not null");
+    let mut v = valid();
+    let mut t = route53_target();
+    t["blue"] = json!({"alias_target": null, "values": ["192.0.2.1"], "ttl": 60, "distribution_id": "E1BLUE"});
+    v["targets"] = json!([t]);
+    assert_eq!(DeploymentRequest::from_value(v).unwrap().targets.records[0].blue.alias_target, None);
+}
+
+#[test]
+fn wrong_types_are_named_in_every_target_and_the_rest_at_once() {
+    let mut v = valid();
+    let mut record = route53_target();
+    record["blue"]["ttl"] = json!("5m");
+    v["targets"] = json!([
+        {"function": 7, "alias": "live", "version": "2"},
+        {"function": "b", "alias": "live", "version": true},
+        record
+    ]);
+    v["lock_in_seconds"] = json!("5m");
+    let e = DeploymentRequest::from_value(v).unwrap_err();
+    assert_eq!(e.fields(), ["targets[0].function", "targets[1].version", "targets[2].blue.ttl", "lock_in_seconds"]);
+}
+
+#[test]
+fn an_unknown_kind_is_told_every_kind() {
+    let e = DeploymentRequest::from_value({
+        let mut v = valid();
+        v["targets"][0]["kind"] = json!("ecs");
+        v
+    })
+    .unwrap_err();
+    assert_eq!(e.fields(), ["targets[0].kind"]);
+    assert!(e.0[0].reason.starts_with("\"ecs\" is not a target kind; use \"lambda\" (the default)"), "{e}");
+    for kind in parse::TARGET_KINDS {
+        assert!(e.0[0].reason.contains(&format!("\"{}\"", kind.name)), "{e}");
+    }
+}
+
+#[test]
+fn plain_serde_reads_every_kind_of_target_too() {
+    for (kind, targets) in a_target_of_every_kind() {
+        let written = every_field(targets.clone());
+        let read: DeploymentRequest = serde_json::from_value(written).unwrap();
+        assert_eq!(read.targets, targets, "{kind}");
+    }
+    let mut v = valid();
+    v["targets"][0]["kind"] = json!("ecs");
+    let e = serde_json::from_value::<DeploymentRequest>(v).unwrap_err();
+    assert!(e.to_string().contains("kind: \"ecs\" is not a target kind"), "{e}");
+}
+
+/// A request with every field of the model set (none is skipped when written), around
+/// `targets`, as serde writes it.
+fn every_field(targets: Targets) -> Value {
+    let request = DeploymentRequest {
+        schema: Some(SCHEMA_VERSION),
+        targets,
+        strategy: super::Strategy::Steps(vec![StepSpec {
+            weight_percent: 100.0,
+            bake_seconds: Some(0),
+            approval: true,
+        }]),
+        health: HealthSettings {
+            throttles: ThrottleRule { max_count: Some(10) },
+            p99_duration: LatencyRule { max_slow_increase_percent: Some(50.0), max_ms: Some(800.0) },
+            alarms: vec!["orders-5xx".into()],
+            check_interval_seconds: Some(60),
+            ..HealthSettings::default()
+        },
+        lock_in_seconds: 300,
+        keep_versions: Some(3),
+        approval_timeout_seconds: 3600,
+    };
+    serde_json::to_value(request).unwrap()
+}
+
+/// A target of every kind, in the order of [`parse::TARGET_KINDS`], with every field set.
+fn a_target_of_every_kind() -> Vec<(&'static str, Targets)> {
+    let endpoint = |name: &str, distribution: &str| Endpoint {
+        alias_target: Some(AliasTarget {
+            dns_name: format!("{name}.cloudfront.net"),
+            hosted_zone_id: "Z2FDTNDATAQYW2".into(),
+            evaluate_target_health: true,
+        }),
+        values: Some(vec!["192.0.2.1".into()]),
+        ttl: Some(60),
+        distribution_id: Some(distribution.into()),
+    };
+    let alias = Target { function: "orders-api".into(), alias: "live".into(), version: "42".into() };
+    let record = RecordTarget {
+        hosted_zone_id: "Z0123456789ABCDEFGHIJ".into(),
+        record_name: "www.example.com".into(),
+        record_type: RecordType::A,
+        blue: endpoint("d1", "E1BLUE"),
+        green: endpoint("d2", "E2GREEN"),
+    };
+    vec![
+        ("lambda", Targets { aliases: vec![alias], ..Targets::default() }),
+        (ROUTE53_KIND, Targets { records: vec![record], ..Targets::default() }),
+        (crate::routers::web::KIND, Targets { endpoints: vec![web_target()], ..Targets::default() }),
+    ]
+}
+
+fn web_target() -> crate::routers::web::WebTarget {
+    crate::routers::web::WebTarget { function: "orders-web".into(), endpoint: "live".into(), revision: "rev-2".into() }
+}
+
+fn web_request() -> Value {
+    json!({
+        "schema": 1,
+        "targets": [{"kind": "lambda_web", "function": "orders-web", "endpoint": "live", "revision": "rev-2"}],
+        "strategy": "canary-10-5m",
+        "health": {"alarms": ["orders-web-5xx"]}
+    })
+}
+
+#[test]
+fn web_endpoints_parse_and_round_trip() {
+    let r = DeploymentRequest::from_value(web_request()).unwrap();
+    assert_eq!(r.targets.endpoints, [web_target()]);
+    let again = DeploymentRequest::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+    assert_eq!(again, r);
+}
+
+#[test]
+fn web_endpoints_need_alarms_whole_weights_and_their_own_release() {
+    let fields = |edit: &dyn Fn(&mut Value)| {
+        let mut v = web_request();
+        edit(&mut v);
+        match DeploymentRequest::from_value(v) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.into_iter().map(|f| (f.field, f.reason)).collect::<Vec<_>>(),
+        }
+    };
+    let no_alarms = fields(&|v| v["health"] = json!({}));
+    assert_eq!(no_alarms.len(), 1, "{no_alarms:?}");
+    assert_eq!(no_alarms[0].0, "health.alarms");
+    assert!(no_alarms[0].1.contains("per endpoint, not per revision"), "{no_alarms:?}");
+
+    let fractional =
+        fields(&|v| v["strategy"] = json!([{"weight_percent": 2.5, "bake_seconds": 60}, {"weight_percent": 100}]));
+    assert_eq!(fractional.len(), 1, "{fractional:?}");
+    assert_eq!(fractional[0].0, "strategy");
+    assert!(fractional[0].1.contains("step 1 is 2.5%"), "{fractional:?}");
+
+    let mixed = fields(&|v| {
+        v["targets"].as_array_mut().unwrap().push(json!({"function": "orders", "alias": "live", "version": 42}))
+    });
+    assert_eq!(mixed[0].0, "targets");
+    assert!(mixed[0].1.contains("mixes kinds"), "{mixed:?}");
+
+    let missing = fields(&|v| {
+        v["targets"][0].as_object_mut().unwrap().remove("revision");
+    });
+    assert_eq!(missing[0].0, "targets[0].revision");
+    let bad_name = fields(&|v| v["targets"][0]["endpoint"] = json!("live endpoint"));
+    assert_eq!(bad_name[0].0, "targets[0].endpoint");
+}
+
+#[test]
+fn the_field_tables_match_the_model() {
+    let kinds = a_target_of_every_kind();
+    let names: Vec<&str> = kinds.iter().map(|(name, _)| *name).collect();
+    let table: Vec<&str> = parse::TARGET_KINDS.iter().map(|k| k.name).collect();
+    assert_eq!(names, table, "a_target_of_every_kind must hold one target of each kind");
+    for (kind, targets) in kinds {
+        let request = every_field(targets);
+        assert!(serde_json::from_value::<DeploymentRequest>(request.clone()).is_ok(), "{kind}: {request}");
+        assert_eq!(parse::shape_problems(&request), [], "{kind}");
+        check_table(&request, "", parse::REQUEST, &[]);
+    }
+}
+
+/// Checks `fields`, the table of the object at `pointer` in `request` (and the tables
+/// below it): the names serde writes, besides `also`, and required exactly when serde
+/// refuses the request without the field.
+fn check_table(request: &Value, pointer: &str, fields: parse::Fields, also: &[&str]) {
+    let object =
+        request.pointer(pointer).and_then(Value::as_object).unwrap_or_else(|| panic!("no object at {pointer}"));
+    let mut written: Vec<&str> = object.keys().map(String::as_str).filter(|k| !also.contains(k)).collect();
+    let mut listed: Vec<&str> = fields.iter().map(|f| f.name).collect();
+    written.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(written, listed, "the fields of the object at `{pointer}`");
+    for field in fields {
+        let at = format!("{pointer}/{}", field.name);
+        let mut without = request.clone();
+        without.pointer_mut(pointer).and_then(Value::as_object_mut).unwrap().remove(field.name);
+        let refused = serde_json::from_value::<DeploymentRequest>(without).is_err();
+        assert_eq!(field.required, refused, "whether `{at}` is required");
+        let value = &object[field.name];
+        match &field.shape {
+            parse::Shape::Value => assert!(!value.is_object(), "`{at}` holds an object; give it its table"),
+            parse::Shape::Object { fields, .. } => check_table(request, &at, fields, &[]),
+            parse::Shape::List(fields) => {
+                for i in 0..value.as_array().unwrap().len() {
+                    check_table(request, &format!("{at}/{i}"), fields, &[]);
+                }
+            }
+            parse::Shape::Targets => {
+                for (i, target) in value.as_array().unwrap().iter().enumerate() {
+                    let kind = parse::target_kind(target.as_object().unwrap()).unwrap();
+                    check_table(request, &format!("{at}/{i}"), kind.fields, &["kind"]);
+                }
+            }
+        }
+    }
 }

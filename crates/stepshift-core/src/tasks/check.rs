@@ -10,8 +10,8 @@ use crate::compare::{
 use crate::deployment::{Decision, Plan, PlannedTarget, Progress, Traffic, decide};
 use crate::error::TaskError;
 use crate::judge::{TargetSample, VersionSample, Window, judge};
-use crate::ports::{AlarmSource, MetricQuery, MetricSeriesKey, MetricsSource, MinuteCounts, VersionMetrics};
-use crate::route53::health::{DistributionMetrics, DistributionMetricsSource};
+use crate::ports::{AlarmSource, MinuteCounts, VersionMetrics};
+use crate::routers::{self, ObservePorts, Observed, Side};
 use crate::time::{Clock, Timestamp};
 
 /// Input of "Check health".
@@ -28,10 +28,10 @@ pub struct CheckInput {
 
 /// Judges the current step and returns the progress with the next decision.
 ///
-/// One GetMetricData call reads every target's candidate and stable version, minute by
-/// minute, since the deployment began (less the metric lag): invocations, errors,
-/// throttles, Duration's sample count, and the invocations slower than the history's
-/// p99 and than the absolute p99 limit.
+/// The routers read every target's candidate and stable side, minute by minute, since
+/// the deployment began (less the metric lag); for Lambda aliases one GetMetricData
+/// call: invocations, errors, throttles, Duration's sample count, and the invocations
+/// slower than the history's p99 and than the absolute p99 limit.
 /// - The sequential tests ([`crate::compare`]) use all of those minutes: the stable
 ///   version over the same minutes while traffic is split, and the stable version's
 ///   history (joined by its minutes during the deployment) once the candidate has all
@@ -41,13 +41,11 @@ pub struct CheckInput {
 ///   window, which starts `health.metric_lag_seconds` before the step began so that
 ///   data from the end of the previous step, which CloudWatch delivers late, counts.
 ///
-/// A Route53 record is judged the same way on its distributions' CloudFront minutes:
-/// green is the candidate, blue the stable version, requests count as invocations and
-/// 5xx responses as errors; 4xx responses get a test of their own.
-pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + Clock>(
-    ports: &P,
-    input: CheckInput,
-) -> Result<Progress, TaskError> {
+/// Each target's minutes come from its router ([`crate::routers::Observes::observe`]):
+/// a Route53 record is judged the same way on its distributions' CloudFront minutes
+/// (requests as invocations, 5xx responses as errors, 4xx responses in a test of their
+/// own); a target its router cannot observe is judged on its alarms only.
+pub async fn check<P: ObservePorts + AlarmSource + Clock>(ports: &P, input: CheckInput) -> Result<Progress, TaskError> {
     let CheckInput { plan, traffic, progress } = input;
     let started = traffic.step_started_at.ok_or_else(|| {
         TaskError::InvalidTaskInput("check-health: traffic.step_started_at is null; no traffic was shifted yet".into())
@@ -60,67 +58,13 @@ pub async fn check<P: MetricsSource + DistributionMetricsSource + AlarmSource + 
     let now = ports.now();
     let step = window_for(&plan, started, now);
     let since = deployment_start(&plan).min(step.start);
-    let queries = metric_queries(&plan);
-    let metrics = if queries.is_empty() { Vec::new() } else { ports.fetch(&queries, since, step.end).await? };
+    let observed = routers::observe(ports, &plan, since, step.end).await?;
     let alarms =
         if plan.health.alarms.is_empty() { Vec::new() } else { ports.alarm_states(&plan.health.alarms).await? };
     let judged = Judged { plan: &plan, step, full_since: full_traffic_since(&plan, started, cursor.promote) };
-
-    let mut samples = Vec::with_capacity(plan.targets.len());
-    let aliases = plan.targets.iter().filter(|t| t.record.is_none());
-    for (i, t) in aliases.enumerate() {
-        let (c, s) = (&metrics[2 * i], &metrics[2 * i + 1]);
-        let errors = pair_minutes(&c.minutes, &s.minutes, |m| (m.invocations, m.errors));
-        let slow = pair_minutes(&c.minutes, &s.minutes, |m| (m.durations, m.slow));
-        let history = t.history.as_ref();
-        let stable_errors = judged.joined(history.map(|h| h.errors), &s.minutes, |m| (m.invocations, m.errors));
-        let stable_slow = judged.joined(history.and_then(|h| h.slow), &s.minutes, |m| (m.durations, m.slow));
-        let has_threshold = history.is_some_and(|h| h.slow_above_ms.is_some());
-        samples.push(
-            judged.sample(
-                t,
-                (t.candidate.clone(), c),
-                (t.stable.clone(), s),
-                [
-                    plan.health.error_rate.max_increase_percent.map(|tol| judged.test(tol, &errors, stable_errors)),
-                    plan.health
-                        .p99_duration
-                        .max_slow_increase_percent
-                        .filter(|_| has_threshold)
-                        .map(|tol| judged.test(tol, &slow, stable_slow)),
-                    None,
-                ],
-            ),
-        );
-    }
-    for t in plan.targets.iter().filter(|t| t.record.is_some()) {
-        let r = &t.record.as_ref().expect("filtered").target;
-        let (Some(green), Some(blue)) = (&r.green.distribution_id, &r.blue.distribution_id) else {
-            continue; // Judged on its alarms only; validation asked for some.
-        };
-        let found = ports.distribution_metrics(&[green.clone(), blue.clone()], since, step.end).await?;
-        let none = DistributionMetrics::default();
-        let (g, b) = (found.first().unwrap_or(&none), found.get(1).unwrap_or(&none));
-        // CloudFront has no duration to judge: a distribution is its 5xx minutes.
-        let as_version = |minutes| VersionMetrics { minutes, p99_duration_ms: None };
-        let (c, s) = (as_version(g.minutes_5xx()), as_version(b.minutes_5xx()));
-        let (c4, s4) = (g.minutes_4xx(), b.minutes_4xx());
-        let count = |m: &MinuteCounts| (m.invocations, m.errors);
-        let history = t.history.as_ref();
-        let five = judged.joined(history.map(|h| h.errors), &s.minutes, count);
-        let four = judged.joined(history.and_then(|h| h.client_errors), &s4, count);
-        let tolerance = plan.health.error_rate.max_increase_percent;
-        samples.push(judged.sample(
-            t,
-            (format!("green {green}"), &c),
-            (format!("blue {blue}"), &s),
-            [
-                tolerance.map(|tol| judged.test(tol, &pair_minutes(&c.minutes, &s.minutes, count), five)),
-                None,
-                tolerance.map(|tol| judged.test(tol, &pair_minutes(&c4, &s4, count), four)),
-            ],
-        ));
-    }
+    // A target without minutes is judged on its alarms only (validation asked for some).
+    let samples: Vec<TargetSample> =
+        plan.targets.iter().zip(observed).filter_map(|(t, o)| Some(judged.sample(t, &o?))).collect();
     let verdict = judge(&plan.health, samples, alarms, step, now);
     info!(step = cursor.index, status = ?verdict.status, reasons = ?verdict.reasons, "health checked");
     Ok(decide(&plan, &progress, started, verdict, now))
@@ -171,33 +115,43 @@ impl Judged<'_> {
         (rate.invocations > 0).then_some(rate)
     }
 
-    fn sample(
-        &self,
-        t: &PlannedTarget,
-        (candidate, c): (String, &VersionMetrics),
-        (stable, s): (String, &VersionMetrics),
-        [comparison, slow, client_errors]: [Option<Comparison>; 3],
-    ) -> TargetSample {
+    /// One target's numbers: its tests over every minute so far (errors always; slow
+    /// invocations when the history gave a threshold; a front end's 4xx), and the
+    /// absolute rules' window.
+    fn sample(&self, t: &PlannedTarget, o: &Observed) -> TargetSample {
+        let (c, s) = (&o.candidate, &o.stable);
+        let count = |m: &MinuteCounts| (m.invocations, m.errors);
+        let history = t.history.as_ref();
+        let tolerance = self.plan.health.error_rate.max_increase_percent;
+        let errors = tolerance.map(|tol| {
+            let baseline = self.joined(history.map(|h| h.errors), &s.minutes, count);
+            self.test(tol, &pair_minutes(&c.minutes, &s.minutes, count), baseline)
+        });
+        let has_threshold = history.is_some_and(|h| h.slow_above_ms.is_some());
+        let slow = self.plan.health.p99_duration.max_slow_increase_percent.filter(|_| has_threshold).map(|tol| {
+            let slow = |m: &MinuteCounts| (m.durations, m.slow);
+            let baseline = self.joined(history.and_then(|h| h.slow), &s.minutes, slow);
+            self.test(tol, &pair_minutes(&c.minutes, &s.minutes, slow), baseline)
+        });
+        let split = self.full_since.is_none();
+        let client_errors = o.client_errors.as_ref().filter(|_| split || t.history.is_some()).and_then(|(c4, s4)| {
+            let baseline = self.joined(history.and_then(|h| h.client_errors), s4, count);
+            tolerance.map(|tol| self.test(tol, &pair_minutes(c4, s4, count), baseline))
+        });
         let window = recent(&c.minutes, self.step, self.plan.health.window_seconds);
         let within = |m: &VersionMetrics| VersionMetrics {
             minutes: m.minutes.iter().filter(|x| x.start >= window.start && x.start < window.end).copied().collect(),
             p99_duration_ms: m.p99_duration_ms,
         };
-        let split = self.full_since.is_none();
-        let (function, alias) = match &t.record {
-            Some(_) => (t.qualified(), String::new()),
-            None => (t.function.clone(), t.alias.clone()),
-        };
         TargetSample {
-            function,
-            alias,
-            candidate: VersionSample::from_metrics(&candidate, &within(c)),
-            baseline: split.then(|| VersionSample::from_metrics(&stable, &within(s))),
-            comparison,
+            target: t.qualified(),
+            candidate: VersionSample::from_metrics(&t.route.name(&t.candidate, Side::Candidate), &within(c)),
+            baseline: split.then(|| VersionSample::from_metrics(&t.route.name(&t.stable, Side::Stable), &within(s))),
+            comparison: errors,
             slow,
-            client_errors: client_errors.filter(|_| split || t.history.is_some()),
+            client_errors,
             history: t.history.clone(),
-            stable_version: stable,
+            stable_version: t.route.name(&t.stable, Side::Stable),
             window: Some(window),
         }
     }
@@ -237,24 +191,4 @@ pub fn window_for(plan: &Plan, started: Timestamp, now: Timestamp) -> Window {
 pub fn deployment_start(plan: &Plan) -> Timestamp {
     let lag = i64::try_from(plan.health.metric_lag_seconds).unwrap_or(0);
     plan.started_at.plus_secs(-lag).floor_minute()
-}
-
-/// The queries a check makes: each target's candidate, then its stable version, with
-/// the history's p99 as the slow threshold and the absolute p99 limit.
-pub fn metric_queries(plan: &Plan) -> Vec<MetricQuery> {
-    let mut out = Vec::new();
-    for t in plan.targets.iter().filter(|t| t.record.is_none()) {
-        for version in [&t.candidate, &t.stable] {
-            out.push(MetricQuery {
-                series: MetricSeriesKey {
-                    function: t.function.clone(),
-                    alias: t.alias.clone(),
-                    version: version.clone(),
-                },
-                slow_above_ms: t.history.as_ref().and_then(|h| h.slow_above_ms),
-                limit_ms: plan.health.p99_duration.max_ms,
-            });
-        }
-    }
-    out
 }

@@ -34,6 +34,11 @@ pub struct CaughtError {
 }
 
 impl CaughtError {
+    /// The error's name, if it is one stepshift knows.
+    pub fn name(&self) -> Option<crate::ErrorName> {
+        crate::ErrorName::from_name(&self.error)
+    }
+
     /// The human part of the cause: a Lambda error's `errorMessage`, or the text itself.
     pub fn message(&self) -> String {
         serde_json::from_str::<serde_json::Value>(&self.cause)

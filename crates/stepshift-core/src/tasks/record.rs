@@ -7,12 +7,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info, warn};
 
+use crate::contract::ErrorName;
 use crate::deployment::{Plan, PlannedTarget, Progress, StepSummary};
 use crate::error::{PortError, TaskError};
 use crate::judge::VerdictStatus;
 use crate::ports::{ParameterStore, VersionCatalog};
 use crate::records::{self, HistoryEntry, HistoryEvent, RecordKeys, VersionRecords, versions_to_prune};
-use crate::request::is_resource_name;
+use crate::request::DeploymentRequest;
+use crate::routers::{self, Side};
 use crate::tasks::begin::BeginInput;
 use crate::tasks::traffic::{RollbackAction, RollbackReport};
 use crate::tasks::{CaughtError, TaskConfig};
@@ -111,10 +113,8 @@ pub struct FailedOutcome {
 /// A released target in the success summary.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ReleasedTarget {
-    /// Function name.
-    pub function: String,
-    /// Alias name.
-    pub alias: String,
+    /// The target, by label: `orders:live`.
+    pub target: String,
     /// The version now serving all traffic.
     pub version: String,
     /// The version it replaced.
@@ -143,26 +143,12 @@ pub struct Released {
 /// Everything "record-version" calls: Begin's reads (aliases, records, versions, alarms,
 /// the stable version's history) and the version records.
 pub trait RecordPorts:
-    crate::ports::AliasRouter
-    + crate::route53::RecordRouter
-    + VersionCatalog
-    + crate::ports::AlarmSource
-    + crate::ports::MetricsSource
-    + crate::route53::health::DistributionMetricsSource
-    + ParameterStore
-    + Clock
+    routers::MovePorts + routers::ObservePorts + VersionCatalog + crate::ports::AlarmSource + ParameterStore + Clock
 {
 }
 
 impl<T> RecordPorts for T where
-    T: crate::ports::AliasRouter
-        + crate::route53::RecordRouter
-        + VersionCatalog
-        + crate::ports::AlarmSource
-        + crate::ports::MetricsSource
-        + crate::route53::health::DistributionMetricsSource
-        + ParameterStore
-        + Clock
+    T: routers::MovePorts + routers::ObservePorts + VersionCatalog + crate::ports::AlarmSource + ParameterStore + Clock
 {
 }
 
@@ -180,7 +166,7 @@ pub async fn record<P: RecordPorts>(ports: &P, config: &TaskConfig, input: Recor
 }
 
 fn keys(config: &TaskConfig, t: &PlannedTarget) -> RecordKeys {
-    RecordKeys::new(&config.parameter_prefix, &t.function, &t.alias)
+    RecordKeys::of(&config.parameter_prefix, &t.identity())
 }
 
 /// Releases whatever locks this execution holds on the request's aliases, and turns
@@ -190,25 +176,11 @@ pub async fn rejected<P: ParameterStore + Clock>(
     config: &TaskConfig,
     input: RejectedInput,
 ) -> Result<FailedOutcome, TaskError> {
-    // The request may be malformed: take whatever targets can be read from it.
-    let targets = input.request.get("targets").and_then(Value::as_array).cloned().unwrap_or_default();
-    for mut t in targets {
-        let (function, alias) = if t.get("kind").and_then(Value::as_str) == Some(crate::request::ROUTE53_KIND) {
-            t.as_object_mut().map(|m| m.remove("kind"));
-            match serde_json::from_value::<crate::route53::RecordTarget>(t) {
-                Ok(r) if r.problems("").is_empty() => r.identity(),
-                _ => continue,
-            }
-        } else {
-            match (t.get("function").and_then(Value::as_str), t.get("alias").and_then(Value::as_str)) {
-                (Some(f), Some(a)) if is_resource_name(f, 64) && is_resource_name(a, 128) => {
-                    (f.to_owned(), a.to_owned())
-                }
-                // Only names a request could validly carry reach the parameter store.
-                _ => continue,
-            }
-        };
-        let keys = RecordKeys::new(&config.parameter_prefix, &function, &alias);
+    // Begin takes locks and writes history only after the request validated, so a
+    // request that does not validate left nothing behind to clean up.
+    let named = DeploymentRequest::from_value(input.request).map(|r| routers::identities(&r.targets));
+    for target in named.unwrap_or_default() {
+        let keys = RecordKeys::of(&config.parameter_prefix, &target.identity);
         let stored = records::load(ports, &keys).await?;
         // "Begin deployment" may have recorded the start before it failed: close it.
         let mine = |e: &HistoryEntry| e.execution.as_deref() == Some(input.execution.as_str());
@@ -225,9 +197,9 @@ pub async fn rejected<P: ParameterStore + Clock>(
         }
         records::release_lock(ports, &keys, &input.execution).await?;
     }
-    let cause = match input.error.error.as_str() {
-        "InvalidRequest" | "DeploymentInProgress" => input.error.message(),
-        other => format!("the deployment could not begin: {other}: {}", input.error.message()),
+    let cause = match input.error.name() {
+        Some(ErrorName::InvalidRequest | ErrorName::DeploymentInProgress) => input.error.message(),
+        _ => format!("the deployment could not begin: {}: {}", input.error.error, input.error.message()),
     };
     Ok(FailedOutcome { error: input.error.error, cause, targets: Vec::new(), steps: Vec::new() })
 }
@@ -244,11 +216,7 @@ pub async fn promoted<P: ParameterStore + Clock>(
         let keys = keys(config, t);
         let stored = records::load(ports, &keys).await?;
         if let Some(lock) = stored.lock.as_ref().filter(|l| l.execution != plan.execution) {
-            return Err(TaskError::LockLost {
-                function: t.function.clone(),
-                alias: t.alias.clone(),
-                holder: lock.execution.clone(),
-            });
+            return Err(TaskError::LockLost { target: t.qualified(), holder: lock.execution.clone() });
         }
         // A retry after a crash finds the promotion recorded: keep its timestamp.
         let already = stored.records.current.as_deref() == Some(t.candidate.as_str());
@@ -261,7 +229,7 @@ pub async fn promoted<P: ParameterStore + Clock>(
         records::save(ports, &keys, &stored.records, &after).await?;
         let entry = history(now, HistoryEvent::Promoted, plan, t, None);
         records::append_history(ports, &keys, &stored.history, entry).await?;
-        info!(function = %t.function, alias = %t.alias, version = %t.candidate, "promotion recorded");
+        info!(target = %t.qualified(), version = %t.candidate, "promotion recorded");
     }
     Ok(())
 }
@@ -281,39 +249,45 @@ fn history(
 }
 
 /// Why the deployment rolled back: a stable error name and a sentence.
+///
+/// `ApprovalTimedOut` comes only from the "Approval timed out" state, which the
+/// approval's own `States.Timeout` leads to; a task's `States.Timeout` is a task failure
+/// like any other, even at a step that needed approval.
 pub fn rollback_reason(plan: &Plan, progress: &Progress, failure: Option<&CaughtError>) -> (String, String) {
     let cursor = &progress.cursor;
     let step =
         format!("step {} of {} ({}%)", cursor.index + 1, plan.steps.len(), percent_text(cursor.weight_percent / 100.0));
     if let Some(f) = failure {
-        return match f.error.as_str() {
-            "ApprovalRejected" => {
-                ("ApprovalRejected".into(), format!("the approval for {step} was rejected: {}", f.message()))
-            }
-            "States.Timeout" if cursor.approval => (
-                "ApprovalTimedOut".into(),
+        return match f.name() {
+            Some(ErrorName::ApprovalRejected) => (
+                ErrorName::ApprovalRejected.to_string(),
+                format!("the approval for {step} was rejected: {}", f.message()),
+            ),
+            Some(ErrorName::ApprovalTimedOut) => (
+                ErrorName::ApprovalTimedOut.to_string(),
                 format!(
                     "nobody approved {step} within {} seconds (approval_timeout_seconds)",
                     plan.approval_timeout_seconds
                 ),
             ),
-            "AliasDrift" | "RecordDrift" => (f.error.clone(), f.message()),
-            other => (other.to_owned(), format!("a task failed at {step}: {other}: {}", f.message())),
+            Some(name @ (ErrorName::AliasDrift | ErrorName::RecordDrift)) => (name.to_string(), f.message()),
+            _ => (f.error.clone(), format!("a task failed at {step}: {}: {}", f.error, f.message())),
         };
     }
     match &progress.verdict {
-        Some(v) if v.status == VerdictStatus::Unhealthy => {
-            ("Unhealthy".into(), format!("the candidate was unhealthy at {step}: {}", v.reasons.join("; ")))
-        }
+        Some(v) if v.status == VerdictStatus::Unhealthy => (
+            ErrorName::Unhealthy.to_string(),
+            format!("the candidate was unhealthy at {step}: {}", v.reasons.join("; ")),
+        ),
         Some(v) if v.status == VerdictStatus::Inconclusive => (
-            "InsufficientData".into(),
+            ErrorName::InsufficientData.to_string(),
             format!(
                 "there was not enough data to judge the candidate at {step} after {} bake extensions: {}; set health.insufficient_data.then to \"proceed\" to continue without data",
                 cursor.extensions_used,
                 v.reasons.join("; ")
             ),
         ),
-        _ => ("RolledBack".into(), format!("the deployment was rolled back at {step}")),
+        _ => (ErrorName::RolledBack.to_string(), format!("the deployment was rolled back at {step}")),
     }
 }
 
@@ -335,15 +309,10 @@ pub async fn rolled_back<P: ParameterStore + Clock>(
     for t in &plan.targets {
         let keys = keys(config, t);
         let stored = records::load(ports, &keys).await?;
-        let action = rollback.targets.iter().find(|r| r.function == t.function && r.alias == t.alias);
+        let action = rollback.targets.iter().find(|r| r.target == t.qualified());
         let left_alone = action.is_some_and(|a| a.action == RollbackAction::LeftAlone);
         let detail = if left_alone {
-            let now_routes = match action.and_then(|a| a.detail.clone()) {
-                Some(d) => d,
-                None => action
-                    .and_then(|a| a.routing.as_ref())
-                    .map_or("nothing (the alias is gone)".to_owned(), |r| r.describe()),
-            };
+            let now_routes = action.and_then(|a| a.now.clone()).unwrap_or_else(|| "something else".to_owned());
             untouched.push(format!("{} was left as someone else set it: {now_routes}", t.qualified()));
             format!("left alone (changed outside stepshift); {reason}")
         } else {
@@ -397,15 +366,7 @@ async fn rollback_failed<P: ParameterStore + Clock>(
         let entry = history(now, HistoryEvent::RolledBack, plan, t, Some(truncate(&detail, 300)));
         records::append_history(ports, &keys, &stored.history, entry).await?;
         records::release_lock(ports, &keys, &plan.execution).await?;
-        commands.push(match &t.record {
-            Some(r) => format!(
-                "put {} back to {} in the Route53 console (hosted zone {})",
-                t.qualified(),
-                crate::route53::describe(&r.original),
-                r.target.hosted_zone_id
-            ),
-            None => format!("stepshift rollback --function {} --alias {} --to {}", t.function, t.alias, t.stable),
-        });
+        commands.push(t.route.manual_restore(&t.stable));
     }
     let cause = format!(
         "Rollback FAILED ({}: {}) after: {reason}. The aliases may still send traffic to the candidate; run: {}.",
@@ -414,7 +375,12 @@ async fn rollback_failed<P: ParameterStore + Clock>(
         commands.join("; ")
     );
     warn!(cause = %cause, "rollback failed");
-    Ok(FailedOutcome { error: "RollbackFailed".into(), cause, targets: Vec::new(), steps: progress.steps })
+    Ok(FailedOutcome {
+        error: ErrorName::RollbackFailed.to_string(),
+        cause,
+        targets: Vec::new(),
+        steps: progress.steps,
+    })
 }
 
 /// Records last-known-good, prunes old versions, releases the locks, and returns the
@@ -438,8 +404,8 @@ pub async fn confirmed<P: ParameterStore + VersionCatalog + Clock>(
             deployed_at: stored.records.deployed_at.or(Some(now)),
         };
         records::save(ports, &keys, &stored.records, &after).await?;
-        let pruned = match plan.keep_versions {
-            Some(keep) if t.record.is_none() => prune(ports, t, &after, keep as usize, &mut warnings).await?,
+        let pruned = match (plan.keep_versions, t.route.prunable_function()) {
+            (Some(keep), Some(function)) => prune(ports, t, function, &after, keep as usize, &mut warnings).await?,
             _ => Vec::new(),
         };
         let detail = (!pruned.is_empty()).then(|| format!("pruned versions {}", pruned.join(", ")));
@@ -447,8 +413,7 @@ pub async fn confirmed<P: ParameterStore + VersionCatalog + Clock>(
         records::append_history(ports, &keys, &stored.history, entry).await?;
         records::release_lock(ports, &keys, &plan.execution).await?;
         released.push(ReleasedTarget {
-            function: t.function.clone(),
-            alias: t.alias.clone(),
+            target: t.qualified(),
             version: t.candidate.clone(),
             previous: t.stable.clone(),
             pruned,
@@ -457,9 +422,9 @@ pub async fn confirmed<P: ParameterStore + VersionCatalog + Clock>(
     let names: Vec<String> = plan
         .targets
         .iter()
-        .map(|t| match &t.record {
-            Some(_) => format!("{} now points at {} (was {})", t.qualified(), t.candidate, t.stable),
-            None => format!("{} now serves version {} (was {})", t.qualified(), t.candidate, t.stable),
+        .map(|t| {
+            let (now, was) = (t.route.name(&t.candidate, Side::Candidate), t.route.name(&t.stable, Side::Stable));
+            format!("{} now serves {now} (was {was})", t.qualified())
         })
         .collect();
     Ok(Released {
@@ -482,12 +447,13 @@ pub const PRUNE_PER_RELEASE: usize = 20;
 async fn prune<P: VersionCatalog>(
     ports: &P,
     t: &PlannedTarget,
+    function: &str,
     records: &VersionRecords,
     keep: usize,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<String>, TaskError> {
-    let versions = ports.list_versions(&t.function).await?;
-    let aliases = ports.list_aliases(&t.function).await?;
+    let versions = ports.list_versions(function).await?;
+    let aliases = ports.list_aliases(function).await?;
     let mut protected: HashSet<String> =
         records.protected().chain(t.records_before.protected()).map(str::to_owned).collect();
     protected.insert(t.stable.clone());
@@ -500,17 +466,17 @@ async fn prune<P: VersionCatalog>(
     if doomed.len() > PRUNE_PER_RELEASE {
         warnings.push(format!(
             "{} has {} versions to prune; this release pruned the oldest {PRUNE_PER_RELEASE}, the next ones prune the rest",
-            t.function,
+            function,
             doomed.len()
         ));
     }
     for v in doomed.into_iter().take(PRUNE_PER_RELEASE) {
-        match ports.delete_version(&t.function, &v).await {
+        match ports.delete_version(function, &v).await {
             Ok(()) | Err(PortError::NotFound { .. }) => pruned.push(v),
             Err(e) if e.is_retryable() && !matches!(e, PortError::Conflict { .. }) => {
                 return Err(e.into());
             }
-            Err(e) => warnings.push(format!("could not prune {} version {v}: {e}", t.function)),
+            Err(e) => warnings.push(format!("could not prune {function} version {v}: {e}")),
         }
     }
     Ok(pruned)

@@ -4,7 +4,14 @@
 //! 1-minute buckets delivered with a random lag, scheduled alarms, and SSM.
 //! Seeded and deterministic.
 
+mod alias;
 pub mod latency;
+mod site;
+mod web;
+
+pub use alias::FunctionModel;
+pub use site::SiteModel;
+pub use web::WebModel;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -18,8 +25,8 @@ use stepshift_core::ports::{
     AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricQuery, MetricsSource,
     MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
-use stepshift_core::route53::health::{DistributionMetrics, DistributionMetricsSource};
-use stepshift_core::route53::{ChangeStatus, RecordRouter, RecordSet, RecordTarget, share_of_green};
+use stepshift_core::routers::route53::health::{DistributionMetrics, DistributionMetricsSource};
+use stepshift_core::routers::route53::{ChangeStatus, RecordRouter, RecordSet};
 use stepshift_core::{Clock, Timestamp};
 
 use latency::{Histogram, LogNormal};
@@ -79,90 +86,6 @@ impl VersionModel {
     }
 }
 
-/// One simulated function with one alias taking traffic.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FunctionModel {
-    /// Function name.
-    pub function: String,
-    /// Alias name.
-    pub alias: String,
-    /// Published versions 1..=N exist.
-    pub versions: u64,
-    /// The version the alias serves at the start.
-    pub serving: String,
-    /// Requests per second through the alias.
-    pub requests_per_second: f64,
-    /// Behavior per version; versions not listed behave like `default_behavior`.
-    #[serde(default)]
-    pub behaviors: BTreeMap<String, VersionModel>,
-    /// The behavior of every unlisted version.
-    #[serde(default)]
-    pub default_behavior: Behavior,
-}
-
-impl FunctionModel {
-    fn model_of(&self, version: &str) -> VersionModel {
-        self.behaviors.get(version).cloned().unwrap_or_else(|| VersionModel::steady(self.default_behavior.clone()))
-    }
-}
-
-/// One simulated web front end: a Route53 record that sends clients to the blue or the
-/// green CloudFront distribution, by the weights of its record sets. The site's
-/// requests per distribution, and their 5xx responses (as errors), are CloudFront's
-/// metrics of that distribution.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SiteModel {
-    /// The record, with both endpoints; each needs a `distribution_id`.
-    pub record: RecordTarget,
-    /// Requests per second to the site.
-    pub requests_per_second: f64,
-    /// Behavior per distribution id (only `error_rate` counts: the 5xx share).
-    #[serde(default)]
-    pub behaviors: BTreeMap<String, VersionModel>,
-    /// The behavior of every unlisted distribution.
-    #[serde(default)]
-    pub default_behavior: Behavior,
-}
-
-impl SiteModel {
-    fn ids(&self) -> (String, String) {
-        let id = |e: &stepshift_core::route53::Endpoint| e.distribution_id.clone().unwrap_or_else(|| e.label());
-        (id(&self.record.blue), id(&self.record.green))
-    }
-
-    /// Where the record sets send clients, as a routing between the distributions.
-    fn routing(&self, found: &[RecordSet]) -> AliasRouting {
-        let (blue, green) = self.ids();
-        let weight = |id: &str| found.iter().find(|r| r.set_identifier.as_deref() == Some(id)).and_then(|r| r.weight);
-        let share = match (weight(stepshift_core::route53::BLUE_ID), weight(stepshift_core::route53::GREEN_ID)) {
-            (Some(b), Some(g)) => share_of_green(b, g) / 100.0,
-            _ if found.iter().any(|r| *r == self.record.promoted()) => 1.0,
-            _ => 0.0,
-        };
-        if share <= 0.0 {
-            AliasRouting::single(blue)
-        } else if share >= 1.0 {
-            AliasRouting::single(green)
-        } else {
-            AliasRouting::split(blue, green, share)
-        }
-    }
-
-    fn stream_model(&self) -> FunctionModel {
-        FunctionModel {
-            function: format!("site {}", self.record.label()),
-            alias: String::new(),
-            versions: 0,
-            serving: self.ids().0,
-            requests_per_second: self.requests_per_second,
-            behaviors: self.behaviors.clone(),
-            default_behavior: self.default_behavior.clone(),
-        }
-    }
-}
-
 /// An alarm whose state changes on a schedule.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,9 +106,8 @@ struct Bucket {
 }
 
 struct Stream {
-    model: FunctionModel,
-    /// A site's stream is routed by its record, not by an alias.
-    site: Option<SiteModel>,
+    /// What routes it, and how each version behaves.
+    route: Box<dyn SimRoute>,
     generated_until: Timestamp,
     buckets: BTreeMap<(String, i64), Bucket>,
     /// When each minute's datapoints arrive: one draw per alias and minute, because
@@ -195,9 +117,78 @@ struct Stream {
 
 impl Stream {
     /// A stream with no traffic generated yet, from `start`.
-    fn new(model: FunctionModel, site: Option<SiteModel>, start: Timestamp) -> Self {
-        Stream { model, site, generated_until: start, buckets: BTreeMap::new(), arrivals: BTreeMap::new() }
+    fn new(route: Box<dyn SimRoute>, start: Timestamp) -> Self {
+        Stream { route, generated_until: start, buckets: BTreeMap::new(), arrivals: BTreeMap::new() }
     }
+
+    /// Every visible minute of every version, summed: what an endpoint-wide metric sees.
+    fn totals(&self, start: Timestamp, end: Timestamp, now: Timestamp) -> BTreeMap<i64, (u64, u64)> {
+        let mut out: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+        for ((_, minute), b) in &self.buckets {
+            if *minute >= start.millis() && *minute < end.millis() && b.visible_at <= now {
+                let e = out.entry(*minute).or_default();
+                e.0 += b.invocations;
+                e.1 += b.errors;
+            }
+        }
+        out
+    }
+}
+
+/// What routes a simulated stream of requests: a Lambda alias ([`FunctionModel`]), a
+/// Route53 record ([`SiteModel`]), a Web Function endpoint ([`WebModel`]). Each
+/// router's simulator model implements it in its own module; the simulation itself
+/// never asks which kind a stream is.
+pub trait SimRoute: Send + Sync + std::fmt::Debug {
+    /// Creates what the route needs in the account (functions and aliases, zones and
+    /// records, endpoints and revisions).
+    fn install(&self, aws: &MemoryAws);
+    /// How traffic splits between versions now; `None` when the route is gone.
+    fn routing(&self, aws: &MemoryAws) -> Option<AliasRouting>;
+    /// Requests per second.
+    fn requests_per_second(&self) -> f64;
+    /// How `version` behaves.
+    fn model_of(&self, version: &str) -> VersionModel;
+    /// What CloudWatch publishes per version of this stream.
+    fn published(&self) -> Published;
+    /// The stream's name in [`SimAws::served`]: a function, a site, an endpoint.
+    fn name(&self) -> String;
+    /// An alarm on the whole stream's error share, if the route has one.
+    fn alarm(&self) -> Option<&StreamAlarm> {
+        None
+    }
+}
+
+/// What CloudWatch publishes per version of a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Published {
+    /// AWS/Lambda per `ExecutedVersion` through `function:alias`.
+    Lambda {
+        /// Function name.
+        function: String,
+        /// Alias name.
+        alias: String,
+    },
+    /// AWS/CloudFront per distribution (each version is a distribution id).
+    CloudFront,
+    /// Nothing per version (AWS/Lambda/Web publishes per endpoint).
+    PerEndpointOnly,
+}
+
+/// An alarm on a stream's share of errors (5xx), as a team would put on an endpoint:
+/// ALARM when the delivered minutes of the last `minutes` hold at least `min_requests`
+/// requests and more than `threshold_percent` of them failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamAlarm {
+    /// Alarm name.
+    pub name: String,
+    /// Error share above which it alarms, in percent.
+    pub threshold_percent: f64,
+    /// Minutes it evaluates.
+    pub minutes: u64,
+    /// Requests it needs to decide; fewer is OK.
+    pub min_requests: u64,
 }
 
 struct Traffic {
@@ -230,41 +221,45 @@ impl SimAws {
         history_seconds: u64,
     ) -> Self {
         let aws = MemoryAws::new(start);
-        for f in &functions {
-            aws.add_function(&f.function, f.versions);
-            aws.put_alias(&f.function, &f.alias, AliasRouting::single(f.serving.clone()));
-        }
         for a in &alarms {
             aws.set_alarm(&a.name, AlarmValue::Ok);
         }
         let since = start.plus_secs(-i64::try_from(history_seconds).unwrap_or(0));
-        let streams = functions.into_iter().map(|model| Stream::new(model, None, since)).collect();
         SimAws {
             aws,
             origin: start,
             history_start: since,
             lag_seconds: (lag_seconds.0.min(lag_seconds.1), lag_seconds.1.max(lag_seconds.0)),
             alarms,
-            traffic: Mutex::new(Traffic { streams, rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_cafe) }),
+            traffic: Mutex::new(Traffic { streams: Vec::new(), rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_cafe) }),
         }
+        .with_routes(functions.into_iter().map(|f| Box::new(f) as Box<dyn SimRoute>).collect())
     }
 
-    /// Adds web front ends: each record's hosted zone, holding the simple record for
-    /// blue, and the site's traffic.
-    pub fn with_sites(self, sites: Vec<SiteModel>) -> Self {
+    /// Adds routes and their traffic, which has flowed under their starting routing
+    /// since the history began.
+    pub fn with_routes(self, routes: Vec<Box<dyn SimRoute>>) -> Self {
         let start = self.history_start;
-        for s in &sites {
-            let zone = &s.record.hosted_zone_id;
-            let mut records = self.aws.record_sets(zone);
-            records.push(s.record.before_release());
-            self.aws.add_zone(zone, records);
-        }
         let mut traffic = self.traffic();
-        for s in sites {
-            traffic.streams.push(Stream::new(s.stream_model(), Some(s), start));
+        for r in routes {
+            r.install(&self.aws);
+            if let Some(alarm) = r.alarm() {
+                self.aws.set_alarm(&alarm.name, AlarmValue::Ok);
+            }
+            traffic.streams.push(Stream::new(r, start));
         }
         drop(traffic);
         self
+    }
+
+    /// Adds web front ends released through Route53 records.
+    pub fn with_sites(self, sites: Vec<SiteModel>) -> Self {
+        self.with_routes(sites.into_iter().map(|s| Box::new(s) as Box<dyn SimRoute>).collect())
+    }
+
+    /// Adds Web Function endpoints.
+    pub fn with_web(self, endpoints: Vec<WebModel>) -> Self {
+        self.with_routes(endpoints.into_iter().map(|w| Box::new(w) as Box<dyn SimRoute>).collect())
     }
 
     /// Moves the clock to `now`.
@@ -283,18 +278,10 @@ impl SimAws {
         let mut traffic = self.traffic();
         let Traffic { streams, rng } = &mut *traffic;
         for s in streams.iter_mut() {
-            if let Some(site) = &s.site {
-                let r = &site.record;
-                let found = self.aws.records_named(&r.hosted_zone_id, &r.name(), r.record_type.as_str());
-                let routing = site.routing(&found);
-                generate_stream(s, &routing, now, self.origin, self.lag_seconds, rng);
-                continue;
+            match s.route.routing(&self.aws) {
+                Some(routing) => generate_stream(s, &routing, now, self.origin, self.lag_seconds, rng),
+                None => s.generated_until = now,
             }
-            let Some(alias) = self.aws.alias(&s.model.function, &s.model.alias) else {
-                s.generated_until = now;
-                continue;
-            };
-            generate_stream(s, &alias.routing, now, self.origin, self.lag_seconds, rng);
         }
     }
 
@@ -305,7 +292,7 @@ impl SimAws {
         let mut out: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
         for s in &traffic.streams {
             for ((version, _), b) in &s.buckets {
-                let e = out.entry((s.model.function.clone(), version.clone())).or_default();
+                let e = out.entry((s.route.name(), version.clone())).or_default();
                 e.0 += b.invocations;
                 e.1 += b.errors;
             }
@@ -325,7 +312,7 @@ fn generate_stream(
     let models: Vec<(String, f64, VersionModel)> = routing
         .versions()
         .into_iter()
-        .map(|v| (v.to_owned(), routing.share_of(v), s.model.model_of(v)))
+        .map(|v| (v.to_owned(), routing.share_of(v), s.route.model_of(v)))
         .filter(|(_, share, _)| *share > 0.0)
         .collect();
     let mut t = s.generated_until;
@@ -341,7 +328,7 @@ fn generate_stream(
             }
         }
         let secs = (end.millis() - t.millis()) as f64 / 1000.0;
-        let lambda = s.model.requests_per_second * secs;
+        let lambda = s.route.requests_per_second() * secs;
         let total = if lambda > 0.0 { Poisson::new(lambda).map(|p| p.sample(rng) as u64).unwrap_or(0) } else { 0 };
         // Lambda routes each request independently by the weights.
         let mut left = total;
@@ -434,9 +421,8 @@ impl MetricsSource for SimAws {
             .iter()
             .map(|q| {
                 let k = &q.series;
-                let Some(s) =
-                    traffic.streams.iter().find(|s| s.model.function == k.function && s.model.alias == k.alias)
-                else {
+                let lambda = Published::Lambda { function: k.function.clone(), alias: k.alias.clone() };
+                let Some(s) = traffic.streams.iter().find(|s| s.route.published() == lambda) else {
                     return VersionMetrics::default();
                 };
                 let range = (k.version.clone(), start.millis())..(k.version.clone(), end.millis());
@@ -472,7 +458,7 @@ impl RecordRouter for SimAws {
     async fn change_record_sets(
         &self,
         zone: &str,
-        changes: &[stepshift_core::route53::Change],
+        changes: &[stepshift_core::routers::route53::Change],
         comment: &str,
     ) -> PortResult<String> {
         self.generate();
@@ -500,7 +486,7 @@ impl DistributionMetricsSource for SimAws {
             .iter()
             .map(|id| {
                 let mut out = DistributionMetrics::default();
-                for s in traffic.streams.iter().filter(|s| s.site.is_some()) {
+                for s in traffic.streams.iter().filter(|s| s.route.published() == Published::CloudFront) {
                     let range = (id.clone(), start.millis())..(id.clone(), end.millis());
                     for ((_, minute), b) in s.buckets.range(range) {
                         if b.visible_at > now || b.invocations == 0 {
@@ -521,7 +507,24 @@ impl AlarmSource for SimAws {
     async fn alarm_states(&self, names: &[String]) -> PortResult<Vec<AlarmStatus>> {
         let mut states = self.aws.alarm_states(names).await?;
         let since = self.aws.now().secs_since(self.origin);
+        self.generate();
+        let now = self.aws.now();
+        let traffic = self.traffic();
         for s in &mut states {
+            if let Some((stream, alarm)) =
+                traffic.streams.iter().find_map(|t| t.route.alarm().filter(|a| a.name == s.name).map(|a| (t, a)))
+            {
+                let span = i64::try_from(alarm.minutes).unwrap_or(5) * 60;
+                let minutes = stream.totals(now.floor_minute().plus_secs(-span), now, now);
+                let (n, k) = minutes.values().fold((0, 0), |(n, k), (a, b)| (n + a, k + b));
+                let breaching = n >= alarm.min_requests && 100.0 * k as f64 > alarm.threshold_percent * n as f64;
+                s.state = Some(if breaching { AlarmValue::Alarm } else { AlarmValue::Ok });
+                s.reason = Some(format!(
+                    "simulated: {k} errors in {n} requests over the last {} minutes (threshold {}%)",
+                    alarm.minutes, alarm.threshold_percent
+                ));
+                continue;
+            }
             if let Some(a) = self.alarms.iter().find(|a| a.name == s.name) {
                 let current = a.states.iter().filter(|(at, _)| *at as i64 <= since).max_by_key(|(at, _)| *at);
                 if let Some((at, value)) = current {

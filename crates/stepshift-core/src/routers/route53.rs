@@ -20,6 +20,9 @@
 
 pub mod health;
 pub mod release;
+mod router;
+
+pub use router::PlannedRecord;
 
 use std::future::Future;
 
@@ -32,6 +35,8 @@ use crate::ports::PortResult;
 pub const BLUE_ID: &str = "stepshift-blue";
 /// The SetIdentifier of the green weighted record.
 pub const GREEN_ID: &str = "stepshift-green";
+/// How the version records of every record begin: `route53-{zone}`.
+pub const SCOPE_PREFIX: &str = "route53-";
 /// Route53's largest weight.
 pub const MAX_WEIGHT: u16 = 255;
 
@@ -272,7 +277,7 @@ impl RecordTarget {
         };
         let zone = self.hosted_zone_id.trim_start_matches("/hostedzone/");
         (
-            format!("route53-{}", clean(zone)),
+            format!("{SCOPE_PREFIX}{}", clean(zone)),
             format!("{}-{}", clean(self.record_name.trim_end_matches('.')), self.record_type.as_str()),
         )
     }

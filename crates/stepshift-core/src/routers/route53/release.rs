@@ -135,7 +135,7 @@ pub async fn in_sync<R: RecordRouter>(router: &R, change_id: &str) -> Result<boo
 mod tests {
     use super::*;
     use crate::memory::{Call, Fault, MemoryAws};
-    use crate::route53::{Endpoint, RecordType};
+    use crate::routers::route53::{Endpoint, RecordType};
 
     fn cloudfront(dns: &str) -> Endpoint {
         Endpoint::cloudfront(dns, None)

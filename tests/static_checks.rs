@@ -264,3 +264,62 @@ fn the_stack_outputs_what_the_cli_reads() {
     let (_, machine) = resources().into_iter().find(|(n, _)| n == "DeploymentStateMachine").unwrap();
     assert_eq!(machine["Properties"]["Type"].as_str(), Some("STANDARD"));
 }
+
+/// Every IAM statement of the template, with the function it belongs to.
+fn statements() -> Vec<(String, Yaml)> {
+    let mut out = Vec::new();
+    for (name, r) in resources() {
+        for policy in r["Properties"]["Policies"].as_vec().into_iter().flatten() {
+            for s in policy["Statement"].as_vec().into_iter().flatten() {
+                // `!If [Condition, statement, !Ref AWS::NoValue]` loads as a 3-item list.
+                let s = if let Some(v) = s.as_vec() { v[1].clone() } else { s.clone() };
+                out.push((name.clone(), s));
+            }
+        }
+    }
+    out
+}
+
+fn strings(y: &Yaml) -> Vec<String> {
+    match y {
+        Yaml::String(s) => vec![s.clone()],
+        Yaml::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn no_role_may_delete_a_whole_function() {
+    let deleting: Vec<(String, Yaml)> = statements()
+        .into_iter()
+        .filter(|(_, s)| strings(&s["Action"]).iter().any(|a| a == "lambda:DeleteFunction"))
+        .collect();
+    assert_eq!(deleting.len(), 1, "only record-version prunes");
+    let (name, s) = &deleting[0];
+    assert_eq!(name, "RecordVersionFunction");
+    assert_eq!(strings(&s["Action"]), ["lambda:DeleteFunction"], "DeleteFunction stands alone, on its own resources");
+    let resources = strings(&s["Resource"]);
+    assert!(!resources.is_empty());
+    for r in resources {
+        // A qualified ARN (function:NAME:VERSION): IAM's `*` needs the second colon, which
+        // an unqualified function ARN does not have.
+        assert!(r.ends_with(":function:${TargetFunctionPattern}:*"), "unqualified DeleteFunction resource {r}");
+    }
+}
+
+#[test]
+fn with_require_managed_tag_every_function_permission_needs_the_tag() {
+    let t = template();
+    assert_eq!(t["Conditions"]["ScopeByTag"][0].as_str(), Some("RequireManagedTag"), "{:?}", t["Conditions"]);
+    let on_functions: Vec<(String, Yaml)> = statements()
+        .into_iter()
+        .filter(|(_, s)| strings(&s["Resource"]).iter().any(|r| r.contains(":function:${TargetFunctionPattern}")))
+        .collect();
+    assert!(on_functions.len() >= 5, "{on_functions:?}");
+    for (name, s) in on_functions {
+        let c = s["Condition"].as_vec().unwrap_or_else(|| panic!("{name}: {:?} has no tag condition", s["Sid"]));
+        assert_eq!(c[0].as_str(), Some("ScopeByTag"), "{name}");
+        assert_eq!(c[1]["StringEquals"]["aws:ResourceTag/stepshift:managed"].as_str(), Some("true"), "{name}");
+        assert_eq!(c[2].as_str(), Some("AWS::NoValue"), "{name}: no condition when the parameter is false");
+    }
+}

@@ -465,6 +465,11 @@ fn endpoint_problems(e: &Endpoint, record_type: RecordType, at: &str) -> Vec<Fie
             if record_type == RecordType::Cname && values.len() > 1 {
                 out.push(FieldError::new(format!("{at}.values"), "a CNAME record holds exactly one name"));
             }
+            for (i, v) in values.iter().enumerate().filter(|(_, v)| !v.trim().is_empty()) {
+                if let Some(why) = value_problem(record_type, v) {
+                    out.push(FieldError::new(format!("{at}.values[{i}]"), why));
+                }
+            }
             match e.ttl {
                 None => out.push(FieldError::new(format!("{at}.ttl"), "is required with values (seconds)")),
                 Some(t) if t > 172_800 => out.push(FieldError::new(format!("{at}.ttl"), "at most 172800 s (2 days)")),
@@ -481,6 +486,33 @@ fn endpoint_problems(e: &Endpoint, record_type: RecordType, at: &str) -> Vec<Fie
         ));
     }
     out
+}
+
+/// Why `value` cannot be a value of a `record_type` record, if it cannot: Route53 would
+/// refuse it only at the first shift, after the lock is taken.
+fn value_problem(record_type: RecordType, value: &str) -> Option<String> {
+    match record_type {
+        RecordType::A => value
+            .parse::<std::net::Ipv4Addr>()
+            .is_err()
+            .then(|| format!("`{value}` is not an IPv4 address, which an A record holds (such as 192.0.2.10)")),
+        RecordType::Aaaa => value
+            .parse::<std::net::Ipv6Addr>()
+            .is_err()
+            .then(|| format!("`{value}` is not an IPv6 address, which an AAAA record holds (such as 2001:db8::10)")),
+        RecordType::Cname => {
+            let name = value.trim_end_matches('.');
+            let label_ok = |l: &str| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            };
+            let ok = !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok);
+            (!ok).then(|| format!("`{value}` is not a host name, which a CNAME record holds (such as app.example.com)"))
+        }
+    }
 }
 
 fn same_destination(a: &Endpoint, b: &Endpoint) -> bool {
@@ -630,6 +662,31 @@ mod tests {
         let fields: Vec<String> = t.problems("targets[1]").into_iter().map(|e| e.field).collect();
         assert_eq!(fields, ["targets[1].green.values", "targets[1].green.ttl"]);
         assert!(target().problems("targets[0]").is_empty());
+    }
+
+    #[test]
+    fn values_must_fit_the_record_type() {
+        let with = |record_type, values: &[&str]| {
+            let mut t = target();
+            t.record_type = record_type;
+            t.green = Endpoint {
+                alias_target: None,
+                values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
+                ttl: Some(60),
+                distribution_id: None,
+            };
+            t.problems("targets[0]").into_iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>()
+        };
+        assert!(with(RecordType::A, &["192.0.2.10", "192.0.2.11"]).is_empty());
+        let bad = with(RecordType::A, &["192.0.2.10", "2001:db8::1"]);
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].starts_with("targets[0].green.values[1]: `2001:db8::1` is not an IPv4 address"), "{bad:?}");
+        assert!(with(RecordType::Aaaa, &["2001:db8::10"]).is_empty());
+        assert!(with(RecordType::Aaaa, &["192.0.2.10"])[0].contains("is not an IPv6 address"));
+        assert!(with(RecordType::Cname, &["app.example.com."]).is_empty());
+        assert!(with(RecordType::Cname, &["not a name"])[0].contains("is not a host name"));
+        assert!(with(RecordType::Cname, &["-bad-.example.com"])[0].contains("is not a host name"));
+        assert!(with(RecordType::A, &["256.0.0.1"])[0].contains("is not an IPv4 address"));
     }
 
     #[test]

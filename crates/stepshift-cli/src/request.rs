@@ -60,8 +60,16 @@ fn read_config(path: &Path) -> Result<Value, CliError> {
         toml::from_str::<Value>(&text)
             .map_err(|e| CliError::Invalid(format!("--config {}: not valid TOML: {e}", path.display())))?
     } else {
-        serde_json::from_str(&text)
-            .map_err(|e| CliError::Invalid(format!("--config {}: not valid JSON: {e}", path.display())))?
+        let value = serde_json::from_str(&text)
+            .map_err(|e| CliError::Invalid(format!("--config {}: not valid JSON: {e}", path.display())))?;
+        if let Some(key) = stepshift_core::request::first_repeated_key(&text) {
+            return Err(CliError::Invalid(format!(
+                "--config {}: {key}: {}",
+                path.display(),
+                stepshift_core::request::REPEATED_KEY
+            )));
+        }
+        value
     };
     if !value.is_object() {
         return Err(CliError::Invalid(format!("--config {}: the request must be an object", path.display())));

@@ -94,6 +94,28 @@ fn a_config_file_is_read_and_flags_override_it() {
     let out = stepshift().args(["deploy", "--dry-run", "--config"]).arg(&file).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("bogus"), "{}", stderr(&out));
+    // A key given twice in a JSON file: serde_json would keep the last one silently.
+    let json = dir.join("deploy.json");
+    let repeated = [
+        (
+            r#"{"schema": 1, "strategy": "all-at-once", "targets": [{"function": "orders", "alias": "live", "version": "42"}], "strategy": "canary-10-5m"}"#,
+            "strategy",
+        ),
+        (
+            r#"{"schema": 1, "strategy": "canary-10-5m", "targets": [{"function": "orders", "alias": "live", "alias": "prod", "version": "42"}]}"#,
+            "targets[0].alias",
+        ),
+        (
+            r#"{"schema": 1, "strategy": "canary-10-5m", "health": {"error_rate": {"max_percent": 1, "max_percent": 50}}, "targets": [{"function": "orders", "alias": "live", "version": "42"}]}"#,
+            "health.error_rate.max_percent",
+        ),
+    ];
+    for (text, key) in repeated {
+        std::fs::write(&json, text).unwrap();
+        let out = stepshift().args(["deploy", "--dry-run", "--config"]).arg(&json).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{key}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("{key}: appears twice in one object")), "{}", stderr(&out));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

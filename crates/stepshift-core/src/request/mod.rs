@@ -9,11 +9,16 @@
 //!    serde_path_to_error names the field whose value has the wrong type;
 //! 3. the rules (`validate`): [`DeploymentRequest::validate`] checks what the types
 //!    cannot express.
+//!
+//! Read from text ([`DeploymentRequest::from_json`]), a key repeated in one object is
+//! refused first, by its path ([`first_repeated_key`]).
 
+mod duplicates;
 mod model;
 mod parse;
 mod validate;
 
+pub use duplicates::{REPEATED_KEY, first_repeated_key};
 pub use model::{
     BaselineSettings, DeploymentRequest, ErrorRateRule, HealthSettings, InsufficientData, LatencyRule, ROUTE53_KIND,
     SCHEMA_VERSION, StepSpec, Strategy, Target, Targets, ThrottleRule, WhenInsufficient,

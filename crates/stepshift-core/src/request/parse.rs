@@ -33,6 +33,9 @@ impl DeploymentRequest {
         }
         let value: Value = serde_json::from_str(text)
             .map_err(|e| FieldErrors::from(FieldError::new("request", format!("is not valid JSON: {e}"))))?;
+        if let Some(key) = super::first_repeated_key(text) {
+            return Err(FieldError::new(key, super::REPEATED_KEY).into());
+        }
         Self::from_value(value)
     }
 

@@ -709,3 +709,13 @@ fn check_table(request: &Value, pointer: &str, fields: parse::Fields, also: &[&s
         }
     }
 }
+
+#[test]
+fn a_key_repeated_in_the_text_is_refused_by_its_path() {
+    let text = r#"{"schema": 1, "targets": [{"function": "orders", "alias": "live", "version": "42"}], "strategy": "all-at-once", "strategy": "canary-10-5m"}"#;
+    let e = DeploymentRequest::from_json(text).unwrap_err();
+    assert_eq!(e.0[0].field, "strategy");
+    assert!(e.0[0].reason.contains("appears twice"), "{e}");
+    let once = text.replacen(r#""strategy": "all-at-once", "#, "", 1);
+    assert!(DeploymentRequest::from_json(&once).is_ok());
+}

@@ -1,11 +1,12 @@
 use serde_json::Value;
+use stepshift_core::outcomes::OutcomeSource;
 use stepshift_core::ports::AlarmSource;
 use stepshift_core::routers::ObservePorts;
 use stepshift_core::tasks::{TaskConfig, check, decode};
 use stepshift_core::{Clock, TaskError, encode};
 
 /// Decodes the input, judges the step, encodes the new progress.
-pub async fn handle<P: ObservePorts + AlarmSource + Clock>(
+pub async fn handle<P: ObservePorts + AlarmSource + OutcomeSource + Clock>(
     ports: &P,
     _config: &TaskConfig,
     input: Value,

@@ -87,6 +87,10 @@ pub struct Plan {
     pub keep_versions: Option<u32>,
     /// How long an approval pause waits.
     pub approval_timeout_seconds: u64,
+    /// The fast path as "Start fast path" left it; `null` when the request did not ask
+    /// for one, or before it started, or when it could not start.
+    #[serde(default)]
+    pub fast_path: Option<crate::outcomes::FastPath>,
 }
 
 /// The last RevisionId stepshift saw or wrote for one alias.
@@ -216,15 +220,41 @@ impl Plan {
         if index + 1 >= self.steps.len() { self.lock_in_seconds } else { self.steps[index].bake_seconds }
     }
 
-    /// Seconds between checks: Begin resolves `health.check_interval_seconds` into the
-    /// plan ([`crate::request::DeploymentRequest::check_interval`]); every minute if unset.
-    pub fn check_every(&self) -> u64 {
+    /// Seconds between checks: the fast path's interval while it is live, otherwise
+    /// `health.check_interval_seconds` (Begin resolves both into the plan:
+    /// [`crate::request::DeploymentRequest::check_interval`]); every minute if unset.
+    /// The fast path judges for its first
+    /// [`FAST_PATH_HORIZON_SECONDS`](crate::outcomes::FAST_PATH_HORIZON_SECONDS) only.
+    pub fn check_every(&self, now: Timestamp) -> u64 {
+        match &self.fast_path {
+            Some(fast) if self.fast_path_judges(now) => fast.check_every_seconds,
+            _ => self.minute_checks_every(),
+        }
+    }
+
+    /// Whether the fast path is live and still within its horizon at `now`.
+    pub fn fast_path_judges(&self, now: Timestamp) -> bool {
+        let horizon = i64::try_from(crate::outcomes::FAST_PATH_HORIZON_SECONDS).unwrap_or(i64::MAX);
+        self.fast_path.as_ref().is_some_and(crate::outcomes::FastPath::live)
+            && now.secs_since(self.started_at) < horizon
+    }
+
+    fn minute_checks_every(&self) -> u64 {
         self.health.check_interval_seconds.unwrap_or(crate::request::MIN_CHECK_INTERVAL_SECONDS)
     }
 
     /// The first Wait of a step: one check interval, or the whole bake if that is shorter.
+    /// Begin plans the first step before the fast path starts, so a request that asks
+    /// for one gets its first check at the fast interval; should the fast path not start,
+    /// the checks after it go back to the minute interval.
     fn first_wait(&self, index: usize) -> u64 {
-        self.check_every().min(self.bake_of(index))
+        let every = match (&self.fast_path, self.health.fast_path.enabled) {
+            (None, true) => {
+                self.health.fast_path.check_interval_seconds.unwrap_or(crate::outcomes::DEFAULT_FAST_CHECK_SECONDS)
+            }
+            _ => self.check_every(self.started_at),
+        };
+        every.min(self.bake_of(index))
     }
 
     /// The cursor at the start of step `index`.
@@ -298,7 +328,7 @@ pub fn decide(
         _ if elapsed < bake => {
             let remaining = bake - elapsed;
             next.decision = Decision::Wait;
-            next.cursor.wait_seconds = plan.check_every().min(remaining);
+            next.cursor.wait_seconds = plan.check_every(now).min(remaining);
         }
         VerdictStatus::Healthy => done(&mut next),
         VerdictStatus::Inconclusive if cursor.extensions_used < ins.extensions => {

@@ -98,11 +98,18 @@ pub struct TargetSample {
     /// minutes as `comparison`; absent for Lambda targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_errors: Option<Comparison>,
+    /// The fast path's test of failures, over `tally`'s 10-second counts since the
+    /// deployment began; it may only roll back ([`crate::outcomes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_failures: Option<Comparison>,
+    /// The fast path's test of slow invocations, when the history gave a threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_slow: Option<Comparison>,
 }
 
 impl TargetSample {
     fn tests(&self) -> impl Iterator<Item = &Comparison> {
-        [&self.comparison, &self.slow, &self.client_errors].into_iter().flatten()
+        [&self.comparison, &self.slow, &self.client_errors, &self.fast_failures, &self.fast_slow].into_iter().flatten()
     }
 
     /// What the tests compared the candidate with, in a few words: `stable, same
@@ -153,6 +160,10 @@ pub struct Verdict {
     /// The watched alarms.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alarms: Vec<AlarmStatus>,
+    /// What to know besides the findings: the fast path's state (live, down, not
+    /// available for a target, or over).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What one rule found for one target.
@@ -170,10 +181,12 @@ pub enum Finding {
 pub type Rule = fn(&HealthSettings, &TargetSample) -> Finding;
 
 /// The rules every check applies, in the order their findings are reported.
-pub const RULES: [Rule; 7] = [
+pub const RULES: [Rule; 9] = [
     enough_invocations,
     error_rate_increase,
     slow_increase,
+    fast_failures,
+    fast_slow,
     client_error_increase,
     error_rate,
     p99_duration,
@@ -295,6 +308,39 @@ pub fn slow_increase(h: &HealthSettings, t: &TargetSample) -> Finding {
         evidence_text(c.evidence),
         round2(c.threshold),
         round2(tolerance),
+        round2(100.0 - h.false_alarm_percent)
+    ))
+}
+
+/// The fast path: the candidate fails more often than its baseline in `tally`'s
+/// 10-second counts, by the same test and confidence as [`error_rate_increase`]. It
+/// only ever fails or passes (never "no data"), so it can roll back and never holds up a
+/// promotion: the minute metrics alone decide that.
+pub fn fast_failures(h: &HealthSettings, t: &TargetSample) -> Finding {
+    fast_finding(h, t, t.fast_failures.as_ref(), "fails", "failures")
+}
+
+/// The fast path's slow invocations (REPORT durations above the stable p99), as
+/// [`fast_failures`].
+pub fn fast_slow(h: &HealthSettings, t: &TargetSample) -> Finding {
+    fast_finding(h, t, t.fast_slow.as_ref(), "is slow", "slow invocations")
+}
+
+fn fast_finding(h: &HealthSettings, t: &TargetSample, c: Option<&Comparison>, verb: &str, events: &str) -> Finding {
+    let Some(c) = c.filter(|c| c.regressed()) else { return Finding::Pass };
+    let how = match c.ratio {
+        Some(r) => format!("{verb} {}x as often as", round2(r)),
+        None => format!("{verb} where there were none in"),
+    };
+    Finding::Fail(format!(
+        "{} {how} {}{} in the fast path's 10-second counts ({} {events} in {} invocations; evidence {} against a threshold of {}), with {}% confidence",
+        label(t),
+        against(t, c).replace("the same minutes", "the same seconds"),
+        since(c),
+        c.candidate_errors,
+        c.candidate_invocations,
+        evidence_text(c.evidence),
+        round2(c.threshold),
         round2(100.0 - h.false_alarm_percent)
     ))
 }
@@ -441,7 +487,7 @@ pub fn judge(
         }
         (VerdictStatus::Healthy, reasons)
     };
-    Verdict { status, reasons, checked_at, window, targets, alarms }
+    Verdict { status, reasons, checked_at, window, targets, alarms, notes: Vec::new() }
 }
 
 fn healthy_summary(t: &TargetSample) -> String {

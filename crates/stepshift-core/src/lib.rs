@@ -9,6 +9,7 @@
 //! - [`routers`]: what moves traffic: Lambda alias weights ([`routers::alias`]), Route53
 //!   weighted records ([`routers::route53`]) and Lambda Web Function endpoints
 //!   ([`routers::web`]), behind one abstraction;
+//! - [`outcomes`]: the fast path's contract between `tally` and "Check health";
 //! - [`ports`]: the capabilities stepshift needs from AWS;
 //! - [`tasks`]: what each task Lambda does, generic over the ports;
 //! - [`memory`]: in-memory ports for tests and simulation.
@@ -20,6 +21,7 @@ pub mod deployment;
 pub mod error;
 pub mod judge;
 pub mod memory;
+pub mod outcomes;
 pub mod ports;
 pub mod records;
 pub mod request;

@@ -22,6 +22,7 @@ fn plan(steps: &[(f64, u64, bool)], lock_in: u64, health: HealthSettings) -> Pla
         lock_in_seconds: lock_in,
         keep_versions: None,
         approval_timeout_seconds: 3600,
+        fast_path: None,
     }
 }
 
@@ -33,6 +34,7 @@ fn verdict(status: VerdictStatus, at: i64) -> Verdict {
         window: Window { start: t(0), end: t(at) },
         targets: Vec::new(),
         alarms: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

@@ -23,6 +23,8 @@ fn target(candidate: VersionSample) -> TargetSample {
         comparison: None,
         slow: None,
         client_errors: None,
+        fast_failures: None,
+        fast_slow: None,
         history: None,
         stable_version: "version 41".into(),
         window: None,

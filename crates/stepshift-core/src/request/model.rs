@@ -254,6 +254,33 @@ pub struct HealthSettings {
     pub baseline: BaselineSettings,
     /// Extensions and policy when data is too thin.
     pub insufficient_data: InsufficientData,
+    /// The real-time outcome signal that may only roll back ([`crate::outcomes`]).
+    pub fast_path: FastPathSettings,
+}
+
+/// The fast path: invocation outcomes counted within seconds by the `tally` Lambda, and
+/// checked between the minute checks. It can roll a deployment back, never promote it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FastPathSettings {
+    /// Whether to count outcomes in real time. Off by default: it takes one of each
+    /// target log group's two subscription filter slots, and it costs (README).
+    pub enabled: bool,
+    /// Seconds between checks while the fast path is live. `null` (the default) checks
+    /// every 20 s, and less often only as far as a long deployment needs to stay within
+    /// Step Functions' history limit.
+    pub check_interval_seconds: Option<u64>,
+    /// The inputs, in order of preference: `logs` (a subscription filter on the target
+    /// function's log group) and `destinations` (Lambda Destinations events on
+    /// EventBridge, asynchronous invocations only). Each target is judged on the first
+    /// that is available, never on both.
+    pub sources: Vec<crate::outcomes::Source>,
+}
+
+impl Default for FastPathSettings {
+    fn default() -> Self {
+        Self { enabled: false, check_interval_seconds: None, sources: vec![crate::outcomes::Source::Logs] }
+    }
 }
 
 impl Default for HealthSettings {
@@ -270,6 +297,7 @@ impl Default for HealthSettings {
             window_seconds: 300,
             baseline: BaselineSettings::default(),
             insufficient_data: InsufficientData::default(),
+            fast_path: FastPathSettings::default(),
         }
     }
 }

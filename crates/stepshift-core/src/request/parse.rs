@@ -127,6 +127,7 @@ const HEALTH: Fields = &[
     optional("window_seconds"),
     object("baseline", &[optional("history_seconds"), optional("drift_percent")]),
     object("insufficient_data", &[optional("extensions"), optional("extension_seconds"), optional("then")]),
+    object("fast_path", &[optional("enabled"), optional("check_interval_seconds"), optional("sources")]),
 ];
 
 /// [`super::Target`], a Lambda alias.

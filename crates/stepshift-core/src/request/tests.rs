@@ -719,3 +719,63 @@ fn a_key_repeated_in_the_text_is_refused_by_its_path() {
     let once = text.replacen(r#""strategy": "all-at-once", "#, "", 1);
     assert!(DeploymentRequest::from_json(&once).is_ok());
 }
+
+#[test]
+fn fast_path_settings_are_checked_by_field() {
+    assert_rejects("health.fast_path.check_interval_seconds", |v| {
+        v["health"] = json!({"fast_path": {"enabled": true, "check_interval_seconds": 5}})
+    });
+    assert_rejects("health.fast_path.check_interval_seconds", |v| {
+        v["health"] = json!({"fast_path": {"enabled": true, "check_interval_seconds": 120}})
+    });
+    assert_rejects("health.fast_path.sources", |v| v["health"] = json!({"fast_path": {"sources": []}}));
+    assert_rejects("health.fast_path.sources[1]", |v| {
+        v["health"] = json!({"fast_path": {"sources": ["logs", "logs"]}})
+    });
+    assert_rejects("health.fast_path.sources[0]", |v| v["health"] = json!({"fast_path": {"sources": ["stdout"]}}));
+    assert_rejects("health.fast_path.enabled", |v| v["health"] = json!({"fast_path": {"enabled": "yes"}}));
+    assert_rejects("health.fast_path.sampling", |v| v["health"] = json!({"fast_path": {"sampling": 1}}));
+}
+
+#[test]
+fn the_fast_path_is_off_unless_asked_and_its_cadence_fits_the_history() {
+    let r = DeploymentRequest::from_value(valid()).unwrap();
+    assert!(!r.health.fast_path.enabled);
+    assert_eq!(r.health.fast_path.sources, [crate::outcomes::Source::Logs]);
+    let mut v = valid();
+    v["health"] = json!({"fast_path": {"enabled": true}});
+    let r = DeploymentRequest::from_value(v.clone()).unwrap();
+    assert_eq!(r.fast_check_interval().unwrap(), crate::outcomes::DEFAULT_FAST_CHECK_SECONDS);
+    // A week-long lock-in: the fast path judges its first 170 minutes only, so 20 s
+    // checks (510 of them) still fit next to the minute checks the week needs.
+    v["lock_in_seconds"] = json!(7 * 24 * 3600);
+    let r = DeploymentRequest::from_value(v.clone()).unwrap();
+    let minute = r.check_interval().unwrap();
+    assert!(minute > 60, "a week of minute checks does not fit: {minute}");
+    assert!(r.fast_check_interval().is_ok());
+    // Many steps with many extensions leave less room: an explicit 10 s is refused
+    // with the interval that fits, and unset it is lengthened instead.
+    let mut steps: Vec<Value> = (1..=48).map(|i| json!({"weight_percent": i, "bake_seconds": 3600})).collect();
+    steps.push(json!({"weight_percent": 100}));
+    v["strategy"] = json!(steps);
+    v["health"] =
+        json!({"fast_path": {"enabled": true, "check_interval_seconds": 10}, "insufficient_data": {"extensions": 40}});
+    v["lock_in_seconds"] = json!(3600);
+    let fields = rejected_fields(|x| *x = v.clone());
+    assert!(fields.iter().any(|f| f == "health.fast_path.check_interval_seconds"), "{fields:?}");
+    v["health"]["fast_path"] = json!({"enabled": true});
+    let r = DeploymentRequest::from_value(v).unwrap();
+    assert!(r.fast_check_interval().unwrap() > crate::outcomes::DEFAULT_FAST_CHECK_SECONDS);
+}
+
+#[test]
+fn the_fast_path_needs_a_lambda_alias_target() {
+    let mut v = valid();
+    v["targets"] = json!([{
+        "kind": "route53", "hosted_zone_id": "Z1", "record_name": "www.example.com.", "record_type": "CNAME",
+        "blue": {"values": ["blue.example.com"], "ttl": 60}, "green": {"values": ["green.example.com"], "ttl": 60}
+    }]);
+    v["health"] = json!({"alarms": ["site-5xx"], "fast_path": {"enabled": true}});
+    let fields = rejected_fields(|x| *x = v.clone());
+    assert!(fields.iter().any(|f| f == "health.fast_path.enabled"), "{fields:?}");
+}

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use crate::error::{FieldError, FieldErrors};
+use crate::outcomes::MIN_FAST_CHECK_SECONDS;
 use crate::routers::route53::RecordTarget;
 use crate::strategy::{Preset, preset_names};
 
@@ -41,17 +42,83 @@ impl DeploymentRequest {
     /// needs to stay within Step Functions' history limit. The error explains the
     /// arithmetic. Only meaningful on a request whose strategy is valid.
     pub fn check_interval(&self) -> Result<u64, FieldError> {
+        self.fitting_interval("health.check_interval_seconds", self.health.check_interval_seconds)
+    }
+
+    /// The seconds between checks while the fast path is live:
+    /// `health.fast_path.check_interval_seconds`, or when that is `null`, every 20 s,
+    /// lengthened by 10 s at a time (up to 60 s) only as far as the history limit needs.
+    /// The fast cadence lasts at most
+    /// [`FAST_PATH_HORIZON_SECONDS`](crate::outcomes::FAST_PATH_HORIZON_SECONDS) of
+    /// watching (CloudWatch keeps 10-second data for 3 hours). Its checks are reserved
+    /// first; the minute interval ([`check_interval`](Self::check_interval)) fits the rest.
+    pub fn fast_check_interval(&self) -> Result<u64, FieldError> {
+        let asked = self.health.fast_path.check_interval_seconds;
+        let bakes = self.bakes();
+        let room = HISTORY_EVENT_LIMIT.saturating_sub(self.base_events() + EVENTS_PER_CHECK * bakes.len() as u64);
+        let span = bakes.iter().sum::<u64>().min(crate::outcomes::FAST_PATH_HORIZON_SECONDS);
+        let events = |every: u64| EVENTS_PER_CHECK * span.div_ceil(every.max(1));
+        let first = asked.unwrap_or(crate::outcomes::DEFAULT_FAST_CHECK_SECONDS);
+        let fits = (first..=MIN_CHECK_INTERVAL_SECONDS).step_by(10).find(|every| events(*every) <= room);
+        match (asked, fits) {
+            (None, Some(every)) => Ok(every),
+            (Some(asked), Some(every)) if every == asked => Ok(asked),
+            (_, fits) => Err(FieldError::new(
+                if asked.is_some() { "health.fast_path.check_interval_seconds" } else { "health.fast_path.enabled" },
+                format!(
+                    "the fast path's checks over its first {span} s of watching cost {} history events at every {first} s, and the steps, their extensions and one check per bake leave {room} of Step Functions' {HISTORY_EVENT_LIMIT}; {}",
+                    events(first),
+                    match fits {
+                        Some(every) => format!("check every {every} s or more"),
+                        None => "use fewer steps or extensions, or leave the fast path off".to_owned(),
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// The bakes a deployment watches: every step's but the last, and the lock-in.
+    fn bakes(&self) -> Vec<u64> {
         let steps = self.steps();
-        let Some((_, watched)) = steps.split_last() else { return Ok(MIN_CHECK_INTERVAL_SECONDS) };
+        let watched = steps.split_last().map_or(&[][..], |(_, w)| w);
+        watched.iter().map(|s| s.bake_seconds).chain([self.lock_in_seconds]).collect()
+    }
+
+    /// History events besides the checks: Begin, the steps with their extensions and
+    /// approvals, and the reserve for retries and the ending.
+    fn base_events(&self) -> u64 {
+        let steps = self.steps();
         let ins = &self.health.insufficient_data;
         let per_step = EVENTS_PER_STEP
             + if crate::routers::kind_of(&self.targets).syncs() { EVENTS_PER_DNS_SYNC } else { 0 }
             + EVENTS_PER_CHECK * u64::from(ins.extensions);
         let approvals = steps.iter().filter(|s| s.approval).count() as u64;
-        let fixed = RESERVED_EVENTS + per_step * steps.len() as u64 + 7 * approvals;
-        let bakes: Vec<u64> = watched.iter().map(|s| s.bake_seconds).chain([self.lock_in_seconds]).collect();
+        RESERVED_EVENTS + per_step * steps.len() as u64 + 7 * approvals
+    }
+
+    /// The fast path's checks, when it is on (and fits).
+    fn fast_events(&self) -> u64 {
+        if !self.health.fast_path.enabled {
+            return 0;
+        }
+        let span = self.bakes().iter().sum::<u64>().min(crate::outcomes::FAST_PATH_HORIZON_SECONDS);
+        self.fast_check_interval().map_or(0, |every| EVENTS_PER_CHECK * span.div_ceil(every))
+    }
+
+    /// `asked`, if the deployment's checks at that interval fit Step Functions' history
+    /// limit (an error naming `field` otherwise); or, when `asked` is `None`, the first
+    /// whole minute that fits.
+    fn fitting_interval(&self, field: &str, asked: Option<u64>) -> Result<u64, FieldError> {
+        let (first, stride) = (MIN_CHECK_INTERVAL_SECONDS, 60);
+        let steps = self.steps();
+        if steps.is_empty() {
+            return Ok(first);
+        }
+        let ins = &self.health.insufficient_data;
+        let (fixed, fast) = (self.base_events(), self.fast_events());
+        let bakes = self.bakes();
         let checks = |every: u64| bakes.iter().map(|b| b.div_ceil(every).max(1)).sum::<u64>();
-        let events = |every: u64| fixed + EVENTS_PER_CHECK * checks(every);
+        let events = |every: u64| fixed + fast + EVENTS_PER_CHECK * checks(every);
         if fixed + EVENTS_PER_CHECK * bakes.len() as u64 > HISTORY_EVENT_LIMIT {
             return Err(FieldError::new(
                 "health.insufficient_data.extensions",
@@ -62,26 +129,28 @@ impl DeploymentRequest {
                 ),
             ));
         }
-        if let Some(every) = self.health.check_interval_seconds {
+        if let Some(every) = asked {
             if events(every) > HISTORY_EVENT_LIMIT {
                 let mut fits = every;
                 while events(fits) > HISTORY_EVENT_LIMIT {
-                    fits += 60;
+                    fits += stride;
                 }
                 return Err(FieldError::new(
-                    "health.check_interval_seconds",
+                    field,
                     format!(
-                        "checking every {every} s means {} checks of {EVENTS_PER_CHECK} history events each, plus {fixed} for the steps, retries and the rest: {} events, and Step Functions allows {HISTORY_EVENT_LIMIT} per execution; check every {fits} s or more, or leave it unset to have stepshift choose",
+                        "checking every {every} s means {} checks of {EVENTS_PER_CHECK} history events each, plus {} for the steps, {}retries and the rest: {} events, and Step Functions allows {HISTORY_EVENT_LIMIT} per execution; check every {fits} s or more, or leave it unset to have stepshift choose",
                         checks(every),
+                        fixed + fast,
+                        if fast > 0 { "the fast path's checks, " } else { "" },
                         events(every)
                     ),
                 ));
             }
             return Ok(every);
         }
-        let mut every = MIN_CHECK_INTERVAL_SECONDS;
+        let mut every = first;
         while events(every) > HISTORY_EVENT_LIMIT {
-            every += 60;
+            every += stride;
         }
         Ok(every)
     }
@@ -146,6 +215,20 @@ impl DeploymentRequest {
             && let Err(e) = self.check_interval()
         {
             errors.push(e);
+        }
+        if self.health.fast_path.enabled {
+            if self.targets.aliases.is_empty() {
+                errors.push(FieldError::new(
+                    "health.fast_path.enabled",
+                    "the fast path counts the invocations of Lambda alias targets; Route53 records and Web Function \
+                     endpoints have none to count: leave it off",
+                ));
+            }
+            if errors.is_empty()
+                && let Err(e) = self.fast_check_interval()
+            {
+                errors.push(e);
+            }
         }
         if errors.is_empty() {
             let steps = self.steps();
@@ -409,6 +492,28 @@ fn validate_health(h: &HealthSettings, errors: &mut Vec<FieldError>) {
             "health.check_interval_seconds",
             "must be at least 60 (Lambda metrics come in 1-minute periods) and at most 7 days",
         ));
+    }
+    let fast = &h.fast_path;
+    if let Some(every) = fast.check_interval_seconds
+        && !(MIN_FAST_CHECK_SECONDS..=MIN_CHECK_INTERVAL_SECONDS).contains(&every)
+    {
+        errors.push(FieldError::new(
+            "health.fast_path.check_interval_seconds",
+            format!(
+                "{every} is out of range; must be between {MIN_FAST_CHECK_SECONDS} (the fast path counts in 10-second buckets) and {MIN_CHECK_INTERVAL_SECONDS} (less often is no faster than the minute checks)"
+            ),
+        ));
+    }
+    if fast.sources.is_empty() {
+        errors.push(FieldError::new("health.fast_path.sources", "must list `logs`, `destinations` or both"));
+    }
+    for (i, source) in fast.sources.iter().enumerate() {
+        if fast.sources[..i].contains(source) {
+            errors.push(FieldError::new(
+                format!("health.fast_path.sources[{i}]"),
+                format!("`{}` is listed twice", source.name()),
+            ));
+        }
     }
     if !(60..=3600).contains(&h.window_seconds) {
         errors.push(FieldError::new(

@@ -61,6 +61,10 @@ impl Named for AliasRoute {
     fn prunable_function(&self) -> Option<&str> {
         Some(&self.function)
     }
+
+    fn counted_alias(&self) -> Option<&AliasRoute> {
+        Some(self)
+    }
 }
 
 impl Router for AliasRoute {

@@ -114,6 +114,12 @@ impl Route {
     pub fn prunable_function(&self) -> Option<&str> {
         self.router().prunable_function()
     }
+
+    /// The Lambda alias whose invocations the fast path counts, if the router releases
+    /// Lambda versions behind one ([`crate::outcomes`]).
+    pub fn counted_alias(&self) -> Option<&alias::AliasRoute> {
+        self.router().counted_alias()
+    }
 }
 
 /// Which side of a release a version is on.
@@ -154,6 +160,10 @@ pub trait Named: Send + Sync {
     fn manual_restore(&self, stable: &str) -> String;
     /// The function whose old versions may be pruned after a confirmed release.
     fn prunable_function(&self) -> Option<&str> {
+        None
+    }
+    /// The Lambda alias whose invocations the fast path counts.
+    fn counted_alias(&self) -> Option<&alias::AliasRoute> {
         None
     }
 }

@@ -101,6 +101,10 @@ pub async fn begin<P: RecordPorts>(
     let mut health = request.health.clone();
     // Validation has checked that the interval fits the history limit.
     health.check_interval_seconds = Some(request.check_interval().map_err(|e| TaskError::InvalidRequest(e.into()))?);
+    if health.fast_path.enabled {
+        health.fast_path.check_interval_seconds =
+            Some(request.fast_check_interval().map_err(|e| TaskError::InvalidRequest(e.into()))?);
+    }
     let router = routers::kind_of(&request.targets);
     let plan = Plan {
         execution: input.execution,
@@ -113,6 +117,7 @@ pub async fn begin<P: RecordPorts>(
         lock_in_seconds: request.lock_in_seconds,
         keep_versions: request.keep_versions,
         approval_timeout_seconds: request.approval_timeout_seconds,
+        fast_path: None,
     };
     info!(execution = %plan.execution, targets = plan.targets.len(), steps = plan.steps.len(), "deployment planned");
     Ok(DeploymentState {

@@ -10,9 +10,13 @@ use crate::compare::{
 use crate::deployment::{Decision, Plan, PlannedTarget, Progress, Traffic, decide};
 use crate::error::TaskError;
 use crate::judge::{TargetSample, VersionSample, Window, judge};
+use crate::outcomes::OutcomeSource;
 use crate::ports::{AlarmSource, MinuteCounts, VersionMetrics};
 use crate::routers::{self, ObservePorts, Observed, Side};
 use crate::time::{Clock, Timestamp};
+
+mod fast_path;
+use fast_path as fast;
 
 /// Input of "Check health".
 #[derive(Clone, Debug, Deserialize)]
@@ -45,7 +49,16 @@ pub struct CheckInput {
 /// a Route53 record is judged the same way on its distributions' CloudFront minutes
 /// (requests as invocations, 5xx responses as errors, 4xx responses in a test of their
 /// own); a target its router cannot observe is judged on its alarms only.
-pub async fn check<P: ObservePorts + AlarmSource + Clock>(ports: &P, input: CheckInput) -> Result<Progress, TaskError> {
+///
+/// While the fast path is live ([`crate::outcomes`]), each target also gets the same
+/// tests over `tally`'s 10-second counts, with the false-alarm budget split over all of
+/// its tests. Those tests can only add a failure: the fast path rolls back, never
+/// promotes. When it cannot be read, the check goes on without it and says so in the
+/// verdict's notes.
+pub async fn check<P: ObservePorts + AlarmSource + OutcomeSource + Clock>(
+    ports: &P,
+    input: CheckInput,
+) -> Result<Progress, TaskError> {
     let CheckInput { plan, traffic, progress } = input;
     let started = traffic.step_started_at.ok_or_else(|| {
         TaskError::InvalidTaskInput("check-health: traffic.step_started_at is null; no traffic was shifted yet".into())
@@ -62,10 +75,20 @@ pub async fn check<P: ObservePorts + AlarmSource + Clock>(ports: &P, input: Chec
     let alarms =
         if plan.health.alarms.is_empty() { Vec::new() } else { ports.alarm_states(&plan.health.alarms).await? };
     let judged = Judged { plan: &plan, step, full_since: full_traffic_since(&plan, started, cursor.promote) };
+    let (fast, mut notes) = fast::read(ports, &plan, &traffic, started, now).await;
     // A target without minutes is judged on its alarms only (validation asked for some).
-    let samples: Vec<TargetSample> =
-        plan.targets.iter().zip(observed).filter_map(|(t, o)| Some(judged.sample(t, &o?))).collect();
-    let verdict = judge(&plan.health, samples, alarms, step, now);
+    let mut samples: Vec<TargetSample> = Vec::new();
+    for ((t, o), f) in plan.targets.iter().zip(observed).zip(fast) {
+        let Some(o) = o else { continue };
+        let mut sample = judged.sample(t, &o);
+        if let Some(f) = f {
+            (sample.fast_failures, sample.fast_slow) = judged.fast_tests(t, &f);
+            notes.extend(fast::silent(&t.qualified(), &f, &o.candidate, plan.started_at));
+        }
+        samples.push(sample);
+    }
+    let mut verdict = judge(&plan.health, samples, alarms, step, now);
+    verdict.notes = notes;
     info!(step = cursor.index, status = ?verdict.status, reasons = ?verdict.reasons, "health checked");
     Ok(decide(&plan, &progress, started, verdict, now))
 }
@@ -86,7 +109,8 @@ impl Judged<'_> {
         TestSettings {
             tolerance: tolerance_percent / 100.0,
             drift: h.baseline.drift_percent / 100.0,
-            alpha: Budget::new(h.false_alarm_percent / 100.0, self.plan.targets.len(), TESTS_PER_TARGET).per_test,
+            alpha: Budget::new(h.false_alarm_percent / 100.0, self.plan.targets.len(), tests_per_target(self.plan))
+                .per_test,
             origin: deployment_start(self.plan),
             planned_minutes: planned_minutes(self.plan),
         }
@@ -150,10 +174,42 @@ impl Judged<'_> {
             comparison: errors,
             slow,
             client_errors,
+            fast_failures: None,
+            fast_slow: None,
             history: t.history.clone(),
             stable_version: t.route.name(&t.stable, Side::Stable),
             window: Some(window),
         }
+    }
+}
+
+/// The tests each target's share of the false-alarm budget is split over: errors and
+/// slow invocations (or a front end's 5xx and 4xx), and the fast path's two when the
+/// request asked for it (whether or not it is live: the budget is fixed at the start).
+pub fn tests_per_target(plan: &Plan) -> usize {
+    TESTS_PER_TARGET + if plan.health.fast_path.enabled { fast::TESTS } else { 0 }
+}
+
+impl Judged<'_> {
+    /// The fast path's failure and slow tests of one target over its buckets: the
+    /// candidate's against the stable version's of the same 10 seconds, or against the
+    /// stable history once the candidate has all traffic.
+    fn fast_tests(&self, t: &PlannedTarget, f: &fast::Buckets) -> (Option<Comparison>, Option<Comparison>) {
+        let history = t.history.as_ref();
+        let failures = self
+            .plan
+            .health
+            .error_rate
+            .max_increase_percent
+            .map(|tol| self.test(tol, &f.pairs(|b| (b.invocations, b.failures)), history.map(|h| h.errors)));
+        let slow = self
+            .plan
+            .health
+            .p99_duration
+            .max_slow_increase_percent
+            .filter(|_| history.is_some_and(|h| h.slow_above_ms.is_some()))
+            .map(|tol| self.test(tol, &f.pairs(|b| (b.invocations, b.slow)), history.and_then(|h| h.slow)));
+        (failures, slow)
     }
 }
 

@@ -56,6 +56,16 @@ pub enum Call {
     UpdateWebFunctionEndpoint,
     /// Lambda Web GetWebFunctionRevision.
     GetWebFunctionRevision,
+    /// Lambda GetFunctionConfiguration (a function's log group).
+    GetFunctionConfiguration,
+    /// CloudWatch Logs DescribeSubscriptionFilters.
+    DescribeSubscriptionFilters,
+    /// CloudWatch Logs PutSubscriptionFilter.
+    PutSubscriptionFilter,
+    /// CloudWatch Logs DeleteSubscriptionFilter.
+    DeleteSubscriptionFilter,
+    /// CloudWatch PutMetricData (the fast path's outcome counts; reads are GetMetricData).
+    PutMetricData,
 }
 
 impl Call {
@@ -70,6 +80,9 @@ impl Call {
                 | Call::DeleteParameter
                 | Call::ChangeRecordSets
                 | Call::UpdateWebFunctionEndpoint
+                | Call::PutSubscriptionFilter
+                | Call::DeleteSubscriptionFilter
+                | Call::PutMetricData
         )
     }
 
@@ -77,14 +90,22 @@ impl Call {
     pub fn is_lambda_control_plane(self) -> bool {
         matches!(
             self,
-            Call::GetAlias | Call::UpdateAlias | Call::ListVersions | Call::ListAliases | Call::DeleteVersion
+            Call::GetAlias
+                | Call::UpdateAlias
+                | Call::ListVersions
+                | Call::ListAliases
+                | Call::DeleteVersion
+                | Call::GetFunctionConfiguration
         )
     }
 
     /// The service the call goes to.
     pub fn service(self) -> Service {
         match self {
-            Call::GetMetricData | Call::DescribeAlarms => Service::CloudWatch,
+            Call::GetMetricData | Call::DescribeAlarms | Call::PutMetricData => Service::CloudWatch,
+            Call::DescribeSubscriptionFilters | Call::PutSubscriptionFilter | Call::DeleteSubscriptionFilter => {
+                Service::CloudWatchLogs
+            }
             Call::GetParameters | Call::PutParameter | Call::CreateParameter | Call::DeleteParameter => Service::Ssm,
             Call::ListRecordSets | Call::ChangeRecordSets | Call::GetChange => Service::Route53,
             Call::GetWebFunctionEndpoint | Call::UpdateWebFunctionEndpoint | Call::GetWebFunctionRevision => {
@@ -137,13 +158,18 @@ struct State {
     distributions: BTreeMap<String, DistributionMetrics>,
     /// Lambda Web Function endpoints and revisions.
     web: web::WebState,
+    /// Subscription filters, log groups and published outcome counts.
+    outcomes: outcomes::OutcomeState,
     calls: BTreeMap<Call, u64>,
     /// Faults by the call count of their kind at which they strike.
     faults: Vec<(Call, u64, Fault)>,
     crashed: bool,
 }
 
+mod outcomes;
 mod web;
+
+pub use outcomes::{MAX_SUBSCRIPTION_FILTERS, SubscriptionFilter};
 
 /// In-memory Lambda, CloudWatch, SSM, Route53 and Lambda Web, plus a settable clock.
 #[derive(Debug, Default)]

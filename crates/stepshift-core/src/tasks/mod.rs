@@ -4,6 +4,7 @@
 
 pub mod begin;
 pub mod check;
+pub mod fast;
 pub mod record;
 pub mod traffic;
 

@@ -20,15 +20,17 @@ use stepshift_core::{PortError, Service, Timestamp};
 
 use crate::{AwsPorts, classify};
 
-fn to_smithy(t: Timestamp) -> aws_smithy_types::DateTime {
+pub(crate) fn to_smithy(t: Timestamp) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.millis())
 }
 
-fn from_smithy(t: &aws_smithy_types::DateTime) -> Timestamp {
+pub(crate) fn from_smithy(t: &aws_smithy_types::DateTime) -> Timestamp {
     Timestamp::from_millis(t.to_millis().unwrap_or(0))
 }
 
-fn err<E>(e: aws_sdk_cloudwatch::error::SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>) -> PortError
+pub(crate) fn err<E>(
+    e: aws_sdk_cloudwatch::error::SdkError<E, aws_sdk_cloudwatch::config::http::HttpResponse>,
+) -> PortError
 where
     E: aws_sdk_cloudwatch::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -60,7 +62,7 @@ fn metric(key: &MetricSeriesKey, name: &str) -> Metric {
         .build()
 }
 
-fn query(id: String, metric: Metric, period: i32, stat: &str) -> MetricDataQuery {
+pub(crate) fn query(id: String, metric: Metric, period: i32, stat: &str) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(id)
         .metric_stat(MetricStat::builder().metric(metric).period(period).stat(stat).build())
@@ -188,7 +190,7 @@ impl DistributionMetricsSource for AwsPorts {
 }
 
 /// Every result of one GetMetricData request over all its pages, oldest datapoints first.
-async fn metric_data(
+pub(crate) async fn metric_data(
     client: &aws_sdk_cloudwatch::Client,
     queries: Vec<MetricDataQuery>,
     start: Timestamp,
@@ -210,7 +212,7 @@ async fn metric_data(
 }
 
 /// A query id `m{index}_{kind}`: which key (or distribution) and which series.
-fn parse_id(id: &str) -> Option<(usize, &str)> {
+pub(crate) fn parse_id(id: &str) -> Option<(usize, &str)> {
     let (index, kind) = id.strip_prefix('m')?.split_once('_')?;
     Some((index.parse().ok()?, kind))
 }

@@ -2,7 +2,7 @@
 //!
 //! [`AwsPorts`] holds one client per service, all built from one `SdkConfig`, so
 //! `AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_LAMBDA`, `_SSM`,
-//! `_CLOUDWATCH`) point them at an emulator. Build it once per process: loading the
+//! `_CLOUDWATCH`, `_CLOUDWATCH_LOGS`) point them at an emulator. Build it once per process: loading the
 //! configuration is the expensive part, building clients is cheap.
 
 mod classify;
@@ -12,6 +12,10 @@ mod cloudwatch;
 mod lambda;
 #[cfg(feature = "lambdaweb-api")]
 mod lambdaweb;
+#[cfg(all(feature = "logs-api", feature = "lambda-api"))]
+mod logs;
+#[cfg(feature = "cloudwatch-api")]
+mod outcomes;
 #[cfg(feature = "route53-api")]
 mod route53;
 #[cfg(feature = "lambda")]
@@ -25,8 +29,9 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use stepshift_core::{Clock, SystemClock, Timestamp};
 
 /// Clients implementing the stepshift ports of the enabled services: Lambda
-/// (`AliasRouter`, `VersionCatalog`), CloudWatch (`MetricsSource`, `AlarmSource`) and
-/// SSM (`ParameterStore`).
+/// (`AliasRouter`, `VersionCatalog`), CloudWatch (`MetricsSource`, `AlarmSource`,
+/// `OutcomeSource`, `OutcomeSink`), SSM (`ParameterStore`) and CloudWatch Logs with
+/// Lambda (`LogSubscriptions`).
 #[derive(Clone, Debug)]
 pub struct AwsPorts {
     #[cfg(feature = "lambda-api")]
@@ -39,6 +44,9 @@ pub struct AwsPorts {
     route53: aws_sdk_route53::Client,
     #[cfg(feature = "lambdaweb-api")]
     lambdaweb: aws_sdk_lambdaweb::Client,
+    #[cfg(feature = "logs-api")]
+    #[cfg_attr(not(feature = "lambda-api"), allow(dead_code))] // `LogSubscriptions` needs both
+    logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl AwsPorts {
@@ -55,12 +63,15 @@ impl AwsPorts {
             route53: aws_sdk_route53::Client::new(config),
             #[cfg(feature = "lambdaweb-api")]
             lambdaweb: aws_sdk_lambdaweb::Client::new(config),
+            #[cfg(feature = "logs-api")]
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
         }
     }
 
     /// Ports on existing clients (tests use mocked ones).
-    /// With `route53-api` and `lambdaweb-api`, those clients are unconfigured ones; set
-    /// them with [`AwsPorts::with_route53`] and [`AwsPorts::with_lambdaweb`].
+    /// With `route53-api`, `lambdaweb-api` and `logs-api`, those clients are unconfigured
+    /// ones; set them with [`AwsPorts::with_route53`], [`AwsPorts::with_lambdaweb`] and
+    /// [`AwsPorts::with_logs`].
     #[cfg(all(feature = "lambda-api", feature = "cloudwatch-api", feature = "ssm-api"))]
     pub fn from_clients(
         lambda: aws_sdk_lambda::Client,
@@ -79,6 +90,10 @@ impl AwsPorts {
             lambdaweb: aws_sdk_lambdaweb::Client::from_conf(
                 aws_sdk_lambdaweb::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
             ),
+            #[cfg(feature = "logs-api")]
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
+            ),
         }
     }
 
@@ -94,6 +109,13 @@ impl AwsPorts {
     #[allow(clippy::needless_update)] // with lambdaweb-api alone, lambdaweb is the only field
     pub fn with_lambdaweb(self, lambdaweb: aws_sdk_lambdaweb::Client) -> Self {
         Self { lambdaweb, ..self }
+    }
+
+    /// Ports on an existing CloudWatch Logs client, the others as they are.
+    #[cfg(feature = "logs-api")]
+    #[allow(clippy::needless_update)] // with logs-api alone, logs is the only field
+    pub fn with_logs(self, logs: aws_sdk_cloudwatchlogs::Client) -> Self {
+        Self { logs, ..self }
     }
 
     /// Clients from the environment's configuration (region, credentials, endpoints).

@@ -349,3 +349,122 @@ async fn alarm_states_are_read_by_name() {
     assert_eq!(states[1].state, Some(AlarmValue::Ok));
     assert_eq!(states[2].state, None);
 }
+
+/// Subscription filters on a function's log group. Measured against ministack 1.5.33: it
+/// does not enforce CloudWatch Logs' limit of two filters per log group (a third is
+/// accepted, so the LimitExceededException path is pinned in `mocked.rs` instead), nor
+/// check that the destination exists; it pages DescribeSubscriptionFilters at 50, answers
+/// ResourceNotFoundException for a missing log group or filter, and keeps a function's
+/// LoggingConfig.LogGroup.
+#[tokio::test]
+async fn subscription_filters_are_put_listed_and_deleted() {
+    use aws_sdk_lambda::types::{LogFormat, LoggingConfig};
+    use stepshift_core::outcomes::LogSubscriptions;
+    let config = config().await;
+    let aws = AwsPorts::new(&config);
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
+
+    // Where functions log: the default group, or the one their logging configuration names.
+    let plain = function(&config, 1).await;
+    assert_eq!(aws.log_group_of(&plain).await.unwrap(), format!("/aws/lambda/{plain}"));
+    let (shared, group) = (unique("fn-shared-logs"), format!("/{}", unique("shared")));
+    lambda
+        .create_function()
+        .function_name(&shared)
+        .runtime(Runtime::Providedal2023)
+        .role("arn:aws:iam::000000000000:role/stepshift-test")
+        .handler("bootstrap")
+        .code(FunctionCode::builder().zip_file(empty_zip()).build())
+        .logging_config(LoggingConfig::builder().log_format(LogFormat::Text).log_group(&group).build())
+        .send()
+        .await
+        .expect("create_function");
+    assert_eq!(aws.log_group_of(&shared).await.unwrap(), group);
+    let err = aws.log_group_of(&unique("no-such-fn")).await.unwrap_err();
+    assert!(matches!(err, PortError::NotFound { .. }), "{err:?}");
+
+    // The destination: any function's ARN (this test puts no log events, so nothing is
+    // delivered to it).
+    let tally = lambda.get_function_configuration().function_name(&plain).send().await.unwrap();
+    let tally = tally.function_arn().unwrap().to_owned();
+    let missing = format!("/{}", unique("no-such-group"));
+    assert!(matches!(aws.filters(&missing).await, Err(PortError::NotFound { .. })));
+    let err = aws.put_filter(&missing, "stepshift/a", "REPORT", &tally).await.unwrap_err();
+    assert!(matches!(err, PortError::NotFound { .. }), "{err:?}");
+
+    logs.create_log_group().log_group_name(&group).send().await.expect("create_log_group");
+    assert_eq!(aws.filters(&group).await.unwrap(), Vec::<String>::new());
+    aws.put_filter(&group, "datadog", "", &tally).await.unwrap();
+    aws.put_filter(&group, "stepshift/orders/live/250/exec-1", "REPORT", &tally).await.unwrap();
+    // A retry replaces the filter rather than adding one.
+    aws.put_filter(&group, "stepshift/orders/live/250/exec-1", "?REPORT ?ERROR", &tally).await.unwrap();
+    assert_eq!(aws.filters(&group).await.unwrap(), ["datadog", "stepshift/orders/live/250/exec-1"]);
+    let stored = logs.describe_subscription_filters().log_group_name(&group).send().await.unwrap();
+    let mine = stored.subscription_filters().iter().find(|f| f.filter_name() != Some("datadog")).unwrap();
+    assert_eq!((mine.filter_pattern(), mine.destination_arn()), (Some("?REPORT ?ERROR"), Some(tally.as_str())));
+
+    // AWS refuses a third filter (LimitExceededException); ministack accepts it.
+    aws.put_filter(&group, "third", "", &tally).await.expect("ministack does not enforce the limit of two filters");
+    assert_eq!(aws.filters(&group).await.unwrap().len(), 3);
+
+    // More than one page (ministack answers 50 filters a page).
+    for i in 0..55 {
+        aws.put_filter(&group, &format!("extra-{i:02}"), "", &tally).await.unwrap();
+    }
+    let all = aws.filters(&group).await.unwrap();
+    assert_eq!(all.len(), 58, "every page is read");
+    assert!(all.iter().any(|f| f == "third") && all.iter().any(|f| f == "extra-54"));
+
+    aws.delete_filter(&group, "stepshift/orders/live/250/exec-1").await.unwrap();
+    aws.delete_filter(&group, "stepshift/orders/live/250/exec-1").await.expect("a second delete is Ok");
+    aws.delete_filter(&missing, "stepshift/orders/live/250/exec-1").await.expect("so is a missing log group");
+    let left = aws.filters(&group).await.unwrap();
+    assert_eq!(left.len(), 57);
+    assert!(!left.iter().any(|f| f.starts_with("stepshift/")));
+}
+
+/// The fast path's outcome counts: high-resolution sums per 10-second bucket, two
+/// publishes to one bucket adding up, each series apart.
+#[tokio::test]
+async fn outcome_counts_add_up_per_ten_second_bucket() {
+    use stepshift_core::outcomes::{BucketCounts, OutcomeSeries, OutcomeSink, OutcomeSource, Source};
+    let config = config().await;
+    let aws = AwsPorts::new(&config);
+    let f = unique("outcomes");
+    let series = |version: &str, source: Source| OutcomeSeries {
+        function: f.clone(),
+        alias: "live".into(),
+        version: version.into(),
+        source,
+    };
+    let (candidate, stable) = (series("2", Source::Logs), series("1", Source::Logs));
+    let base = SystemClock.now().plus_secs(-600).floor_minute();
+    let bucket =
+        |s: i64, invocations, failures, slow| BucketCounts { start: base.plus_secs(s), invocations, failures, slow };
+    aws.publish(&[
+        (candidate.clone(), bucket(0, 10, 1, 0)),
+        (candidate.clone(), bucket(10, 20, 5, 2)),
+        (stable.clone(), bucket(10, 100, 1, 3)),
+        (candidate.clone(), bucket(70, 9, 9, 9)),
+    ])
+    .await
+    .unwrap();
+    // A late batch for a bucket already published adds to it.
+    aws.publish(&[(candidate.clone(), bucket(10, 5, 2, 0)), (candidate.clone(), bucket(30, 7, 0, 1))]).await.unwrap();
+
+    let other_source = series("2", Source::Destinations);
+    let got = aws
+        .outcomes(&[candidate, stable, other_source, series("3", Source::Logs)], base, base.plus_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 4);
+    assert_eq!(
+        got[0],
+        [bucket(0, 10, 1, 0), bucket(10, 25, 7, 2), bucket(30, 7, 0, 1)],
+        "outside the window: not read"
+    );
+    assert_eq!(got[1], [bucket(10, 100, 1, 3)]);
+    assert_eq!(got[2], [], "the Source dimension keeps the inputs apart");
+    assert_eq!(got[3], [], "a series without data is empty, not an error");
+}

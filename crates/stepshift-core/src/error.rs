@@ -82,6 +82,8 @@ pub enum Service {
     Route53,
     /// Lambda Web Functions (the `lambda-web` API).
     LambdaWeb,
+    /// Amazon CloudWatch Logs.
+    CloudWatchLogs,
 }
 
 impl fmt::Display for Service {
@@ -93,6 +95,7 @@ impl fmt::Display for Service {
             Service::StepFunctions => "Step Functions",
             Service::Route53 => "Route 53",
             Service::LambdaWeb => "Lambda Web",
+            Service::CloudWatchLogs => "CloudWatch Logs",
         })
     }
 }

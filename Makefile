@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 SAM_VENV ?= .venv-sam
 PYTHON ?= python3
-FUNCTIONS := shift-weight check-health promote rollback record-version
+FUNCTIONS := shift-weight check-health promote rollback record-version tally
 export STEPSHIFT_VENV := $(abspath $(VENV))
 export SAM_CLI_TELEMETRY := 0
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -27,7 +27,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
-## build: the five task Lambdas for arm64 as bootstrap zips in target/lambda/<name>/
+## build: the six task Lambdas for arm64 as bootstrap zips in target/lambda/<name>/
 # One cargo invocation per function: Cargo unifies features across the packages of one
 # invocation, and each function must link only the AWS SDKs it calls.
 build: setup
@@ -57,7 +57,7 @@ bench-faults:
 bench-runner:
 	cargo run --release -p stepshift-bench -- runner
 
-## bench-lambda: size, init time, invocation latency and peak memory of the five task Lambdas
+## bench-lambda: size, init time, invocation latency and peak memory of the six task Lambdas
 # Sizes come from the arm64 zips; the timings from host builds, one per function for the
 # same reason as in build.
 bench-lambda: build

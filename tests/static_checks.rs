@@ -150,7 +150,21 @@ fn task_policy() -> Vec<(State, Value, Value)> {
         ),
         // Giving up leaves traffic split: more attempts, longer waits.
         (State::RollBack, retry(10, 120), catch(&[(StatesAll, "$.rollback", State::RecordRollback)])),
-        (State::RecordRollback, standard.clone(), catch(&[(StatesAll, "$.outcome", State::DeploymentRolledBack)])),
+        (State::RecordRollback, standard.clone(), catch(&[(StatesAll, "$.outcome", State::RolledBackWithFastPath)])),
+        // The fast path only ever adds rollbacks: when it cannot start, the deployment
+        // goes on without it, and stopping it never changes how a deployment ends (the
+        // EventBridge rule on the execution's status change removes the filters too).
+        (State::StartFastPath, standard.clone(), catch(&[(StatesAll, "$.fast_path_failure", State::ChooseNextStep)])),
+        (
+            State::StopFastPathReleased,
+            standard.clone(),
+            catch(&[(StatesAll, "$.fast_path_stopped", State::DeploymentSucceeded)]),
+        ),
+        (
+            State::StopFastPathRolledBack,
+            standard.clone(),
+            catch(&[(StatesAll, "$.fast_path_stopped", State::DeploymentRolledBack)]),
+        ),
     ];
     // Once traffic may have moved, every other task rolls back.
     for state in [
@@ -183,7 +197,7 @@ fn every_task_retries_and_catches_as_documented() {
         assert!(got_catch == catch, "\"{state}\": Catch is\n{got_catch:#}\nwhere the policy says\n{catch:#}");
     }
     let standard = policy.iter().filter(|(_, r, _)| *r == retry(6, 60)).count();
-    assert_eq!((standard, tasks.len()), (10, 12), "the standard Retry in 10 of the 12 Task states");
+    assert_eq!((standard, tasks.len()), (13, 15), "the standard Retry in 13 of the 15 Task states");
     // The approval's own timeout, and only it, becomes ApprovalTimedOut.
     let timed_out = &states[State::ApprovalTimedOut.as_str()];
     assert_eq!(timed_out["Type"], "Pass");
@@ -193,7 +207,7 @@ fn every_task_retries_and_catches_as_documented() {
 }
 
 #[test]
-fn the_template_builds_the_five_functions_for_arm64() {
+fn the_template_builds_the_six_functions_for_arm64() {
     let t = template();
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
@@ -208,7 +222,7 @@ fn the_template_builds_the_five_functions_for_arm64() {
         })
         .collect();
     let crates: BTreeSet<String> =
-        ["shift-weight", "check-health", "promote", "rollback", "record-version"].map(String::from).into();
+        ["shift-weight", "check-health", "promote", "rollback", "record-version", "tally"].map(String::from).into();
     assert_eq!(binaries, crates);
     for name in &crates {
         assert!(root().join("crates").join(name).join("src/main.rs").exists(), "{name} has a binary");
@@ -286,6 +300,36 @@ fn strings(y: &Yaml) -> Vec<String> {
         Yaml::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
         _ => Vec::new(),
     }
+}
+
+#[test]
+fn tally_publishes_only_its_namespace_and_subscribes_only_target_log_groups() {
+    let tally: Vec<Yaml> = statements().into_iter().filter(|(n, _)| n == "TallyFunction").map(|(_, s)| s).collect();
+    let by_action = |action: &str| {
+        tally.iter().find(|s| strings(&s["Action"]).iter().any(|a| a == action)).unwrap_or_else(|| panic!("{action}"))
+    };
+    let put = by_action("cloudwatch:PutMetricData");
+    assert_eq!(
+        put["Condition"]["StringEquals"]["cloudwatch:namespace"].as_str(),
+        Some(stepshift_core::outcomes::NAMESPACE),
+        "PutMetricData only into the outcomes namespace"
+    );
+    for action in ["logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "logs:DescribeSubscriptionFilters"] {
+        for r in strings(&by_action(action)["Resource"]) {
+            assert!(r.contains(":log-group:/aws/lambda/${TargetFunctionPattern}"), "{action} on {r}");
+        }
+    }
+    // Every ending removes the filters, also an execution stopped from outside.
+    let (_, rule) = resources().into_iter().find(|(n, _)| n == "FastPathCleanupRule").unwrap();
+    let pattern = &rule["Properties"]["EventPattern"];
+    assert_eq!(strings(&pattern["detail-type"]), ["Step Functions Execution Status Change"]);
+    assert_eq!(strings(&pattern["detail"]["status"]), ["SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"]);
+    let (_, f) = resources().into_iter().find(|(n, _)| n == "TallyFunction").unwrap();
+    assert_eq!(
+        f["Properties"]["EventInvokeConfig"]["MaximumRetryAttempts"].as_i64(),
+        Some(0),
+        "a retried batch counts twice"
+    );
 }
 
 #[test]

@@ -100,6 +100,10 @@ names! {
         RecordRejection = "Record rejection",
         /// Fail: the request was refused and nothing moved.
         DeploymentRejected = "Deployment rejected",
+        /// Choice: whether the request asked for the fast path.
+        FastPathChoice = "Fast path?",
+        /// Task (tally `start`): subscribe tally to the target functions' log groups.
+        StartFastPath = "Start fast path",
         /// Choice: the last check's decision, then the next step's needs.
         ChooseNextStep = "Choose next step",
         /// Task (EventBridge, waits for the task token): the approval pause.
@@ -130,12 +134,20 @@ names! {
         RecordPromotion = "Record promotion",
         /// Task (record-version `confirmed`): the lock-in passed.
         ConfirmRelease = "Confirm release",
+        /// Choice: whether a released deployment has a fast path to stop.
+        ReleasedWithFastPath = "Released with a fast path?",
+        /// Task (tally `stop`): remove the execution's subscription filters.
+        StopFastPathReleased = "Stop fast path, released",
         /// Succeed.
         DeploymentSucceeded = "Deployment succeeded",
         /// Task (rollback): the stable version takes all traffic again.
         RollBack = "Roll back",
         /// Task (record-version `rolled_back`).
         RecordRollback = "Record rollback",
+        /// Choice: whether a rolled-back deployment has a fast path to stop.
+        RolledBackWithFastPath = "Rolled back with a fast path?",
+        /// Task (tally `stop`): remove the execution's subscription filters.
+        StopFastPathRolledBack = "Stop fast path, rolled back",
         /// Fail: the deployment rolled back (or its rollback failed).
         DeploymentRolledBack = "Deployment rolled back",
     }

@@ -32,12 +32,12 @@ fn healthy_canary_promotes() {
     assert_eq!(o.parameter("/stepshift/orders/live/last-known-good-version"), Some("42"));
     // Checked every minute: the 5-minute canary five times, then the 5-minute lock-in.
     const CHECK: [State; 3] = [State::Bake, State::CheckHealth, State::ChooseNextStep];
-    let mut expected = vec![State::BeginDeployment, State::ChooseNextStep];
+    let mut expected = vec![State::BeginDeployment, State::FastPathChoice, State::ChooseNextStep];
     expected.extend(STEP);
     expected.extend(CHECK.repeat(4));
     expected.extend([State::Promote, State::RecordPromotion]);
     expected.extend(CHECK.repeat(5));
-    expected.extend([State::ConfirmRelease, State::DeploymentSucceeded]);
+    expected.extend([State::ConfirmRelease, State::ReleasedWithFastPath, State::DeploymentSucceeded]);
     assert_eq!(o.path, expected);
     let output = o.output.as_ref().unwrap();
     assert_eq!(output["status"], "promoted");
@@ -70,7 +70,7 @@ fn all_at_once_promotes_then_watches() {
     assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
     assert_settled(&o, "orders", "42");
     assert!(!o.path.iter().any(|s| *s == State::ShiftTraffic));
-    assert_eq!(&o.path[..3], [State::BeginDeployment, State::ChooseNextStep, State::Promote]);
+    assert_eq!(&o.path[..4], [State::BeginDeployment, State::FastPathChoice, State::ChooseNextStep, State::Promote]);
 }
 
 #[test]
@@ -83,7 +83,10 @@ fn an_error_regression_rolls_back_at_the_first_step() {
     assert!(cause.contains("orders:live version 42 error rate"), "the absolute limit agrees: {cause}");
     assert_settled(&o, "orders", "41");
     assert_eq!(o.path.iter().filter(|s| **s == State::ShiftTraffic).count(), 1, "caught at the first step");
-    assert_eq!(o.path[o.path.len() - 3..], [State::RollBack, State::RecordRollback, State::DeploymentRolledBack]);
+    assert_eq!(
+        o.path[o.path.len() - 4..],
+        [State::RollBack, State::RecordRollback, State::RolledBackWithFastPath, State::DeploymentRolledBack]
+    );
     assert_eq!(o.parameter("/stepshift/orders/live/last-known-good-version"), None);
 }
 
@@ -524,4 +527,84 @@ fn a_new_function_with_no_history_promotes_on_the_absolute_limits_and_says_so() 
     let reason = o.output.as_ref().unwrap()["steps"][0]["reason"].as_str().unwrap().to_owned();
     assert!(reason.contains("no baseline (version 41 served 0 invocations over 08:00-09:00, fewer than"), "{reason}");
     assert!(reason.ends_with("judged on the absolute limits only"), "{reason}");
+}
+
+/// The stable version of the fast-path scenarios: 1% errors.
+fn one_percent() -> Behavior {
+    Behavior { error_rate: 0.01, ..stable() }
+}
+
+/// At 100 req/s, the canary request, with or without the fast path.
+fn fast_path_run(fast: bool, candidate: VersionModel, seed: u64) -> stepshift_local::Outcome {
+    let scenario =
+        stepshift_local::Scenario::orders(candidate).with_seed(seed).with_rps(100.0).with_stable(one_percent());
+    let mut r = request(json!("canary-10-15m"));
+    if fast {
+        r["health"] = json!({"fast_path": {"enabled": true}});
+    }
+    run(scenario, r)
+}
+
+fn rollback_after_seconds(o: &stepshift_local::Outcome) -> i64 {
+    let shift = o.history.iter().find(|e| e.details["name"] == State::ShiftTraffic.as_str()).unwrap().timestamp;
+    let back = o.history.iter().find(|e| e.details["name"] == State::RollBack.as_str()).unwrap().timestamp;
+    back.secs_since(shift)
+}
+
+#[test]
+fn the_fast_path_rolls_back_a_regression_before_the_minute_metrics_arrive() {
+    let bad = || steady(Behavior { error_rate: 0.05, ..one_percent() });
+    let slow = fast_path_run(false, bad(), 7);
+    let fast = fast_path_run(true, bad(), 7);
+    for o in [&slow, &fast] {
+        assert_eq!(o.status, "FAILED", "{o:#?}");
+        assert_settled(o, "orders", "41");
+    }
+    let (slow_s, fast_s) = (rollback_after_seconds(&slow), rollback_after_seconds(&fast));
+    // CloudWatch delivers a minute 60-180 s after it ends; tally's buckets 3-30 s after theirs.
+    assert!(slow_s >= 120, "the minute metrics cannot roll back before they arrive: {slow_s} s");
+    assert!(fast_s < 90 && fast_s < slow_s, "fast path {fast_s} s, minute metrics {slow_s} s");
+    assert!(fast.path.iter().any(|s| *s == State::StartFastPath), "{:?}", fast.path);
+    assert!(fast.cause.as_deref().unwrap_or_default().contains("10-second counts"), "{:?}", fast.cause);
+    // The ending removed the filter; the deployment without a fast path never made one.
+    assert_eq!(fast.path[fast.path.len() - 2..], [State::StopFastPathRolledBack, State::DeploymentRolledBack]);
+    assert_eq!(fast.log_filters["/aws/lambda/orders"], Vec::<String>::new());
+    assert!(!slow.path.iter().any(|s| *s == State::StartFastPath || *s == State::StopFastPathRolledBack));
+}
+
+#[test]
+fn a_healthy_candidate_with_the_fast_path_promotes_and_leaves_no_filter() {
+    let o = fast_path_run(true, steady(one_percent()), 3);
+    assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
+    assert_settled(&o, "orders", "42");
+    assert_eq!(
+        o.path[o.path.len() - 3..],
+        [State::ReleasedWithFastPath, State::StopFastPathReleased, State::DeploymentSucceeded]
+    );
+    assert_eq!(o.log_filters["/aws/lambda/orders"], Vec::<String>::new());
+    // Checked every 20 s while live: three times as many checks as minute checks.
+    let checks = o.path.iter().filter(|p| **p == State::CheckHealth).count();
+    assert!(checks >= 3 * 20 - 3, "{checks} checks over 15 + 5 minutes");
+}
+
+#[test]
+fn a_log_group_with_two_other_filters_gets_no_fast_path_and_the_verdict_says_so() {
+    let scenario = stepshift_local::Scenario::orders(steady(stable())).with_rps(100.0).with_stable(stable());
+    let mut sim = Simulation::new(scenario).unwrap();
+    for name in ["datadog-forwarder", "splunk"] {
+        sim.env.aws.aws.add_foreign_filter("/aws/lambda/orders", name);
+    }
+    let mut r = request(json!("canary-10-5m"));
+    r["health"] = json!({"fast_path": {"enabled": true}});
+    let o = sim.run(r);
+    assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
+    assert_eq!(o.log_filters["/aws/lambda/orders"], ["datadog-forwarder", "splunk"], "others' filters untouched");
+    let notes = o.output.as_ref().map(|v| v.to_string()).unwrap_or_default();
+    let checked = o.history.iter().filter_map(|e| e.details.get("output")).map(|v| v.to_string()).collect::<String>();
+    assert!(
+        checked.contains("two subscription filters") || notes.contains("two subscription filters"),
+        "the verdicts say why there is no fast path"
+    );
+    // Not live: checked at the minute cadence after the first check.
+    assert!(o.path.iter().filter(|p| **p == State::CheckHealth).count() <= 12);
 }

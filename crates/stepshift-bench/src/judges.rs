@@ -18,8 +18,11 @@ use stepshift_local::sim::latency::phi;
 /// A judge under comparison.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Judge {
-    /// stepshift's judge, with its defaults.
+    /// stepshift's judge, with its defaults: CloudWatch's minute metrics only.
     Stepshift,
+    /// stepshift's judge with the fast path (`health.fast_path.enabled`): the same
+    /// minute checks, and checks every 20 s of the simulated tally's 10-second counts.
+    StepshiftTally,
     /// The common recipe: candidate error rate above 5% with at least 5 invocations.
     Seeds,
     /// A popular Step Functions sample: any candidate error in the last 60 seconds.
@@ -33,13 +36,15 @@ pub enum Judge {
 }
 
 /// Every judge, in table order.
-pub const ALL: [Judge; 5] = [Judge::Stepshift, Judge::Seeds, Judge::AnyError60s, Judge::AliasAlarm, Judge::MannWhitney];
+pub const ALL: [Judge; 6] =
+    [Judge::Stepshift, Judge::StepshiftTally, Judge::Seeds, Judge::AnyError60s, Judge::AliasAlarm, Judge::MannWhitney];
 
 impl Judge {
     /// The name in the table.
     pub fn name(self) -> &'static str {
         match self {
             Judge::Stepshift => "stepshift",
+            Judge::StepshiftTally => "stepshift + tally",
             Judge::Seeds => "5% / ≥5 inv.",
             Judge::AnyError60s => "any error 60 s",
             Judge::AliasAlarm => "alias alarm 2/3",
@@ -47,11 +52,16 @@ impl Judge {
         }
     }
 
+    /// Whether this is stepshift's own judge (with or without the fast path).
+    pub fn is_stepshift(self) -> bool {
+        matches!(self, Judge::Stepshift | Judge::StepshiftTally)
+    }
+
     /// The check-health stand-in, or `None` for stepshift's own handler.
     /// `usual_error_rate` is what an operator would have tuned the alarm to.
     pub fn check(self, usual_error_rate: f64) -> Option<CheckOverride> {
         let rule: fn(&Ctx, f64) -> (VerdictStatus, String) = match self {
-            Judge::Stepshift => return None,
+            Judge::Stepshift | Judge::StepshiftTally => return None,
             Judge::Seeds => seeds,
             Judge::AnyError60s => any_error,
             Judge::AliasAlarm => alias_alarm,
@@ -92,8 +102,15 @@ fn run(aws: &SimAws, input: Value, rule: impl Fn(&Ctx) -> (VerdictStatus, String
     let window = window_for(&input.plan, started, now);
     let ctx = Ctx { aws, input: &input, now, step_window_start: window.start };
     let (status, reason) = rule(&ctx);
-    let verdict =
-        Verdict { status, reasons: vec![reason], checked_at: now, window, targets: Vec::new(), alarms: Vec::new() };
+    let verdict = Verdict {
+        status,
+        reasons: vec![reason],
+        checked_at: now,
+        window,
+        targets: Vec::new(),
+        alarms: Vec::new(),
+        notes: Vec::new(),
+    };
     encode(decide(&input.plan, &input.progress, started, verdict, now))
 }
 

@@ -207,6 +207,9 @@ pub async fn status(execution: &str, target: &Target, format: Format) -> Result<
         for t in &v.targets {
             println!("baseline   {}: {}", t.target, stepshift_core::judge::baseline_summary(t));
         }
+        for note in &v.notes {
+            println!("note       {note}");
+        }
     }
     if view.pending_approval.is_some() {
         println!("waiting    for approval: stepshift approve {arn}  |  stepshift reject {arn} --reason ...");

@@ -148,6 +148,16 @@ pub async fn unlock(args: &AliasArgs, force: bool) -> Result<(), CliError> {
     };
     records::append_history(&aws, &keys, &stored.history, entry).await?;
     println!("Released the lock {} held on {}", lock.execution, args.qualified());
+    // The fast path's subscription filter goes with the lock: a stale one would keep
+    // invoking tally and hold one of the log group's two slots.
+    match stepshift_core::tasks::fast::stop(&aws, &lock.execution, std::slice::from_ref(&args.function)).await {
+        Ok(stopped) => {
+            for name in &stopped.removed {
+                println!("Removed the fast path's subscription filter {name}");
+            }
+        }
+        Err(e) => eprintln!("warning: could not remove the fast path's subscription filter of {}: {e}", lock.execution),
+    }
     Ok(())
 }
 

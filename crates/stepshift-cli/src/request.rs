@@ -48,6 +48,10 @@ pub struct RequestArgs {
     /// A CloudWatch alarm that rolls back when in ALARM (repeatable).
     #[arg(long = "alarm", value_name = "NAME")]
     pub alarms: Vec<String>,
+    /// Turn on the fast path: tally counts invocation outcomes from the functions' logs
+    /// within seconds, and checks every 20 s may roll back (never promote) on them.
+    #[arg(long)]
+    pub fast_path: bool,
     /// A request file (JSON, or TOML by extension); flags override its fields.
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
@@ -177,6 +181,12 @@ pub fn build(args: &RequestArgs) -> Result<Value, CliError> {
         if !args.alarms.is_empty() {
             h.insert("alarms".into(), json!(args.alarms));
         }
+        if args.fast_path {
+            let fast = h.entry("fast_path").or_insert(json!({}));
+            if let Some(f) = fast.as_object_mut() {
+                f.insert("enabled".into(), json!(true));
+            }
+        }
     }
     Ok(request)
 }
@@ -225,6 +235,14 @@ mod tests {
         let (v, r) = build_valid(&args()).unwrap();
         assert_eq!(v["targets"][0]["version"], "42");
         assert_eq!(r.steps().len(), 2);
+    }
+
+    #[test]
+    fn the_fast_path_flag_turns_it_on() {
+        let (v, r) = build_valid(&RequestArgs { fast_path: true, ..args() }).unwrap();
+        assert_eq!(v["health"]["fast_path"]["enabled"], true);
+        assert!(r.health.fast_path.enabled);
+        assert!(!build_valid(&args()).unwrap().1.health.fast_path.enabled);
     }
 
     #[test]

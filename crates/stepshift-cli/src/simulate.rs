@@ -423,6 +423,12 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
         for line in table(steps, &verdicts, view.plan.as_ref()) {
             println!("{line}");
         }
+        // What the last verdict says besides its findings (the fast path's state).
+        if let Some(v) = steps.last().and_then(|s| verdicts.at(s)) {
+            for note in &v.notes {
+                println!("{}", dim(note));
+            }
+        }
         println!(
             "\nsimulated duration {} · {} state transitions",
             humantime::format_duration(Duration::from_secs(outcome.duration_seconds.max(0) as u64)),
@@ -449,6 +455,7 @@ fn document(outcome: &Outcome, steps: &[StepSummary], verdicts: &StepVerdicts) -
                 "checks": s.checks,
                 "verdict": s.status,
                 "reasons": v.map(|v| v.reasons.clone()),
+                "notes": v.map(|v| v.notes.clone()),
                 "targets": v.map(|v| v.targets.clone()),
             })
         })

@@ -25,14 +25,23 @@ pub const REGION: &str = "us-east-1";
 /// The approval event bus name the simulation substitutes.
 pub const APPROVAL_BUS: &str = "stepshift-approvals";
 
-/// The five task functions, by the substitution that names them in the ASL.
-pub const FUNCTIONS: [(&str, &str); 5] = [
+/// The six task functions, by the substitution that names them in the ASL.
+pub const FUNCTIONS: [(&str, &str); 6] = [
     ("RecordVersionFunctionArn", "stepshift-record-version"),
     ("ShiftWeightFunctionArn", "stepshift-shift-weight"),
     ("CheckHealthFunctionArn", "stepshift-check-health"),
     ("PromoteFunctionArn", "stepshift-promote"),
     ("RollbackFunctionArn", "stepshift-rollback"),
+    ("TallyFunctionArn", TALLY_FUNCTION),
 ];
+
+/// The simulated `tally` function's name.
+pub const TALLY_FUNCTION: &str = "stepshift-tally";
+
+/// The simulated `tally` function's ARN: where its subscription filters send.
+pub fn tally_arn() -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{TALLY_FUNCTION}")
+}
 
 /// The DefinitionSubstitutions of the simulated account.
 pub fn substitutions() -> HashMap<String, String> {
@@ -148,6 +157,15 @@ pub struct Scenario {
     /// so that "Begin deployment" finds a history to compare with (0: a new function).
     #[serde(default = "default_history_seconds")]
     pub history_seconds: u64,
+    /// The fast path's delivery delay range: each version's 10-second bucket of outcomes
+    /// arrives this many seconds after it ends (only for requests that ask for the fast
+    /// path, `health.fast_path.enabled`).
+    #[serde(default = "default_tally_delay")]
+    pub tally_delay_seconds: (u64, u64),
+}
+
+fn default_tally_delay() -> (u64, u64) {
+    crate::sim::TALLY_DELAY_SECONDS
 }
 
 fn default_history_seconds() -> u64 {
@@ -183,6 +201,7 @@ impl Default for Scenario {
             approvals: Vec::new(),
             task_millis: default_task_millis(),
             history_seconds: default_history_seconds(),
+            tally_delay_seconds: default_tally_delay(),
         }
     }
 }
@@ -235,7 +254,8 @@ impl LocalEnvironment {
             scenario.history_seconds,
         )
         .with_sites(scenario.sites.clone())
-        .with_web(scenario.web_functions.clone());
+        .with_web(scenario.web_functions.clone())
+        .with_tally_delay(scenario.tally_delay_seconds);
         let mut actions = scenario.actions.clone();
         actions.sort_by_key(|a| a.after_seconds);
         LocalEnvironment {
@@ -262,6 +282,7 @@ impl LocalEnvironment {
                 "stepshift-check-health" => check_health::handle(aws, config, input).await,
                 "stepshift-promote" => promote::handle(aws, config, input).await,
                 "stepshift-rollback" => rollback::handle(aws, config, input).await,
+                TALLY_FUNCTION => tally::handle(aws, &tally_arn(), input).await,
                 other => Err(TaskError::InvalidTaskInput(format!("no task function named {other}"))),
             }
         })
@@ -363,6 +384,8 @@ pub struct Outcome {
     pub endpoints: Vec<(String, String, Vec<stepshift_core::routers::web::RevisionWeight>)>,
     /// Each simulated site's hosted zone at the end: its record sets.
     pub zones: BTreeMap<String, Vec<stepshift_core::routers::route53::RecordSet>>,
+    /// The subscription filters on each simulated function's log group at the end.
+    pub log_filters: BTreeMap<String, Vec<String>>,
     /// AWS calls made, per kind.
     pub calls: BTreeMap<Call, u64>,
     /// Approval requests sent.
@@ -510,6 +533,16 @@ impl Simulation {
                     let zone = s.record.hosted_zone_id.clone();
                     let records = self.env.aws.aws.record_sets(&zone);
                     (zone, records)
+                })
+                .collect(),
+            log_filters: self
+                .scenario
+                .functions
+                .iter()
+                .map(|f| {
+                    let group = format!("/aws/lambda/{}", f.function);
+                    let filters = self.env.aws.aws.subscription_filters(&group);
+                    (group, filters)
                 })
                 .collect(),
             calls,

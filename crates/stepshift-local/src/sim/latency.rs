@@ -50,6 +50,11 @@ impl LogNormal {
         let sigma = ((p99_ms.max(p50) / p50).ln() / 2.326_347_874).max(1e-6);
         Self { mu: p50.ln(), sigma }
     }
+
+    /// The share of durations above `ms`.
+    pub fn share_above(&self, ms: f64) -> f64 {
+        if ms <= 0.0 { 1.0 } else { 1.0 - phi((ms.ln() - self.mu) / self.sigma) }
+    }
 }
 
 impl Histogram {

@@ -7,6 +7,7 @@
 mod alias;
 pub mod latency;
 mod site;
+mod tally;
 mod web;
 
 pub use alias::FunctionModel;
@@ -113,12 +114,20 @@ struct Stream {
     /// When each minute's datapoints arrive: one draw per alias and minute, because
     /// CloudWatch delivers a function's datapoints of one minute together.
     arrivals: BTreeMap<i64, Timestamp>,
+    /// What the simulated `tally` published, per version and 10-second bucket.
+    tally: BTreeMap<(String, i64), tally::TallyBucket>,
 }
 
 impl Stream {
     /// A stream with no traffic generated yet, from `start`.
     fn new(route: Box<dyn SimRoute>, start: Timestamp) -> Self {
-        Stream { route, generated_until: start, buckets: BTreeMap::new(), arrivals: BTreeMap::new() }
+        Stream {
+            route,
+            generated_until: start,
+            buckets: BTreeMap::new(),
+            arrivals: BTreeMap::new(),
+            tally: BTreeMap::new(),
+        }
     }
 
     /// Every visible minute of every version, summed: what an endpoint-wide metric sees.
@@ -194,6 +203,8 @@ pub struct StreamAlarm {
 struct Traffic {
     streams: Vec<Stream>,
     rng: ChaCha8Rng,
+    /// The simulated tally's own draws ([`tally`]).
+    tally_rng: ChaCha8Rng,
 }
 
 /// Simulated Lambda, CloudWatch, alarms and SSM on a virtual clock.
@@ -203,9 +214,15 @@ pub struct SimAws {
     origin: Timestamp,
     history_start: Timestamp,
     lag_seconds: (u64, u64),
+    /// How long the simulated tally's buckets take to arrive after they end, seconds.
+    tally_delay_seconds: (u64, u64),
     alarms: Vec<ScheduledAlarm>,
     traffic: Mutex<Traffic>,
 }
+
+/// The default delivery delay of the simulated fast path: CloudWatch Logs delivers a
+/// subscription's batches within seconds, and tally publishes at once.
+pub const TALLY_DELAY_SECONDS: (u64, u64) = (3, 30);
 
 impl SimAws {
     /// An account holding `functions` at `start`, with CloudWatch delivering each
@@ -230,8 +247,13 @@ impl SimAws {
             origin: start,
             history_start: since,
             lag_seconds: (lag_seconds.0.min(lag_seconds.1), lag_seconds.1.max(lag_seconds.0)),
+            tally_delay_seconds: TALLY_DELAY_SECONDS,
             alarms,
-            traffic: Mutex::new(Traffic { streams: Vec::new(), rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_cafe) }),
+            traffic: Mutex::new(Traffic {
+                streams: Vec::new(),
+                rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_cafe),
+                tally_rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7a11_7a11),
+            }),
         }
         .with_routes(functions.into_iter().map(|f| Box::new(f) as Box<dyn SimRoute>).collect())
     }
@@ -262,6 +284,13 @@ impl SimAws {
         self.with_routes(endpoints.into_iter().map(|w| Box::new(w) as Box<dyn SimRoute>).collect())
     }
 
+    /// The fast path's delivery delay: each version's 10-second bucket arrives
+    /// `delay.0..=delay.1` seconds after it ends.
+    pub fn with_tally_delay(mut self, delay: (u64, u64)) -> Self {
+        self.tally_delay_seconds = (delay.0.min(delay.1), delay.1.max(delay.0));
+        self
+    }
+
     /// Moves the clock to `now`.
     pub fn set_now(&self, now: Timestamp) {
         self.aws.set_now(now);
@@ -276,10 +305,19 @@ impl SimAws {
     pub fn generate(&self) {
         let now = self.aws.now();
         let mut traffic = self.traffic();
-        let Traffic { streams, rng } = &mut *traffic;
+        let Traffic { streams, rng, tally_rng } = &mut *traffic;
         for s in streams.iter_mut() {
+            let subscribed = match s.route.published() {
+                Published::Lambda { function, .. } => self.subscription(&function),
+                _ => None,
+            };
+            let feed = subscribed.map(|f| tally::Feed {
+                delay: self.tally_delay_seconds,
+                slow_above_ms: f.slow_above_ms,
+                rng: &mut *tally_rng,
+            });
             match s.route.routing(&self.aws) {
-                Some(routing) => generate_stream(s, &routing, now, self.origin, self.lag_seconds, rng),
+                Some(routing) => generate_stream(s, &routing, now, self.origin, self.lag_seconds, rng, feed),
                 None => s.generated_until = now,
             }
         }
@@ -308,6 +346,7 @@ fn generate_stream(
     origin: Timestamp,
     lag: (u64, u64),
     rng: &mut ChaCha8Rng,
+    mut feed: Option<tally::Feed<'_>>,
 ) {
     let models: Vec<(String, f64, VersionModel)> = routing
         .versions()
@@ -356,7 +395,11 @@ fn generate_stream(
             bucket.invocations += invoked;
             bucket.errors += errors;
             bucket.throttles += throttled;
-            bucket.durations.add(invoked, LogNormal::from_percentiles(b.latency_p50_ms, b.latency_p99_ms), rng);
+            let latency = LogNormal::from_percentiles(b.latency_p50_ms, b.latency_p99_ms);
+            bucket.durations.add(invoked, latency, rng);
+            if let Some(feed) = feed.as_mut() {
+                feed.count(&mut s.tally, version, t, end, invoked, errors, latency);
+            }
         }
         t = end;
     }

@@ -217,3 +217,41 @@ fn the_p99_limit_counts_invocations_over_it_in_the_window() {
         "fewer than 500 samples: too few to expect 5 over the limit"
     );
 }
+
+/// A fast-path comparison with this much evidence against a threshold of 400.
+fn fast(evidence: f64) -> Comparison {
+    Comparison {
+        candidate_errors: 12,
+        candidate_invocations: 80,
+        stable_errors: 2,
+        stable_invocations: 700,
+        ratio: Some(52.5),
+        baseline: BaselineKind::Concurrent,
+        history: None,
+        minutes: None,
+        since: Some(Timestamp::from_secs(60)),
+        evidence,
+        threshold: 400.0,
+    }
+}
+
+#[test]
+fn the_fast_path_can_roll_back_but_never_stands_in_for_missing_minutes() {
+    let h = HealthSettings::default();
+    // No minute metrics yet (CloudWatch's lag), the fast path past its threshold: unhealthy.
+    let mut t = target(sample("42", 0, 0));
+    t.fast_failures = Some(fast(1e5));
+    let v = run(&h, vec![t.clone()], vec![]);
+    assert_eq!(v.status, VerdictStatus::Unhealthy);
+    assert!(v.reasons[0].contains("in the fast path's 10-second counts"), "{:?}", v.reasons);
+    assert!(v.reasons[0].contains("over the same seconds"), "{:?}", v.reasons);
+    // The fast path clean: still inconclusive, since only the minute metrics promote.
+    t.fast_failures = Some(fast(2.0));
+    assert_eq!(run(&h, vec![t], vec![]).status, VerdictStatus::Inconclusive);
+    // Slow invocations the same way.
+    let mut s = target(sample("42", 100, 0));
+    s.fast_slow = Some(fast(1e5));
+    let v = run(&h, vec![s], vec![]);
+    assert_eq!(v.status, VerdictStatus::Unhealthy);
+    assert!(v.reasons[0].contains("is slow"), "{:?}", v.reasons);
+}

@@ -83,7 +83,7 @@ pub async fn check<P: ObservePorts + AlarmSource + OutcomeSource + Clock>(
         let mut sample = judged.sample(t, &o);
         if let Some(f) = f {
             (sample.fast_failures, sample.fast_slow) = judged.fast_tests(t, &f);
-            notes.extend(fast::silent(&t.qualified(), &f, &o.candidate, plan.started_at));
+            notes.push(fast::note(&t.qualified(), &f, &o.candidate, plan.started_at));
         }
         samples.push(sample);
     }

@@ -3,7 +3,9 @@
 
 use crate::compare::MinutePair;
 use crate::deployment::{Plan, Traffic};
-use crate::outcomes::{BucketCounts, FAST_PATH_HORIZON_SECONDS, NAMESPACE, OutcomeSeries, OutcomeSource, bucket_of};
+use crate::outcomes::{
+    BucketCounts, FAST_PATH_HORIZON_SECONDS, NAMESPACE, OutcomeSeries, OutcomeSource, Source, bucket_of,
+};
 use crate::ports::VersionMetrics;
 use crate::time::Timestamp;
 
@@ -19,6 +21,8 @@ pub struct Buckets {
     pub stable: Vec<BucketCounts>,
     /// From when the candidate had all traffic, if it has.
     pub full_from: Option<Timestamp>,
+    /// The input they came from.
+    pub source: Source,
 }
 
 impl Buckets {
@@ -60,19 +64,32 @@ impl Buckets {
     }
 }
 
-/// A note when `tally` counted nothing of a candidate that CloudWatch's minute metrics
-/// show serving: the fast path is down (tally failing, or the filter gone), and only the
-/// minute checks are judging. Minutes in the first two of the deployment do not count:
-/// the subscription takes a moment to deliver.
-pub fn silent(label: &str, buckets: &Buckets, minutes: &VersionMetrics, started_at: Timestamp) -> Option<String> {
+/// What the verdict says about one target's fast path: live, with what it counted; or
+/// down, when `tally` counted nothing in the newest minute in which CloudWatch's minute
+/// metrics show the candidate serving (tally failing, or the filter removed), so that
+/// only the minute checks are judging. CloudWatch delivers a minute 1-4 minutes late,
+/// long after `tally`'s counts of it. Minutes in the first two of the deployment do not
+/// count: the subscription takes a moment to deliver.
+pub fn note(label: &str, buckets: &Buckets, minutes: &VersionMetrics, started_at: Timestamp) -> String {
     let since = started_at.plus_secs(120);
-    let seen: u64 = minutes.minutes.iter().filter(|m| m.start >= since).map(|m| m.invocations).sum();
-    (seen > 0 && buckets.candidate_invocations() == 0).then(|| {
-        format!(
-            "fast path: down for {label}: CloudWatch counted {seen} candidate invocations and tally none; judged on \
-             the minute metrics alone"
-        )
-    })
+    let newest = minutes.minutes.iter().filter(|m| m.start >= since && m.invocations > 0).max_by_key(|m| m.start);
+    let counted_in = |m: &crate::ports::MinuteCounts| -> u64 {
+        let end = m.start.plus_secs(60);
+        buckets.candidate.iter().filter(|b| b.start >= m.start && b.start < end).map(|b| b.invocations).sum()
+    };
+    match newest {
+        Some(m) if counted_in(m) == 0 => format!(
+            "fast path: down for {label}: CloudWatch counted {} candidate invocations in the minute from {} and tally \
+             none; judged on the minute metrics alone",
+            m.invocations,
+            m.start.to_rfc3339()
+        ),
+        _ => format!(
+            "fast path: live for {label} ({}), {} candidate invocations counted",
+            buckets.source.name(),
+            buckets.candidate_invocations()
+        ),
+    }
 }
 
 /// Reads the buckets of every target whose fast path is live (`None` for the others),
@@ -123,7 +140,7 @@ pub async fn read<P: OutcomeSource>(
                 source: f.source,
             });
         }
-        read_for.push((i, label, f.source));
+        read_for.push((i, f.source));
     }
     if series.is_empty() {
         return (out, notes);
@@ -134,18 +151,72 @@ pub async fn read<P: OutcomeSource>(
         )),
         Ok(mut read) => {
             let full_from = (traffic.weight_percent >= 100.0).then_some(step_started);
-            for (k, (i, label, source)) in read_for.into_iter().enumerate() {
+            for (k, (i, source)) in read_for.into_iter().enumerate() {
                 let stable = std::mem::take(&mut read[2 * k + 1]);
                 let candidate = std::mem::take(&mut read[2 * k]);
-                let buckets = Buckets { candidate, stable, full_from };
-                notes.push(format!(
-                    "fast path: live for {label} ({}), {} candidate invocations counted",
-                    source.name(),
-                    buckets.candidate_invocations()
-                ));
-                out[i] = Some(buckets);
+                out[i] = Some(Buckets { candidate, stable, full_from, source });
             }
         }
     }
     (out, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(secs: i64, invocations: u64, failures: u64) -> BucketCounts {
+        BucketCounts { start: Timestamp::from_secs(secs), invocations, failures, slow: 0 }
+    }
+
+    fn failures(b: &BucketCounts) -> (u64, u64) {
+        (b.invocations, b.failures)
+    }
+
+    #[test]
+    fn while_split_a_candidate_bucket_waits_for_the_stable_one() {
+        let buckets = Buckets {
+            candidate: vec![b(0, 10, 1), b(10, 12, 2), b(20, 3, 9)],
+            stable: vec![b(0, 90, 1), b(20, 80, 0)],
+            full_from: None,
+            source: Source::Logs,
+        };
+        let pairs = buckets.pairs(failures);
+        let starts: Vec<i64> = pairs.iter().map(|p| p.start.secs()).collect();
+        assert_eq!(starts, [0, 20], "the bucket at 10 s waits for the stable version's counts");
+        assert_eq!((pairs[0].stable_n, pairs[0].stable_k), (90, 1));
+        assert_eq!((pairs[1].candidate_n, pairs[1].candidate_k), (3, 3), "failures clamped to invocations");
+    }
+
+    #[test]
+    fn at_full_traffic_buckets_are_judged_against_the_history() {
+        let buckets = Buckets {
+            candidate: vec![b(0, 10, 1), b(60, 100, 2)],
+            stable: vec![b(0, 90, 1), b(60, 4, 0)],
+            full_from: Some(Timestamp::from_secs(60)),
+            source: Source::Logs,
+        };
+        let pairs = buckets.pairs(failures);
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(pairs[0].stable_n, 90, "before the promotion: the stable version of the same seconds");
+        assert_eq!((pairs[1].stable_n, pairs[1].stable_k), (0, 0), "after it: none, so the history is the baseline");
+    }
+
+    #[test]
+    fn the_note_says_down_when_cloudwatch_saw_what_tally_did_not() {
+        let minutes = VersionMetrics {
+            minutes: vec![crate::ports::MinuteCounts {
+                start: Timestamp::from_secs(180),
+                invocations: 40,
+                ..Default::default()
+            }],
+            p99_duration_ms: None,
+        };
+        let silent = Buckets::default();
+        assert!(note("orders:live", &silent, &minutes, Timestamp::from_secs(0)).starts_with("fast path: down"));
+        let counting = Buckets { candidate: vec![b(180, 35, 0)], ..Buckets::default() };
+        assert!(note("orders:live", &counting, &minutes, Timestamp::from_secs(0)).starts_with("fast path: live"));
+        // The first two minutes: the subscription may not have delivered yet.
+        assert!(note("orders:live", &silent, &minutes, Timestamp::from_secs(120)).starts_with("fast path: live"));
+    }
 }

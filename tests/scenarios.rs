@@ -608,3 +608,30 @@ fn a_log_group_with_two_other_filters_gets_no_fast_path_and_the_verdict_says_so(
     // Not live: checked at the minute cadence after the first check.
     assert!(o.path.iter().filter(|p| **p == State::CheckHealth).count() <= 12);
 }
+
+#[test]
+fn a_silent_fast_path_is_reported_down_and_the_minute_metrics_still_roll_back() {
+    // A regression that begins 4 minutes in; the filter is removed by hand at 2 minutes.
+    let bad = Behavior { error_rate: 0.05, ..one_percent() };
+    let candidate =
+        VersionModel { behavior: one_percent(), changes: vec![Change { after_seconds: 240, behavior: bad }] };
+    let mut scenario =
+        stepshift_local::Scenario::orders(candidate).with_seed(5).with_rps(100.0).with_stable(one_percent());
+    scenario.actions = vec![TimedAction {
+        after_seconds: 120,
+        action: Action::RemoveLogFilters { log_group: "/aws/lambda/orders".into() },
+    }];
+    let mut r = request(json!("canary-10-15m"));
+    r["health"] = json!({"fast_path": {"enabled": true}});
+    let o = run(scenario, r);
+    assert_eq!(o.status, "FAILED", "{o:#?}");
+    assert_settled(&o, "orders", "41");
+    let checks: Vec<&serde_json::Value> = events(&o, "LambdaFunctionSucceeded")
+        .into_iter()
+        .filter(|e| e["output"]["verdict"]["notes"].is_array())
+        .collect();
+    let notes = |e: &serde_json::Value| e["output"]["verdict"]["notes"].to_string();
+    assert!(checks.iter().any(|e| notes(e).contains("fast path: down")), "a check says the fast path is down");
+    // Rolled back on the minute metrics: CloudWatch's reasons, not the fast path's.
+    assert!(!o.cause.as_deref().unwrap_or_default().contains("10-second counts"), "{:?}", o.cause);
+}

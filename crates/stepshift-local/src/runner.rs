@@ -88,6 +88,12 @@ pub enum Action {
         /// Every record set the zone holds afterwards.
         records: Vec<stepshift_core::routers::route53::RecordSet>,
     },
+    /// Someone deletes every subscription filter of a log group by hand (the fast path
+    /// goes silent; `tally` failing looks the same to a check).
+    RemoveLogFilters {
+        /// The log group, e.g. `/aws/lambda/orders`.
+        log_group: String,
+    },
     /// Someone sets a Web Function endpoint's weights by hand (drift).
     SetWebWeights {
         /// The Web Function.
@@ -351,6 +357,16 @@ impl Environment for LocalEnvironment {
                 Action::SetWebWeights { function, endpoint, weights } => {
                     self.aws.generate();
                     self.aws.aws.put_web_weights(&function, &endpoint, weights);
+                }
+                Action::RemoveLogFilters { log_group } => {
+                    self.aws.generate();
+                    for name in self.aws.aws.subscription_filters(&log_group) {
+                        let _ = block_on(stepshift_core::outcomes::LogSubscriptions::delete_filter(
+                            &self.aws.aws,
+                            &log_group,
+                            &name,
+                        ));
+                    }
                 }
             }
         }

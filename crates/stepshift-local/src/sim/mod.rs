@@ -116,6 +116,8 @@ struct Stream {
     arrivals: BTreeMap<i64, Timestamp>,
     /// What the simulated `tally` published, per version and 10-second bucket.
     tally: BTreeMap<(String, i64), tally::TallyBucket>,
+    /// When each 10-second bucket's counts arrive: one draw per stream and bucket.
+    tally_arrivals: BTreeMap<i64, Timestamp>,
 }
 
 impl Stream {
@@ -127,6 +129,7 @@ impl Stream {
             buckets: BTreeMap::new(),
             arrivals: BTreeMap::new(),
             tally: BTreeMap::new(),
+            tally_arrivals: BTreeMap::new(),
         }
     }
 
@@ -398,7 +401,7 @@ fn generate_stream(
             let latency = LogNormal::from_percentiles(b.latency_p50_ms, b.latency_p99_ms);
             bucket.durations.add(invoked, latency, rng);
             if let Some(feed) = feed.as_mut() {
-                feed.count(&mut s.tally, version, t, end, invoked, errors, latency);
+                feed.count(&mut s.tally, &mut s.tally_arrivals, version, t, end, invoked, errors, latency);
             }
         }
         t = end;

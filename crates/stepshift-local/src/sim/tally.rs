@@ -1,7 +1,9 @@
 //! The simulated fast path: what the `tally` Lambda would publish for a function whose
 //! log group carries a stepshift subscription filter, 10-second buckets of the same
-//! invocations the minute metrics count, each version's bucket arriving after its own
-//! delivery delay (CloudWatch Logs' batching, tally's invocation and PutMetricData).
+//! invocations the minute metrics count, each bucket arriving after a delivery delay
+//! (CloudWatch Logs' batching, tally's invocation and PutMetricData). One draw per
+//! function and bucket: a subscription delivers a log group's lines in batches, so both
+//! versions' lines of the same seconds travel together.
 //!
 //! It splits each slice of simulated traffic over the 10-second buckets it covers with
 //! a random generator of its own, so that turning the fast path on does not change a
@@ -48,6 +50,7 @@ impl Feed<'_> {
     pub fn count(
         &mut self,
         buckets: &mut BTreeMap<(String, i64), TallyBucket>,
+        arrivals: &mut BTreeMap<i64, Timestamp>,
         version: &str,
         t: Timestamp,
         end: Timestamp,
@@ -66,10 +69,14 @@ impl Feed<'_> {
             left_n -= n;
             left_e -= e;
             let slow = self.slow_above_ms.map_or(0, |ms| binomial(n, latency.share_above(ms as f64), self.rng));
-            let delay = self.rng.random_range(self.delay.0..=self.delay.1);
+            let (delay, rng) = (self.delay, &mut *self.rng);
+            let visible_at = *arrivals.entry(bucket.millis()).or_insert_with(|| {
+                let delay = rng.random_range(delay.0..=delay.1);
+                bucket.plus_secs(BUCKET_SECONDS + i64::try_from(delay).unwrap_or(0))
+            });
             let b = buckets.entry((version.to_owned(), bucket.millis())).or_insert_with(|| TallyBucket {
                 counts: BucketCounts { start: bucket, ..BucketCounts::default() },
-                visible_at: bucket.plus_secs(BUCKET_SECONDS + i64::try_from(delay).unwrap_or(0)),
+                visible_at,
             });
             b.counts.invocations += n;
             b.counts.failures += e;

@@ -1,4 +1,4 @@
-//! `stepshift-bench lambda`: how lean the five task Lambdas are.
+//! `stepshift-bench lambda`: how lean the six task Lambdas are.
 //!
 //! - Sizes: the stripped arm64 `bootstrap` and its zip, from `make build`.
 //! - On this machine's build: the init time from process start to the first
@@ -18,7 +18,7 @@ use stepshift_testkit::Emulator;
 /// Flags of `lambda`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Where the host build of the five binaries is.
+    /// Where the host build of the six binaries is.
     #[arg(long, default_value = "target/release")]
     pub binaries: PathBuf,
     /// Where `make build` put the arm64 zips (`<dir>/<name>/bootstrap.zip`).
@@ -29,7 +29,10 @@ pub struct Args {
     pub starts: usize,
 }
 
-const FUNCTIONS: [&str; 5] = ["shift-weight", "check-health", "promote", "rollback", "record-version"];
+const FUNCTIONS: [&str; 6] = ["shift-weight", "check-health", "promote", "rollback", "record-version", "tally"];
+
+/// Lines in tally's benchmark batch: a second of REPORT lines at 1,000 req/s.
+const TALLY_BATCH_LINES: usize = 1000;
 
 /// What the stub saw of one process.
 #[derive(Debug, Default)]
@@ -210,7 +213,35 @@ async fn prepare(emulator: &Emulator) -> HashMap<&'static str, Value> {
         ("rollback", json!({"targets": targets, "traffic": traffic})),
         ("promote", json!({"targets": targets, "traffic": traffic})),
         ("record-version", json!({"action": "promoted", "plan": plan})),
+        // One log batch: a second of a function's REPORT lines at 1,000 req/s, one in 50
+        // a timeout, counted and published in one PutMetricData call.
+        ("tally", tally_batch(now)),
     ])
+}
+
+/// A subscription batch of [`TALLY_BATCH_LINES`] REPORT lines of version 2 of
+/// orders:live, as CloudWatch Logs delivers it to tally.
+fn tally_batch(now: stepshift_core::Timestamp) -> Value {
+    let events: Vec<Value> = (0..TALLY_BATCH_LINES)
+        .map(|i| {
+            let status = if i % 50 == 0 { "\tStatus: timeout" } else { "" };
+            json!({
+                "id": format!("{i:056}"),
+                "timestamp": now.millis() + i as i64,
+                "message": format!(
+                    "REPORT RequestId: {i:08x}-0000-4000-8000-000000000000\tDuration: 41.27 ms\tBilled Duration: 42 ms\tMemory Size: 128 MB\tMax Memory Used: 31 MB{status}\n"
+                ),
+            })
+        })
+        .collect();
+    tally::logs::encode_payload(&json!({
+        "messageType": "DATA_MESSAGE",
+        "owner": "000000000000",
+        "logGroup": "/aws/lambda/orders",
+        "logStream": "2026/11/30/[2]0123456789abcdef0123456789abcdef",
+        "subscriptionFilters": ["stepshift/orders/live/180/bench"],
+        "logEvents": events,
+    }))
 }
 
 /// Runs the measurements and prints a Markdown table.

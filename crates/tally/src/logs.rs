@@ -100,6 +100,17 @@ pub struct LogEvent {
     pub message: String,
 }
 
+/// Encodes a batch as CloudWatch Logs sends it: `{"awslogs": {"data": base64(gzip(JSON))}}`
+/// (tests and benchmarks build their events with it).
+pub fn encode_payload(batch: &Value) -> Value {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = gz.write_all(batch.to_string().as_bytes());
+    let zipped = gz.finish().unwrap_or_default();
+    serde_json::json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(zipped)}})
+}
+
 /// Decodes `{"awslogs": {"data": ...}}`.
 pub fn decode_payload(payload: &Value) -> Result<LogBatch, String> {
     let data = payload

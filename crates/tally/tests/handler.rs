@@ -1,8 +1,5 @@
 //! tally's handler on the in-memory ports: every input shape, told apart.
 
-use std::io::Write;
-
-use base64::Engine;
 use serde_json::{Value, json};
 use stepshift_core::memory::{Call, Fault, MemoryAws};
 use stepshift_core::outcomes::{BucketCounts, OutcomeSeries, Source};
@@ -23,9 +20,7 @@ fn sample(name: &str) -> Value {
 
 /// A batch as CloudWatch Logs sends it.
 fn awslogs(batch: &Value) -> Value {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(batch.to_string().as_bytes()).unwrap();
-    json!({"awslogs": {"data": base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap())}})
+    tally::logs::encode_payload(batch)
 }
 
 fn series(version: &str, source: Source) -> OutcomeSeries {

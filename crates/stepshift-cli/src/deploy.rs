@@ -64,7 +64,11 @@ pub async fn deploy(args: DeployArgs) -> Result<(), CliError> {
         println!("{}", serde_json::to_string_pretty(&input).unwrap_or_default());
         return Ok(());
     }
-    let sfn = Sfn::new(&stepshift_aws::load_config().await);
+    let config = stepshift_aws::load_config().await;
+    for w in stepshift_core::tasks::fast::preflight(&stepshift_aws::AwsPorts::new(&config), &request).await {
+        eprintln!("warning: {w}");
+    }
+    let sfn = Sfn::new(&config);
     let machine = sfn.state_machine(&args.target).await?;
     let name = args.name.clone().unwrap_or_else(|| execution_name(&request.targets, SystemClock.now()));
     let arn = sfn.start(&machine, &name, &input).await?;

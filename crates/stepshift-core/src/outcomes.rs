@@ -37,6 +37,9 @@ pub const DIM_SOURCE: &str = "Source";
 /// Every subscription filter stepshift creates starts with this.
 pub const FILTER_PREFIX: &str = "stepshift";
 
+/// CloudWatch Logs' limit of subscription filters per log group.
+pub const MAX_SUBSCRIPTION_FILTERS: usize = 2;
+
 /// Shortest fast-path check interval, in seconds.
 pub const MIN_FAST_CHECK_SECONDS: u64 = 10;
 /// The fast-path check interval when the request leaves it unset (lengthened in

@@ -28,8 +28,7 @@ use crate::outcomes::{BucketCounts, LogSubscriptions, OutcomeSeries, OutcomeSink
 use crate::ports::PortResult;
 use crate::time::Timestamp;
 
-/// How many subscription filters a log group may have.
-pub const MAX_SUBSCRIPTION_FILTERS: usize = 2;
+pub use crate::outcomes::MAX_SUBSCRIPTION_FILTERS;
 
 /// One subscription filter.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,8 +24,8 @@ use tracing::{info, warn};
 use crate::deployment::{Plan, PlannedTarget};
 use crate::error::{PortError, TaskError};
 use crate::outcomes::{
-    BucketCounts, DEFAULT_FAST_CHECK_SECONDS, FastPath, FastTarget, FilterName, LogSubscriptions, OutcomeSeries,
-    OutcomeSink, Source, bucket_of, execution_name,
+    BucketCounts, DEFAULT_FAST_CHECK_SECONDS, FastPath, FastTarget, FilterName, LogSubscriptions,
+    MAX_SUBSCRIPTION_FILTERS, OutcomeSeries, OutcomeSink, Source, bucket_of, execution_name,
 };
 use crate::routers::alias::AliasRoute;
 use crate::time::Clock;
@@ -121,7 +121,7 @@ async fn subscribe<P: LogSubscriptions>(
         info!(log_group = %group, filter = %name, "subscription filter already in place");
         return Ok(Ok(group));
     }
-    if filters.len() >= 2 {
+    if filters.len() >= MAX_SUBSCRIPTION_FILTERS {
         let why = format!(
             "the log group {group} already has two subscription filters ({}), CloudWatch Logs' limit",
             filters.join(", ")
@@ -297,6 +297,43 @@ async fn stop_function<P: LogSubscriptions>(
     Ok(())
 }
 
+/// Advice before a deployment starts (`stepshift deploy` prints it): each Lambda alias
+/// target whose log group already has CloudWatch Logs' two subscription filters, none of
+/// them this deployment's, gets no logs input. Nothing here stops the deployment; a
+/// target that cannot be looked at is named too.
+pub async fn preflight<P: LogSubscriptions>(ports: &P, request: &crate::request::DeploymentRequest) -> Vec<String> {
+    let mut out = Vec::new();
+    if !request.health.fast_path.enabled {
+        return out;
+    }
+    for target in &request.targets.aliases {
+        let label = target.qualified();
+        let group = match ports.log_group_of(&target.function).await {
+            Ok(group) => group,
+            Err(e) => {
+                out.push(format!("fast path: could not find the log group of {label} ({e})"));
+                continue;
+            }
+        };
+        match ports.filters(&group).await {
+            Ok(filters) if filters.len() >= MAX_SUBSCRIPTION_FILTERS => out.push(format!(
+                "fast path: {group} already has {} subscription filters ({}), CloudWatch Logs' limit: {label} gets no \
+                 logs input{}",
+                filters.len(),
+                filters.join(", "),
+                if request.health.fast_path.sources.contains(&Source::Destinations) {
+                    "; it counts Lambda Destinations events instead"
+                } else {
+                    ", and is judged on the minute metrics alone"
+                }
+            )),
+            Ok(_) => {}
+            Err(e) => out.push(format!("fast path: could not read the subscription filters of {group} ({e})")),
+        }
+    }
+    out
+}
+
 /// "Stop fast path": deletes every subscription filter the execution `execution_arn`
 /// put on the log groups of `functions`, and nothing else. It tries every function
 /// before it reports an error (a retryable one first, so that the caller retries).
@@ -445,6 +482,31 @@ mod tests {
         let zero = BucketCounts { start: Timestamp::from_secs(1_800_000_010), ..BucketCounts::default() };
         assert_eq!(aws.published(&series("orders", "42", Source::Destinations)), [zero]);
         assert_eq!(fast.targets[1].source, Source::Logs);
+    }
+
+    #[tokio::test]
+    async fn preflight_warns_of_a_full_log_group_before_anything_starts() {
+        let aws = account();
+        aws.add_foreign_filter("/aws/lambda/orders", "datadog");
+        aws.add_foreign_filter("/aws/lambda/orders", "splunk");
+        let request = |fast: serde_json::Value| {
+            crate::request::DeploymentRequest::from_value(serde_json::json!({
+                "schema": 1,
+                "targets": [{"function": "orders", "alias": "live", "version": "42"},
+                            {"function": "billing", "alias": "live", "version": "7"}],
+                "strategy": "canary-10-5m",
+                "health": {"fast_path": fast}
+            }))
+            .unwrap()
+        };
+        let warnings = preflight(&aws, &request(serde_json::json!({"enabled": true}))).await;
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("/aws/lambda/orders already has 2 subscription filters (datadog, splunk)"));
+        assert!(warnings[0].contains("orders:live gets no logs input, and is judged on the minute metrics alone"));
+        let both = request(serde_json::json!({"enabled": true, "sources": ["logs", "destinations"]}));
+        assert!(preflight(&aws, &both).await[0].contains("Lambda Destinations events instead"));
+        assert!(preflight(&aws, &request(serde_json::json!({}))).await.is_empty(), "off: nothing to say");
+        assert_eq!(aws.writes(), 0, "a preflight changes nothing");
     }
 
     #[tokio::test]

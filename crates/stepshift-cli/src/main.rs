@@ -163,6 +163,14 @@ async fn run_aws(command: Command) -> Result<(), CliError> {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`stepshift history | head`)
+    // panics in println!. A command-line tool should end quietly there, as cat does:
+    // restore the default action. The standard library has no stable switch for it.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -335,3 +335,23 @@ fn a_new_function_is_judged_on_the_absolute_limits_and_the_output_says_so() {
     let (_, doc) = simulate(&["--history", "0s", "--strategy", "all-at-once", "--candidate-error-rate", "8"]);
     assert_eq!(doc["verdict"], "rolled_back", "the 5% limit still holds: {doc}");
 }
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("stepshift"))
+        .args(["simulate", "--scenario", "healthy", "--speed", "1000000"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the first line, then close the pipe as `| head -1` does.
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("Simulating"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+}

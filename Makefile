@@ -33,6 +33,25 @@ node_modules/.installed: package.json package-lock.json
 build: setup
 	for f in $(FUNCTIONS); do cargo lambda build --release --arm64 --output-format zip -p $$f || exit 1; done
 
+## build-<LogicalId>: what `sam build` runs for each function of template.yaml
+# (BuildMethod makefile; samconfig.toml builds in the source tree, so target/ is shared
+# with `make build`). Each function is built alone, so that it links only the SDKs it
+# calls: SAM's own rust-cargolambda builder compiled every --bin from the workspace root,
+# where Cargo unifies features across the members and every function linked every SDK.
+build-ShiftWeightFunction: CRATE := shift-weight
+build-CheckHealthFunction: CRATE := check-health
+build-PromoteFunction: CRATE := promote
+build-RollbackFunction: CRATE := rollback
+build-RecordVersionFunction: CRATE := record-version
+build-TallyFunction: CRATE := tally
+SAM_BUILDS := build-ShiftWeightFunction build-CheckHealthFunction build-PromoteFunction \
+	build-RollbackFunction build-RecordVersionFunction build-TallyFunction
+.PHONY: $(SAM_BUILDS)
+$(SAM_BUILDS): $(VENV)/.installed
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: sam build sets it" >&2; exit 2; }
+	cargo lambda build --release --arm64 -p $(CRATE)
+	cp target/lambda/$(CRATE)/bootstrap $(ARTIFACTS_DIR)/bootstrap
+
 ## demo: two simulated deployments on the real state machine; no AWS, no credentials
 demo:
 	cargo build --quiet -p stepshift-cli --no-default-features
@@ -57,10 +76,11 @@ bench-faults:
 bench-runner:
 	cargo run --release -p stepshift-bench -- runner
 
-## bench-lambda: size, init time, invocation latency and peak memory of the six task Lambdas
+## bench-lambda: size (make build's and sam build's), init time, invocation latency and peak memory of the six task Lambdas
 # Sizes come from the arm64 zips; the timings from host builds, one per function for the
 # same reason as in build.
 bench-lambda: build
+	$(SAM_VENV)/bin/sam build --template template.yaml
 	for f in $(FUNCTIONS); do cargo build --release -p $$f || exit 1; done
 	cargo run --release -p stepshift-bench -- lambda
 

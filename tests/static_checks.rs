@@ -206,27 +206,46 @@ fn every_task_retries_and_catches_as_documented() {
     assert_eq!(timed_out["Next"], State::RollBack.as_str());
 }
 
+/// The crate `make build-<LogicalId>` builds for `sam build`, from the Makefile's
+/// `build-<LogicalId>: CRATE := <crate>` lines.
+fn sam_build_crate(makefile: &str, logical_id: &str) -> Option<String> {
+    let prefix = format!("build-{logical_id}: CRATE := ");
+    makefile.lines().find_map(|l| l.strip_prefix(&prefix)).map(|c| c.trim().to_owned())
+}
+
 #[test]
-fn the_template_builds_the_six_functions_for_arm64() {
+fn the_template_builds_the_six_functions_for_arm64_one_crate_at_a_time() {
     let t = template();
     let globals = &t["Globals"]["Function"];
     assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
     assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
     assert_eq!(globals["Handler"].as_str(), Some("bootstrap"));
-    let binaries: BTreeSet<String> = resources()
+    let makefile = std::fs::read_to_string(root().join("Makefile")).unwrap();
+    let crates: BTreeSet<String> = resources()
         .iter()
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-        .map(|(_, r)| {
-            assert_eq!(r["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
-            r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned()
+        .map(|(id, r)| {
+            // `sam build` runs `make build-<LogicalId>`: SAM's rust-cargolambda builder
+            // compiled every binary from the workspace root, where Cargo unifies features
+            // and every function linked every SDK.
+            assert_eq!(r["Metadata"]["BuildMethod"].as_str(), Some("makefile"), "{id}");
+            sam_build_crate(&makefile, id).unwrap_or_else(|| panic!("the Makefile has no build-{id} target"))
         })
         .collect();
-    let crates: BTreeSet<String> =
+    let expected: BTreeSet<String> =
         ["shift-weight", "check-health", "promote", "rollback", "record-version", "tally"].map(String::from).into();
-    assert_eq!(binaries, crates);
+    assert_eq!(crates, expected);
     for name in &crates {
         assert!(root().join("crates").join(name).join("src/main.rs").exists(), "{name} has a binary");
     }
+    // The recipe builds that one crate, as `make build` does, into SAM's artifacts.
+    let recipe = makefile.split("$(SAM_BUILDS): ").nth(1).expect("the build-<LogicalId> rule");
+    let recipe: Vec<&str> = recipe.lines().skip(1).take_while(|l| l.starts_with('\t')).collect();
+    assert!(recipe.iter().any(|l| l.contains("cargo lambda build --release --arm64 -p $(CRATE)")), "{recipe:?}");
+    assert!(recipe.iter().any(|l| l.contains("$(ARTIFACTS_DIR)/bootstrap")), "{recipe:?}");
+    // And in the source tree, so that target/ is shared rather than copied.
+    let samconfig = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
+    assert!(samconfig.contains("[default.build.parameters]\nbuild_in_source = true"), "{samconfig}");
 }
 
 fn actions(y: &Yaml, out: &mut Vec<String>) {

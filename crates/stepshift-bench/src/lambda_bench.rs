@@ -24,12 +24,28 @@ pub struct Args {
     /// Where `make build` put the arm64 zips (`<dir>/<name>/bootstrap.zip`).
     #[arg(long, default_value = "target/lambda")]
     pub zips: PathBuf,
+    /// Where `sam build` put its functions (`<dir>/<LogicalId>/bootstrap`): what users
+    /// deploy.
+    #[arg(long, default_value = ".aws-sam/build")]
+    pub sam_build: PathBuf,
     /// Process starts per function for the init time.
     #[arg(long, default_value_t = 25)]
     pub starts: usize,
 }
 
 const FUNCTIONS: [&str; 6] = ["shift-weight", "check-health", "promote", "rollback", "record-version", "tally"];
+
+/// Each function's logical id in template.yaml: where `sam build` puts it.
+fn logical_id(name: &str) -> String {
+    let camel: String = name
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        })
+        .collect();
+    format!("{camel}Function")
+}
 
 /// Lines in tally's benchmark batch: a second of REPORT lines at 1,000 req/s.
 const TALLY_BATCH_LINES: usize = 1000;
@@ -258,14 +274,16 @@ pub fn run(args: &Args) {
         ])
         .collect();
     println!(
-        "| function | arm64 bootstrap | arm64 zip | init median | init p95 | cold invocation | warm invocation | peak RSS |"
+        "| function | arm64 bootstrap | arm64 zip | `sam build` bootstrap | init median | init p95 | cold invocation | warm invocation | peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for name in FUNCTIONS {
         let binary = args.binaries.join(name);
         let (bootstrap, zipped) = sizes(&args.zips, name).map_or(("-".to_owned(), "-".to_owned()), |(b, z)| {
             (format!("{:.2} MB", b as f64 / 1e6), format!("{:.2} MB", z as f64 / 1e6))
         });
+        let sam = std::fs::metadata(args.sam_build.join(logical_id(name)).join("bootstrap"))
+            .map_or("-".to_owned(), |m| format!("{:.2} MB", m.len() as f64 / 1e6));
         let mut inits = Vec::new();
         let mut cold = f64::NAN;
         let mut warm = f64::NAN;
@@ -302,11 +320,27 @@ pub fn run(args: &Args) {
         }
         inits.sort_by(f64::total_cmp);
         println!(
-            "| {name} | {bootstrap} | {zipped} | {:.1} ms | {:.1} ms | {cold:.1} ms | {warm:.1} ms | {} |",
+            "| {name} | {bootstrap} | {zipped} | {sam} | {:.1} ms | {:.1} ms | {cold:.1} ms | {warm:.1} ms | {} |",
             percentile(&inits, 0.5),
             percentile(&inits, 0.95),
             rss.map_or("-".to_owned(), |k| format!("{:.1} MB", k as f64 / 1024.0))
         );
     }
     println!("\n{} starts per function; init = process start to the first GET /invocation/next.", args.starts);
+    println!("`sam build` bootstrap: what `sam build` (make build-<LogicalId>) put in {}.", args.sam_build.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logical_ids_follow_the_template() {
+        assert_eq!(logical_id("record-version"), "RecordVersionFunction");
+        assert_eq!(logical_id("tally"), "TallyFunction");
+        let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml")).unwrap();
+        for name in FUNCTIONS {
+            assert!(template.contains(&format!("\n  {}:\n", logical_id(name))), "{name}");
+        }
+    }
 }

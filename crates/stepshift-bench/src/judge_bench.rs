@@ -651,6 +651,33 @@ fn render(rows: &[Row], args: &Args, took: Duration) -> String {
     out
 }
 
+/// The false-rollback target of one judge: at most 1% in every A/A cell, each cell with
+/// its Wilson interval.
+fn false_rollbacks(rows: &[&Row], judge: Judge) -> String {
+    let aa: Vec<&Row> = rows.iter().copied().filter(|r| r.is(judge) && r.cell.fault == Fault::None).collect();
+    let worst = aa.iter().copied().max_by(|a, b| a.rolled_back.total_cmp(&b.rolled_back));
+    let mut out = format!(
+        "- false rollbacks ≤ 1% in every A/A cell of {}, both shapes: worst {} ({}) — {}\n",
+        judge.name(),
+        worst.map_or("-".into(), |r| pct(r.rolled_back)),
+        worst.map_or("-".into(), |r| r.cell.name()),
+        verdict(aa.iter().all(|r| r.rolled_back <= 0.01))
+    );
+    for r in &aa {
+        let (lo, hi) = wilson(r.rollbacks, r.runs);
+        out.push_str(&format!(
+            "  - {}: {} of {} = {} (95% Wilson interval {}-{})\n",
+            r.cell.name(),
+            r.rollbacks,
+            r.runs,
+            pct(r.rolled_back),
+            pct(lo),
+            pct(hi)
+        ));
+    }
+    out
+}
+
 /// The fast path's targets (issue "Seconds, not minutes"): no more false rollbacks, and
 /// detection close to the oracle that sees every invocation as it happens.
 fn fast_path_targets(rows: &[Row]) -> String {
@@ -699,26 +726,8 @@ fn fast_path_targets(rows: &[Row]) -> String {
             verdict(met)
         ));
     }
-    let aa: Vec<&Row> = fast.iter().copied().filter(|r| r.cell.fault == Fault::None).collect();
-    let worst = aa.iter().copied().max_by(|a, b| a.rolled_back.total_cmp(&b.rolled_back));
-    out.push_str(&format!(
-        "\nTargets for the fast path:\n\n- false rollbacks ≤ 1% in every A/A cell of stepshift + tally, both shapes: worst {} ({}) — {}\n",
-        worst.map_or("-".into(), |r| pct(r.rolled_back)),
-        worst.map_or("-".into(), |r| r.cell.name()),
-        verdict(aa.iter().all(|r| r.rolled_back <= 0.01))
-    ));
-    for r in &aa {
-        let (lo, hi) = wilson(r.rollbacks, r.runs);
-        out.push_str(&format!(
-            "  - {}: {} of {} = {} (95% Wilson interval {}-{})\n",
-            r.cell.name(),
-            r.rollbacks,
-            r.runs,
-            pct(r.rolled_back),
-            pct(lo),
-            pct(hi)
-        ));
-    }
+    out.push_str("\nTargets for the fast path:\n\n");
+    out.push_str(&false_rollbacks(&fast, Judge::StepshiftTally));
     out.push_str(&format!(
         "- detection within the targets above in the canary shape's 10 and 100 req/s fault cells: {} of {cells} — {}{}\n",
         cells - misses.len(),
@@ -811,27 +820,7 @@ fn targets(rows: &[Row]) -> String {
     );
 
     // 1. False rollbacks.
-    let aa: Vec<&Row> = ours.iter().copied().filter(|r| r.cell.fault == Fault::None).collect();
-    let worst = aa.iter().copied().max_by(|a, b| a.rolled_back.total_cmp(&b.rolled_back));
-    let ok = aa.iter().all(|r| r.rolled_back <= 0.01);
-    out.push_str(&format!(
-        "- false rollbacks ≤ 1% in every A/A cell of stepshift, both shapes: worst {} ({}) — {}\n",
-        worst.map_or("-".into(), |r| pct(r.rolled_back)),
-        worst.map_or("-".into(), |r| r.cell.name()),
-        verdict(ok)
-    ));
-    for r in &aa {
-        let (lo, hi) = wilson(r.rollbacks, r.runs);
-        out.push_str(&format!(
-            "  - {}: {} of {} = {} (95% Wilson interval {}-{})\n",
-            r.cell.name(),
-            r.rollbacks,
-            r.runs,
-            pct(r.rolled_back),
-            pct(lo),
-            pct(hi)
-        ));
-    }
+    out.push_str(&false_rollbacks(&ours, Judge::Stepshift));
 
     // 2. A regression late in the lock-in.
     let late = find(Family::LockIn, 0.01, 10.0, Fault::Errors(5.0));

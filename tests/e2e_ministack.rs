@@ -4,7 +4,10 @@
 //! provided.al2023 zips, with AWS_ENDPOINT_URL pointing back at ministack.
 //!
 //! ministack neither splits alias traffic nor emits per-version metrics, so each test
-//! puts the candidate's and the stable version's AWS/Lambda metrics itself.
+//! puts the candidate's and the stable version's AWS/Lambda metrics itself, except the
+//! fast path's: there the user's function is a real binary (the `e2e-orders` fixture),
+//! each version invoked by number, and ministack delivers its log lines to the real
+//! `tally`, which publishes the counts that "Check health" reads.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,12 +25,13 @@ use stepshift_local::asl::model::substitute;
 use stepshift_local::runner::DEPLOYMENT_ASL;
 use stepshift_testkit::{Emulator, workspace_root};
 
-const FUNCTIONS: [(&str, &str); 5] = [
+const FUNCTIONS: [(&str, &str); 6] = [
     ("RecordVersionFunctionArn", "record-version"),
     ("ShiftWeightFunctionArn", "shift-weight"),
     ("CheckHealthFunctionArn", "check-health"),
     ("PromoteFunctionArn", "promote"),
     ("RollbackFunctionArn", "rollback"),
+    ("TallyFunctionArn", "tally"),
 ];
 
 fn unique(prefix: &str) -> String {
@@ -39,13 +43,26 @@ async fn config() -> SdkConfig {
     Emulator::shared_ministack().sdk_config().await
 }
 
-/// Builds the five task binaries for this machine (once) and zips each as `bootstrap`.
+/// Builds the six task binaries for this machine (once) and zips each as `bootstrap`.
 fn bootstrap_zips() -> &'static Vec<(String, Vec<u8>)> {
     static ZIPS: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
     ZIPS.get_or_init(|| {
         let root = workspace_root();
         let mut cargo = std::process::Command::new(env!("CARGO"));
         cargo.current_dir(&root).args(["build", "--bins"]);
+        // cargo runs this test with the package's variables set (CARGO_MANIFEST_DIR,
+        // CARGO_PKG_NAME, ...), and ring's build script is fingerprinted on them:
+        // inherited, they would rebuild ring and everything above it (the TLS stack, the
+        // SDK's HTTP client, all six binaries) here, and again at the next build outside.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let package = ["CARGO_PKG_", "CARGO_MANIFEST_"].iter().any(|p| name.starts_with(p))
+                || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
+                    .contains(&name.as_ref());
+            if package {
+                cargo.env_remove(name.as_ref());
+            }
+        }
         for (_, name) in FUNCTIONS {
             cargo.args(["-p", name]);
         }
@@ -63,16 +80,29 @@ fn bootstrap_zips() -> &'static Vec<(String, Vec<u8>)> {
                 assert!(status.success(), "strip failed");
                 let binary = std::fs::read(&stripped).expect("stripped binary");
                 let _ = std::fs::remove_file(&stripped);
-                let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-                let options = zip::write::SimpleFileOptions::default()
-                    .compression_method(zip::CompressionMethod::Stored)
-                    .unix_permissions(0o755);
-                zip.start_file("bootstrap", options).unwrap();
-                zip.write_all(&binary).unwrap();
-                (name.to_string(), zip.finish().unwrap().into_inner())
+                (name.to_string(), bootstrap_zip(&binary))
             })
             .collect()
     })
+}
+
+/// The `e2e-orders` fixture (built by cargo with this test), zipped as `bootstrap`.
+fn orders_zip() -> &'static Vec<u8> {
+    static ZIP: OnceLock<Vec<u8>> = OnceLock::new();
+    ZIP.get_or_init(|| {
+        let binary = std::fs::read(env!("CARGO_BIN_EXE_e2e-orders")).expect("the e2e-orders fixture");
+        bootstrap_zip(&binary)
+    })
+}
+
+fn bootstrap_zip(binary: &[u8]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .unix_permissions(0o755);
+    zip.start_file("bootstrap", options).unwrap();
+    zip.write_all(binary).unwrap();
+    zip.finish().unwrap().into_inner()
 }
 
 fn empty_zip() -> Blob {
@@ -89,9 +119,25 @@ struct Install {
     target: String,
     bus: String,
     queue_url: String,
+    /// The tally function's ARN.
+    tally: String,
+}
+
+/// The code of the user's function.
+#[derive(Clone, Copy, PartialEq)]
+enum UserCode {
+    /// No code: the tests put its metrics themselves.
+    Empty,
+    /// The `e2e-orders` fixture: version 1 answers, version 2 (published with
+    /// `ORDERS_BROKEN` set) fails every invocation.
+    BrokenCandidate,
 }
 
 async fn install() -> Install {
+    install_with(UserCode::Empty).await
+}
+
+async fn install_with(code: UserCode) -> Install {
     let config = config().await;
     let url = Emulator::shared_ministack().url.clone();
     let lambda = aws_sdk_lambda::Client::new(&config);
@@ -133,7 +179,7 @@ async fn install() -> Install {
         .await
         .unwrap();
 
-    // The five task functions, running the real binaries.
+    // The six task functions, running the real binaries.
     let environment = Environment::builder()
         .variables("AWS_ENDPOINT_URL", &url)
         .variables("AWS_REGION", "us-east-1")
@@ -163,24 +209,28 @@ async fn install() -> Install {
 
     // The user's function: versions 1 and 2, alias live → 1.
     let target = format!("{id}-orders");
+    let zip = match code {
+        UserCode::Empty => empty_zip(),
+        UserCode::BrokenCandidate => Blob::new(orders_zip().clone()),
+    };
     lambda
         .create_function()
         .function_name(&target)
         .runtime(Runtime::Providedal2023)
         .role("arn:aws:iam::000000000000:role/orders")
         .handler("bootstrap")
-        .code(FunctionCode::builder().zip_file(empty_zip()).build())
+        .timeout(10)
+        .code(FunctionCode::builder().zip_file(zip).build())
         .send()
         .await
         .unwrap();
     for i in 1..=2 {
-        lambda
-            .update_function_configuration()
-            .function_name(&target)
-            .description(format!("build {i}"))
-            .send()
-            .await
-            .unwrap();
+        let mut update =
+            lambda.update_function_configuration().function_name(&target).description(format!("build {i}"));
+        if code == UserCode::BrokenCandidate && i == 2 {
+            update = update.environment(Environment::builder().variables("ORDERS_BROKEN", "1").build());
+        }
+        update.send().await.unwrap();
         lambda.publish_version().function_name(&target).send().await.unwrap();
     }
     lambda.create_alias().function_name(&target).name("live").function_version("1").send().await.unwrap();
@@ -197,7 +247,8 @@ async fn install() -> Install {
         .expect("create_state_machine")
         .state_machine_arn()
         .to_owned();
-    Install { config, state_machine, prefix, target, bus, queue_url }
+    let tally = substitutions["TallyFunctionArn"].clone();
+    Install { config, state_machine, prefix, target, bus, queue_url, tally }
 }
 
 impl Install {
@@ -240,8 +291,16 @@ impl Install {
     }
 
     async fn finish(&self, execution: &str) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+        self.finish_within(execution, Duration::from_secs(180)).await
+    }
+
+    async fn finish_within(
+        &self,
+        execution: &str,
+        limit: Duration,
+    ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
         let sfn = aws_sdk_sfn::Client::new(&self.config);
-        let deadline = Instant::now() + Duration::from_secs(180);
+        let deadline = Instant::now() + limit;
         loop {
             let out = sfn.describe_execution().execution_arn(execution).send().await.unwrap();
             if out.status().as_str() != "RUNNING" {
@@ -543,4 +602,361 @@ async fn a_front_end_with_5xx_on_green_is_rolled_back_to_the_exact_record() {
     assert_eq!(out.error(), Some("Unhealthy"), "{:?}; path {:?}", out.cause(), i.path(&exec).await);
     assert!(out.cause().unwrap().contains("green EGREEN"), "{:?}", out.cause());
     assert_eq!(site.records(&i).await, std::slice::from_ref(&site.original), "the original record, exactly");
+}
+
+/// One CloudWatch Logs call (JSON 1.1) to ministack over plain HTTP: the tests crate
+/// has no CloudWatch Logs SDK, and these few calls do not need one.
+fn logs_call(operation: &str, body: &Value) -> Value {
+    use std::io::Read;
+    let port = Emulator::shared_ministack().port;
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to ministack");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        stream,
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/x-amz-json-1.1\r\n\
+         X-Amz-Target: Logs_20140328.{operation}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("ministack's answer");
+    let (head, payload) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    assert!(head.starts_with("HTTP/1.1 200"), "{operation}: {head}\n{payload}");
+    serde_json::from_str(payload).unwrap_or_else(|e| panic!("{operation}: {e}: {head}\n{payload}"))
+}
+
+/// The subscription filters on a log group, as DescribeSubscriptionFilters shows them.
+fn describe_filters(log_group: &str) -> Vec<Value> {
+    let out = logs_call("DescribeSubscriptionFilters", &json!({"logGroupName": log_group}));
+    out["subscriptionFilters"].as_array().cloned().unwrap_or_default()
+}
+
+/// The names of the subscription filters on a log group.
+fn subscription_filters(log_group: &str) -> Vec<String> {
+    describe_filters(log_group).iter().filter_map(|f| f["filterName"].as_str().map(str::to_owned)).collect()
+}
+
+/// Every log line of a log group.
+fn log_lines(log_group: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut body = json!({"logGroupName": log_group});
+        if let Some(t) = &token {
+            body["nextToken"] = t.as_str().into();
+        }
+        let out = logs_call("FilterLogEvents", &body);
+        let events = out["events"].as_array().cloned().unwrap_or_default();
+        lines.extend(events.iter().filter_map(|e| e["message"].as_str().map(str::to_owned)));
+        match out["nextToken"].as_str() {
+            Some(t) if !events.is_empty() && token.as_deref() != Some(t) => token = Some(t.to_owned()),
+            _ => return lines,
+        }
+    }
+}
+
+/// Polls `probe` every 250 ms until it returns `Some`, for at most `limit`.
+async fn eventually<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A user's traffic: each version of the user's function invoked by number at a
+/// steady rate (ministack does not split an alias's traffic), as the canary's weights
+/// would send it.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<(String, LoadCount)>>,
+}
+
+/// What one version's callers saw.
+#[derive(Clone, Copy, Debug, Default)]
+struct LoadCount {
+    /// Invocations that answered.
+    ok: u64,
+    /// Invocations that failed in the function (`FunctionError`).
+    failed: u64,
+    /// Calls that did not reach the function (throttled, or the API failed).
+    refused: u64,
+}
+
+impl Load {
+    fn start(i: &Install, per_second: &[(&str, u32)]) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let tasks = per_second
+            .iter()
+            .map(|(version, rate)| {
+                let (lambda, target, version, stop) =
+                    (aws_sdk_lambda::Client::new(&i.config), i.target.clone(), version.to_string(), stop.clone());
+                let every = Duration::from_secs(1) / *rate;
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(every);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let mut calls = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        tick.tick().await;
+                        let call = lambda
+                            .invoke()
+                            .function_name(&target)
+                            .qualifier(&version)
+                            .payload(Blob::new(json!({"order": calls.len()}).to_string()));
+                        calls.push(tokio::spawn(call.send()));
+                    }
+                    let mut count = LoadCount::default();
+                    for call in calls {
+                        match call.await.expect("invoke task") {
+                            Ok(out) if out.function_error().is_some() => count.failed += 1,
+                            Ok(_) => count.ok += 1,
+                            Err(_) => count.refused += 1,
+                        }
+                    }
+                    (version, count)
+                })
+            })
+            .collect();
+        Load { stop, tasks }
+    }
+
+    /// Stops the callers and waits for the calls in flight: each version's counts.
+    async fn stop(self) -> std::collections::BTreeMap<String, LoadCount> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut counts = std::collections::BTreeMap::new();
+        for task in self.tasks {
+            let (version, count) = task.await.expect("load task");
+            counts.insert(version, count);
+        }
+        counts
+    }
+}
+
+impl Install {
+    /// The outcome counts `tally` published for `version` since `from`, summed over
+    /// 10-second periods: (invocations, failures, buckets with invocations).
+    async fn outcomes(&self, version: &str, from: std::time::SystemTime) -> (f64, f64, usize) {
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.config);
+        let dims = [
+            ("FunctionName", self.target.clone()),
+            ("Resource", format!("{}:live", self.target)),
+            ("Version", version.to_owned()),
+            ("Source", "logs".to_owned()),
+        ];
+        let query = |id: &str, metric: &str| {
+            let mut m =
+                aws_sdk_cloudwatch::types::Metric::builder().namespace("Stepshift/Outcomes").metric_name(metric);
+            for (name, value) in &dims {
+                m = m.dimensions(Dimension::builder().name(*name).value(value).build());
+            }
+            let stat =
+                aws_sdk_cloudwatch::types::MetricStat::builder().metric(m.build()).period(10).stat("Sum").build();
+            aws_sdk_cloudwatch::types::MetricDataQuery::builder().id(id).metric_stat(stat).build()
+        };
+        let now = std::time::SystemTime::now();
+        let out = cloudwatch
+            .get_metric_data()
+            .metric_data_queries(query("invocations", "Invocations"))
+            .metric_data_queries(query("failures", "Failures"))
+            .start_time(aws_smithy_types::DateTime::from(from - Duration::from_secs(60)))
+            .end_time(aws_smithy_types::DateTime::from(now + Duration::from_secs(60)))
+            .send()
+            .await
+            .expect("get_metric_data");
+        let series = |id: &str| {
+            out.metric_data_results()
+                .iter()
+                .find(|r| r.id() == Some(id))
+                .map(|r| r.values().to_vec())
+                .unwrap_or_default()
+        };
+        let (invocations, failures) = (series("invocations"), series("failures"));
+        let busy = invocations.iter().filter(|v| **v > 0.0).count();
+        (invocations.iter().sum(), failures.iter().sum(), busy)
+    }
+
+    /// When each state of the execution was entered, in order.
+    async fn entered(&self, execution: &str) -> Vec<(String, aws_smithy_types::DateTime)> {
+        let sfn = aws_sdk_sfn::Client::new(&self.config);
+        let history = sfn.get_execution_history().execution_arn(execution).max_results(1000).send().await.unwrap();
+        history
+            .events()
+            .iter()
+            .filter_map(|e| e.state_entered_event_details().map(|d| (d.name().to_owned(), *e.timestamp())))
+            .collect()
+    }
+
+    /// The output of the last time the execution left `state`.
+    async fn state_output(&self, execution: &str, state: State) -> Option<Value> {
+        let sfn = aws_sdk_sfn::Client::new(&self.config);
+        let history = sfn.get_execution_history().execution_arn(execution).max_results(1000).send().await.unwrap();
+        history
+            .events()
+            .iter()
+            .rev()
+            .filter_map(|e| e.state_exited_event_details())
+            .filter(|d| d.name() == state.as_str())
+            .find_map(|d| d.output().and_then(|o| serde_json::from_str(o).ok()))
+    }
+}
+
+/// A canary whose bake is far longer than the test: only the fast path can roll back in
+/// time, and no AWS/Lambda metrics are put at all (ministack publishes its own with
+/// FunctionName only, which no per-version query matches).
+fn fast_path_request(i: &Install) -> Value {
+    let strategy = json!([{"weight_percent": 10, "bake_seconds": 600}, {"weight_percent": 100}]);
+    i.request(strategy, json!({"fast_path": {"enabled": true}}))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fast_path_rolls_back_a_failing_candidate_within_seconds_through_tally() {
+    let i = install_with(UserCode::BrokenCandidate).await;
+    let group = format!("/aws/lambda/{}", i.target);
+    // The canary's split at 10 req/s: version 1 answers, version 2 fails.
+    let load = Load::start(&i, &[("1", 10), ("2", 2)]);
+    // The log group exists once the function has run (as in AWS).
+    eventually(Duration::from_secs(30), "the function's log group", || {
+        let out = logs_call("DescribeLogGroups", &json!({"logGroupNamePrefix": group}));
+        out["logGroups"].as_array().is_some_and(|g| !g.is_empty()).then_some(())
+    })
+    .await;
+
+    let began = std::time::SystemTime::now();
+    let clock = Instant::now();
+    let exec = i.start(&fast_path_request(&i)).await;
+    let subscription = eventually(Duration::from_secs(60), "the fast path's subscription filter", || {
+        describe_filters(&group).into_iter().next()
+    })
+    .await;
+    let subscribed_after = clock.elapsed();
+    let filter = subscription["filterName"].as_str().unwrap().to_owned();
+    // tally subscribed itself (its ARN from the invocation's context), to every line.
+    assert_eq!(subscription["destinationArn"], i.tally.as_str(), "{subscription}");
+    assert_eq!(subscription["filterPattern"], "", "{subscription}");
+    let out = i.finish_within(&exec, Duration::from_secs(150)).await;
+    let finished_after = clock.elapsed();
+    let load = load.stop().await;
+    let path = i.path(&exec).await;
+
+    assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
+    assert_eq!(out.error(), Some("Unhealthy"), "{:?}; path {path:?}", out.cause());
+    let cause = out.cause().unwrap();
+    assert!(cause.contains("in the fast path's 10-second counts"), "{cause}");
+    assert!(
+        cause.starts_with(&format!(
+            "Rolled back {}:live from 2 to 1: the candidate was unhealthy at step 1 of 2 (10%)",
+            i.target
+        )),
+        "{cause}"
+    );
+    assert_eq!(i.alias().await, ("1".to_owned(), None), "back on the stable version, routing cleared");
+    assert_eq!(i.parameter("lock").await, None, "the lock is released");
+
+    // Through the fast path's states, and checked every 20 s rather than after the bake.
+    assert!(path.iter().any(|s| *s == State::StartFastPath), "{path:?}");
+    assert_eq!(
+        path[path.len() - 4..],
+        [
+            State::RecordRollback,
+            State::RolledBackWithFastPath,
+            State::StopFastPathRolledBack,
+            State::DeploymentRolledBack
+        ]
+    );
+    let entered = i.entered(&exec).await;
+    let at = |state: State| entered.iter().find(|(s, _)| *s == state).map(|(_, t)| t.as_secs_f64()).unwrap();
+    let rollback_after = at(State::RollBack) - at(State::ShiftTraffic);
+    let checks = path.iter().filter(|s| **s == State::CheckHealth).count();
+    eprintln!(
+        "fast path: filter {filter} after {:.1} s; traffic shifted to rollback {rollback_after:.1} s over {checks} \
+         checks; execution ended after {:.1} s\n  {cause}\n  callers saw {load:?}",
+        subscribed_after.as_secs_f64(),
+        finished_after.as_secs_f64()
+    );
+    assert!(rollback_after < 120.0, "rolled back {rollback_after:.1} s after the shift, far inside the 600 s bake");
+
+    // The filter was this execution's, and "Stop fast path, rolled back" removed it.
+    let execution_name = exec.rsplit(':').next().unwrap();
+    assert_eq!(filter, format!("stepshift/{}/live/-/{execution_name}", i.target));
+    let started = i.state_output(&exec, State::StartFastPath).await.expect("Start fast path's output");
+    let fast = &started["plan"]["fast_path"];
+    assert_eq!(fast["targets"][0]["live"], true, "{fast}");
+    assert_eq!(fast["targets"][0]["log_group"], group.as_str(), "{fast}");
+    let stopped = i.state_output(&exec, State::StopFastPathRolledBack).await.expect("Stop fast path's output");
+    assert_eq!(stopped["fast_path_stopped"]["removed"], json!([filter]), "{stopped}");
+    assert_eq!(subscription_filters(&group), Vec::<String>::new(), "no filter left on {group}");
+
+    // tally published both versions' counts in 10-second buckets, failures on the
+    // candidate only.
+    let (stable_n, stable_k, stable_buckets) = i.outcomes("1", began).await;
+    let (candidate_n, candidate_k, candidate_buckets) = i.outcomes("2", began).await;
+    eprintln!(
+        "Stepshift/Outcomes: version 1 {stable_k}/{stable_n} failed in {stable_buckets} buckets, version 2 \
+         {candidate_k}/{candidate_n} in {candidate_buckets}"
+    );
+    assert!(stable_n >= 50.0 && stable_k == 0.0, "version 1: {stable_k} of {stable_n}");
+    assert!(candidate_n >= 10.0 && candidate_k > 0.0 && candidate_k <= candidate_n, "{candidate_k} of {candidate_n}");
+    assert!(stable_buckets >= 2 && candidate_buckets >= 2, "{stable_buckets} and {candidate_buckets} buckets");
+    // Every candidate invocation failed, and its callers saw it.
+    let candidate = load["2"];
+    assert!(candidate.failed > 0 && candidate.ok == 0, "{candidate:?}");
+    assert!(load["1"].failed == 0 && load["1"].ok > 0, "{:?}", load["1"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_execution_stopped_from_outside_loses_its_filter_through_the_status_change_rule() {
+    let i = install_with(UserCode::BrokenCandidate).await;
+    let group = format!("/aws/lambda/{}", i.target);
+    // The function has run once, so its log group exists.
+    let lambda = aws_sdk_lambda::Client::new(&i.config);
+    lambda.invoke().function_name(&i.target).qualifier("1").send().await.expect("invoke");
+    // The template's cleanup rule: every ending of this state machine's executions,
+    // on the default bus, sent to tally.
+    let events = aws_sdk_eventbridge::Client::new(&i.config);
+    let rule = unique("fast-path-cleanup");
+    let pattern = json!({
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"status": ["SUCCEEDED", "FAILED", "ABORTED", "TIMED_OUT"], "stateMachineArn": [i.state_machine]}
+    });
+    events.put_rule().name(&rule).event_pattern(pattern.to_string()).send().await.expect("put_rule");
+    let target = aws_sdk_eventbridge::types::Target::builder().id("tally").arn(&i.tally).build().unwrap();
+    events.put_targets().rule(&rule).targets(target).send().await.expect("put_targets");
+
+    let exec = i.start(&fast_path_request(&i)).await;
+    let filter = eventually(Duration::from_secs(60), "the fast path's subscription filter", || {
+        subscription_filters(&group).into_iter().next()
+    })
+    .await;
+    let execution_name = exec.rsplit(':').next().unwrap().to_owned();
+    assert_eq!(filter, format!("stepshift/{}/live/-/{execution_name}", i.target));
+
+    let sfn = aws_sdk_sfn::Client::new(&i.config);
+    sfn.stop_execution().execution_arn(&exec).error("Operator").cause("stopped by hand").send().await.unwrap();
+    let clock = Instant::now();
+    eventually(Duration::from_secs(30), "the filter's removal after the execution stopped", || {
+        subscription_filters(&group).is_empty().then_some(())
+    })
+    .await;
+    eprintln!(
+        "stopped from outside: filter {filter} removed {:.1} s after StopExecution",
+        clock.elapsed().as_secs_f64()
+    );
+
+    let out = sfn.describe_execution().execution_arn(&exec).send().await.unwrap();
+    assert_eq!(out.status().as_str(), "ABORTED");
+    // No state of the execution removed it: tally did, on the status change event.
+    let path = i.path(&exec).await;
+    assert!(!path.iter().any(|s| *s == State::StopFastPathRolledBack || *s == State::StopFastPathReleased), "{path:?}");
+    let tally_log = format!("/aws/lambda/{}", i.tally.rsplit(':').next().unwrap());
+    let lines = eventually(Duration::from_secs(10), "tally's log of the status change", || {
+        let lines = log_lines(&tally_log);
+        lines.iter().any(|l| l.contains("fast path stopped") && l.contains(&execution_name)).then_some(lines)
+    })
+    .await;
+    assert!(lines.iter().any(|l| l.contains("fast path stopped") && l.contains("ABORTED")), "{lines:#?}");
 }

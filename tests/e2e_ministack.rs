@@ -737,15 +737,16 @@ impl Load {
 }
 
 impl Install {
-    /// The outcome counts `tally` published for `version` since `from`, summed over
-    /// 10-second periods: (invocations, failures, buckets with invocations).
-    async fn outcomes(&self, version: &str, from: std::time::SystemTime) -> (f64, f64, usize) {
+    /// The outcome counts `tally` published for `version` from `source` (the `Source`
+    /// dimension: "logs" or "destinations") since `from`, summed over 10-second periods:
+    /// (invocations, failures, buckets with invocations).
+    async fn outcomes(&self, version: &str, source: &str, from: std::time::SystemTime) -> (f64, f64, usize) {
         let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.config);
         let dims = [
             ("FunctionName", self.target.clone()),
             ("Resource", format!("{}:live", self.target)),
             ("Version", version.to_owned()),
-            ("Source", "logs".to_owned()),
+            ("Source", source.to_owned()),
         ];
         let query = |id: &str, metric: &str| {
             let mut m =
@@ -892,8 +893,8 @@ async fn the_fast_path_rolls_back_a_failing_candidate_within_seconds_through_tal
 
     // tally published both versions' counts in 10-second buckets, failures on the
     // candidate only.
-    let (stable_n, stable_k, stable_buckets) = i.outcomes("1", began).await;
-    let (candidate_n, candidate_k, candidate_buckets) = i.outcomes("2", began).await;
+    let (stable_n, stable_k, stable_buckets) = i.outcomes("1", "logs", began).await;
+    let (candidate_n, candidate_k, candidate_buckets) = i.outcomes("2", "logs", began).await;
     eprintln!(
         "Stepshift/Outcomes: version 1 {stable_k}/{stable_n} failed in {stable_buckets} buckets, version 2 \
          {candidate_k}/{candidate_n} in {candidate_buckets}"
@@ -959,4 +960,262 @@ async fn an_execution_stopped_from_outside_loses_its_filter_through_the_status_c
     })
     .await;
     assert!(lines.iter().any(|l| l.contains("fast path stopped") && l.contains("ABORTED")), "{lines:#?}");
+}
+
+/// The record Lambda Destinations put on an event bus for one asynchronous invocation
+/// of `function_arn` (qualified as the caller invoked it) that ran `version`: the
+/// invocation record of the AWS Lambda Developer Guide ("Capturing records of Lambda
+/// asynchronous invocations"), whose failure example is condition `RetriesExhausted`
+/// after 3 attempts with `functionError` `Unhandled`, as the `detail` of an event from
+/// source `lambda`.
+fn destination_record(function_arn: &str, version: &str, failed: bool) -> (&'static str, Value) {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let request_id = format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", std::process::id(), n >> 16, n & 0xfff, 0, n);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let timestamp = stepshift_core::Timestamp::from_millis(now).to_rfc3339();
+    if failed {
+        let detail = json!({
+            "version": "1.0",
+            "timestamp": timestamp,
+            "requestContext": {
+                "requestId": request_id,
+                "functionArn": function_arn,
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": 3
+            },
+            "requestPayload": {"ORDER_IDS": [format!("order-{n}")]},
+            "responseContext": {"statusCode": 200, "executedVersion": version, "functionError": "Unhandled"},
+            "responsePayload": {"errorMessage": format!("RequestId: {request_id} Process exited before completing request")}
+        });
+        ("Lambda Function Invocation Result - Failure", detail)
+    } else {
+        let detail = json!({
+            "version": "1.0",
+            "timestamp": timestamp,
+            "requestContext": {
+                "requestId": request_id,
+                "functionArn": function_arn,
+                "condition": "Success",
+                "approximateInvokeCount": 1
+            },
+            "requestPayload": {"ORDER_IDS": [format!("order-{n}")]},
+            "responseContext": {"statusCode": 200, "executedVersion": version},
+            "responsePayload": {"ok": true}
+        });
+        ("Lambda Function Invocation Result - Success", detail)
+    }
+}
+
+/// The destination events put on a bus at a steady rate.
+struct DestinationEvents {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<DestinationCount>,
+}
+
+/// The events put, by kind.
+#[derive(Clone, Copy, Debug, Default)]
+struct DestinationCount {
+    /// Success records of version 1, invoked through the alias.
+    stable_ok: u64,
+    /// Failure records of version 2, invoked through the alias.
+    candidate_failed: u64,
+    /// Success records of version 2, invoked by version number.
+    by_number_ok: u64,
+    /// Entries PutEvents refused.
+    refused: u64,
+}
+
+impl DestinationEvents {
+    /// Every 500 ms, one PutEvents of: five Success records of version 1 and one Failure
+    /// record of version 2, both through `live` (10 and 2 per second, the canary's 10%
+    /// split with every candidate invocation failing), and one Success record of version
+    /// 2 invoked as `:2`, which names no alias and must not be counted.
+    fn start(config: &SdkConfig, bus: &str, bus_arn: &str, function_arn: &str) -> DestinationEvents {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let events = aws_sdk_eventbridge::Client::new(config);
+        let (bus, bus_arn, function_arn, flag) =
+            (bus.to_owned(), bus_arn.to_owned(), function_arn.to_owned(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut count = DestinationCount::default();
+            let (live, by_number) = (format!("{function_arn}:live"), format!("{function_arn}:2"));
+            while !flag.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let mut records: Vec<_> = (0..5).map(|_| destination_record(&live, "1", false)).collect();
+                records.push(destination_record(&live, "2", true));
+                records.push(destination_record(&by_number, "2", false));
+                let mut put = events.put_events();
+                for (detail_type, detail) in &records {
+                    let arn = detail["requestContext"]["functionArn"].as_str().unwrap();
+                    put = put.entries(
+                        aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                            .event_bus_name(&bus)
+                            .source("lambda")
+                            .detail_type(*detail_type)
+                            .resources(&bus_arn)
+                            .resources(arn)
+                            .detail(detail.to_string())
+                            .build(),
+                    );
+                }
+                let out = put.send().await.expect("put_events");
+                count.refused += out.failed_entry_count() as u64;
+                count.stable_ok += 5;
+                count.candidate_failed += 1;
+                count.by_number_ok += 1;
+            }
+            count
+        });
+        DestinationEvents { stop, task }
+    }
+
+    async fn stop(self) -> DestinationCount {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("destination events task")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fast_path_rolls_back_a_failing_candidate_on_lambda_destinations_events() {
+    let i = install_with(UserCode::BrokenCandidate).await;
+    let group = format!("/aws/lambda/{}", i.target);
+    // The function has run once, so its log group exists and a filter could be put.
+    let lambda = aws_sdk_lambda::Client::new(&i.config);
+    lambda.invoke().function_name(&i.target).qualifier("1").send().await.expect("invoke");
+    eventually(Duration::from_secs(30), "the function's log group", || {
+        let out = logs_call("DescribeLogGroups", &json!({"logGroupNamePrefix": group}));
+        out["logGroups"].as_array().is_some_and(|g| !g.is_empty()).then_some(())
+    })
+    .await;
+    let function = lambda.get_function().function_name(&i.target).send().await.unwrap();
+    let function_arn = function.configuration().and_then(|c| c.function_arn()).unwrap().to_owned();
+
+    // The bus the function's destinations send to, with template.yaml's DestinationsRule:
+    // source lambda, both detail-types, and TargetFunctionPattern ("<install>-*") as a
+    // wildcard on the invoked function's ARN, any qualifier.
+    let events = aws_sdk_eventbridge::Client::new(&i.config);
+    let bus = format!("{}-results", i.target);
+    let bus_arn = events.create_event_bus().name(&bus).send().await.unwrap().event_bus_arn().unwrap().to_owned();
+    let (arn_prefix, _) = function_arn.split_once(":function:").unwrap();
+    let target_function_pattern = format!("{}*", i.target.strip_suffix("orders").unwrap());
+    let pattern = json!({
+        "source": ["lambda"],
+        "detail-type": ["Lambda Function Invocation Result - Success", "Lambda Function Invocation Result - Failure"],
+        "detail": {"requestContext": {"functionArn": [
+            {"wildcard": format!("{arn_prefix}:function:{target_function_pattern}:*")}
+        ]}}
+    });
+    // The wildcard selects this installation's functions only.
+    for (arn, matches) in
+        [(format!("{function_arn}:live"), true), (format!("{arn_prefix}:function:someone-else:live"), false)]
+    {
+        let (detail_type, detail) = destination_record(&arn, "1", false);
+        let event = json!({
+            "version": "0", "id": "1", "detail-type": detail_type, "source": "lambda",
+            "account": function_arn.split(':').nth(4).unwrap(), "time": "2026-11-24T20:00:04Z",
+            "region": "us-east-1", "resources": [bus_arn, arn], "detail": detail
+        });
+        let out = events
+            .test_event_pattern()
+            .event_pattern(pattern.to_string())
+            .event(event.to_string())
+            .send()
+            .await
+            .expect("test_event_pattern");
+        assert_eq!(out.result(), matches, "{arn} against {pattern}");
+    }
+    let rule = unique("destinations");
+    events.put_rule().name(&rule).event_bus_name(&bus).event_pattern(pattern.to_string()).send().await.unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder().id("tally").arn(&i.tally).build().unwrap();
+    events.put_targets().rule(&rule).event_bus_name(&bus).targets(target).send().await.unwrap();
+
+    let strategy = json!([{"weight_percent": 10, "bake_seconds": 600}, {"weight_percent": 100}]);
+    let request = i.request(strategy, json!({"fast_path": {"enabled": true, "sources": ["destinations"]}}));
+    let began = std::time::SystemTime::now();
+    let clock = Instant::now();
+    let put = DestinationEvents::start(&i.config, &bus, &bus_arn, &function_arn);
+    let exec = i.start(&request).await;
+    // Nothing subscribes to the function's log group at any point of the deployment.
+    let sfn = aws_sdk_sfn::Client::new(&i.config);
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let out = loop {
+        let filters = describe_filters(&group);
+        assert!(filters.is_empty(), "a subscription filter on {group}: {filters:?}");
+        let out = sfn.describe_execution().execution_arn(&exec).send().await.unwrap();
+        if out.status().as_str() != "RUNNING" {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "{exec} still running; log: {}", Emulator::shared_ministack().log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let finished_after = clock.elapsed();
+    let put = put.stop().await;
+    let path = i.path(&exec).await;
+
+    assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
+    assert_eq!(out.error(), Some("Unhealthy"), "{:?}; path {path:?}", out.cause());
+    let cause = out.cause().unwrap();
+    assert!(cause.contains("in the fast path's 10-second counts"), "{cause}");
+    assert!(
+        cause.starts_with(&format!(
+            "Rolled back {}:live from 2 to 1: the candidate was unhealthy at step 1 of 2 (10%)",
+            i.target
+        )),
+        "{cause}"
+    );
+    assert_eq!(i.alias().await, ("1".to_owned(), None), "back on the stable version, routing cleared");
+    assert_eq!(i.parameter("lock").await, None, "the lock is released");
+    assert!(path.iter().any(|s| *s == State::StartFastPath), "{path:?}");
+    assert_eq!(
+        path[path.len() - 4..],
+        [
+            State::RecordRollback,
+            State::RolledBackWithFastPath,
+            State::StopFastPathRolledBack,
+            State::DeploymentRolledBack
+        ]
+    );
+    let entered = i.entered(&exec).await;
+    let at = |state: State| entered.iter().find(|(s, _)| *s == state).map(|(_, t)| t.as_secs_f64()).unwrap();
+    let rollback_after = at(State::RollBack) - at(State::ShiftTraffic);
+    let checks = path.iter().filter(|s| **s == State::CheckHealth).count();
+    eprintln!(
+        "fast path (destinations): traffic shifted to rollback {rollback_after:.1} s over {checks} checks; execution \
+         ended after {:.1} s\n  {cause}\n  events put: {put:?}",
+        finished_after.as_secs_f64()
+    );
+    assert!(rollback_after < 120.0, "rolled back {rollback_after:.1} s after the shift, far inside the 600 s bake");
+    assert_eq!(put.refused, 0, "PutEvents refused entries from source lambda");
+
+    // "Start fast path" chose the destinations source and subscribed nothing; "Stop fast
+    // path" had nothing to remove.
+    let started = i.state_output(&exec, State::StartFastPath).await.expect("Start fast path's output");
+    let fast = &started["plan"]["fast_path"]["targets"][0];
+    assert_eq!((&fast["source"], &fast["live"]), (&json!("destinations"), &json!(true)), "{fast}");
+    assert_eq!(fast.get("log_group"), None, "{fast}");
+    let stopped = i.state_output(&exec, State::StopFastPathRolledBack).await.expect("Stop fast path's output");
+    assert_eq!(stopped["fast_path_stopped"]["removed"], json!([]), "{stopped}");
+    assert_eq!(describe_filters(&group), Vec::<Value>::new(), "no filter on {group}");
+
+    // tally counted both versions from the events, in 10-second buckets: every counted
+    // candidate invocation failed, so the Success records of `:2` were not counted.
+    let (stable_n, stable_k, stable_buckets) = i.outcomes("1", "destinations", began).await;
+    let (candidate_n, candidate_k, candidate_buckets) = i.outcomes("2", "destinations", began).await;
+    eprintln!(
+        "Stepshift/Outcomes (Source=destinations): version 1 {stable_k}/{stable_n} failed in {stable_buckets} \
+         buckets, version 2 {candidate_k}/{candidate_n} in {candidate_buckets}"
+    );
+    assert!(stable_n >= 50.0 && stable_k == 0.0, "version 1: {stable_k} of {stable_n}");
+    assert!(candidate_n >= 10.0 && candidate_k == candidate_n, "version 2: {candidate_k} of {candidate_n}");
+    assert!(stable_buckets >= 2 && candidate_buckets >= 2, "{stable_buckets} and {candidate_buckets} buckets");
+    assert!(stable_n <= put.stable_ok as f64 && candidate_n <= put.candidate_failed as f64, "{put:?}");
+    assert_eq!(i.outcomes("2", "logs", began).await.0, 0.0, "nothing counted from logs");
+    let tally_log = format!("/aws/lambda/{}", i.tally.rsplit(':').next().unwrap());
+    let by_number = format!("{function_arn}:2");
+    eventually(Duration::from_secs(10), "tally's log of a `:2` record not counted", || {
+        log_lines(&tally_log).iter().any(|l| l.contains("names no alias") && l.contains(&by_number)).then_some(())
+    })
+    .await;
 }

@@ -780,6 +780,41 @@ impl Install {
         (invocations.iter().sum(), failures.iter().sum(), busy)
     }
 
+    /// Asserts that `execution` rolled back on the fast path: failed as Unhealthy with the
+    /// fast path's reason, the alias back on version 1, the lock released, through the
+    /// fast path's states. Returns the cause, the seconds from the shift to "Roll back",
+    /// and the checks made.
+    async fn assert_fast_rollback(
+        &self,
+        execution: &str,
+        out: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+        path: &[String],
+    ) -> (String, f64, usize) {
+        assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
+        assert_eq!(out.error(), Some("Unhealthy"), "{:?}; path {path:?}", out.cause());
+        let cause = out.cause().unwrap().to_owned();
+        assert!(cause.contains("in the fast path's 10-second counts"), "{cause}");
+        let expected =
+            format!("Rolled back {}:live from 2 to 1: the candidate was unhealthy at step 1 of 2 (10%)", self.target);
+        assert!(cause.starts_with(&expected), "{cause}");
+        assert_eq!(self.alias().await, ("1".to_owned(), None), "back on the stable version, routing cleared");
+        assert_eq!(self.parameter("lock").await, None, "the lock is released");
+        assert!(path.iter().any(|s| *s == State::StartFastPath), "{path:?}");
+        assert_eq!(
+            path[path.len() - 4..],
+            [
+                State::RecordRollback,
+                State::RolledBackWithFastPath,
+                State::StopFastPathRolledBack,
+                State::DeploymentRolledBack
+            ]
+        );
+        let entered = self.entered(execution).await;
+        let at = |state: State| entered.iter().find(|(s, _)| *s == state).map(|(_, t)| t.as_secs_f64()).unwrap();
+        let checks = path.iter().filter(|s| **s == State::CheckHealth).count();
+        (cause, at(State::RollBack) - at(State::ShiftTraffic), checks)
+    }
+
     /// When each state of the execution was entered, in order.
     async fn entered(&self, execution: &str) -> Vec<(String, aws_smithy_types::DateTime)> {
         let sfn = aws_sdk_sfn::Client::new(&self.config);
@@ -843,35 +878,8 @@ async fn the_fast_path_rolls_back_a_failing_candidate_within_seconds_through_tal
     let load = load.stop().await;
     let path = i.path(&exec).await;
 
-    assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
-    assert_eq!(out.error(), Some("Unhealthy"), "{:?}; path {path:?}", out.cause());
-    let cause = out.cause().unwrap();
-    assert!(cause.contains("in the fast path's 10-second counts"), "{cause}");
-    assert!(
-        cause.starts_with(&format!(
-            "Rolled back {}:live from 2 to 1: the candidate was unhealthy at step 1 of 2 (10%)",
-            i.target
-        )),
-        "{cause}"
-    );
-    assert_eq!(i.alias().await, ("1".to_owned(), None), "back on the stable version, routing cleared");
-    assert_eq!(i.parameter("lock").await, None, "the lock is released");
-
     // Through the fast path's states, and checked every 20 s rather than after the bake.
-    assert!(path.iter().any(|s| *s == State::StartFastPath), "{path:?}");
-    assert_eq!(
-        path[path.len() - 4..],
-        [
-            State::RecordRollback,
-            State::RolledBackWithFastPath,
-            State::StopFastPathRolledBack,
-            State::DeploymentRolledBack
-        ]
-    );
-    let entered = i.entered(&exec).await;
-    let at = |state: State| entered.iter().find(|(s, _)| *s == state).map(|(_, t)| t.as_secs_f64()).unwrap();
-    let rollback_after = at(State::RollBack) - at(State::ShiftTraffic);
-    let checks = path.iter().filter(|s| **s == State::CheckHealth).count();
+    let (cause, rollback_after, checks) = i.assert_fast_rollback(&exec, &out, &path).await;
     eprintln!(
         "fast path: filter {filter} after {:.1} s; traffic shifted to rollback {rollback_after:.1} s over {checks} \
          checks; execution ended after {:.1} s\n  {cause}\n  callers saw {load:?}",
@@ -1154,33 +1162,7 @@ async fn the_fast_path_rolls_back_a_failing_candidate_on_lambda_destinations_eve
     let put = put.stop().await;
     let path = i.path(&exec).await;
 
-    assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
-    assert_eq!(out.error(), Some("Unhealthy"), "{:?}; path {path:?}", out.cause());
-    let cause = out.cause().unwrap();
-    assert!(cause.contains("in the fast path's 10-second counts"), "{cause}");
-    assert!(
-        cause.starts_with(&format!(
-            "Rolled back {}:live from 2 to 1: the candidate was unhealthy at step 1 of 2 (10%)",
-            i.target
-        )),
-        "{cause}"
-    );
-    assert_eq!(i.alias().await, ("1".to_owned(), None), "back on the stable version, routing cleared");
-    assert_eq!(i.parameter("lock").await, None, "the lock is released");
-    assert!(path.iter().any(|s| *s == State::StartFastPath), "{path:?}");
-    assert_eq!(
-        path[path.len() - 4..],
-        [
-            State::RecordRollback,
-            State::RolledBackWithFastPath,
-            State::StopFastPathRolledBack,
-            State::DeploymentRolledBack
-        ]
-    );
-    let entered = i.entered(&exec).await;
-    let at = |state: State| entered.iter().find(|(s, _)| *s == state).map(|(_, t)| t.as_secs_f64()).unwrap();
-    let rollback_after = at(State::RollBack) - at(State::ShiftTraffic);
-    let checks = path.iter().filter(|s| **s == State::CheckHealth).count();
+    let (cause, rollback_after, checks) = i.assert_fast_rollback(&exec, &out, &path).await;
     eprintln!(
         "fast path (destinations): traffic shifted to rollback {rollback_after:.1} s over {checks} checks; execution \
          ended after {:.1} s\n  {cause}\n  events put: {put:?}",

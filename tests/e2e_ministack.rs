@@ -656,6 +656,15 @@ fn log_lines(log_group: &str) -> Vec<String> {
     }
 }
 
+/// Waits until `group` exists: Lambda creates a function's log group at its first run.
+async fn log_group_exists(group: &str) {
+    eventually(Duration::from_secs(30), "the function's log group", || {
+        let out = logs_call("DescribeLogGroups", &json!({"logGroupNamePrefix": group}));
+        out["logGroups"].as_array().is_some_and(|g| !g.is_empty()).then_some(())
+    })
+    .await;
+}
+
 /// Polls `probe` every 250 ms until it returns `Some`, for at most `limit`.
 async fn eventually<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
@@ -855,11 +864,7 @@ async fn the_fast_path_rolls_back_a_failing_candidate_within_seconds_through_tal
     // The canary's split at 10 req/s: version 1 answers, version 2 fails.
     let load = Load::start(&i, &[("1", 10), ("2", 2)]);
     // The log group exists once the function has run (as in AWS).
-    eventually(Duration::from_secs(30), "the function's log group", || {
-        let out = logs_call("DescribeLogGroups", &json!({"logGroupNamePrefix": group}));
-        out["logGroups"].as_array().is_some_and(|g| !g.is_empty()).then_some(())
-    })
-    .await;
+    log_group_exists(&group).await;
 
     let began = std::time::SystemTime::now();
     let clock = Instant::now();
@@ -1092,11 +1097,7 @@ async fn the_fast_path_rolls_back_a_failing_candidate_on_lambda_destinations_eve
     // The function has run once, so its log group exists and a filter could be put.
     let lambda = aws_sdk_lambda::Client::new(&i.config);
     lambda.invoke().function_name(&i.target).qualifier("1").send().await.expect("invoke");
-    eventually(Duration::from_secs(30), "the function's log group", || {
-        let out = logs_call("DescribeLogGroups", &json!({"logGroupNamePrefix": group}));
-        out["logGroups"].as_array().is_some_and(|g| !g.is_empty()).then_some(())
-    })
-    .await;
+    log_group_exists(&group).await;
     let function = lambda.get_function().function_name(&i.target).send().await.unwrap();
     let function_arn = function.configuration().and_then(|c| c.function_arn()).unwrap().to_owned();
 

@@ -5,12 +5,17 @@ use stepshift_core::routers::ObservePorts;
 use stepshift_core::tasks::{TaskConfig, check, decode};
 use stepshift_core::{Clock, TaskError, encode};
 
-/// Decodes the input, judges the step, encodes the new progress.
+/// Decodes the input, judges the step, encodes the new progress; or, for
+/// `"action": "judge_hooks"`, judges a point's hook runs ([`stepshift_core::hooks::judge`]).
 pub async fn handle<P: ObservePorts + AlarmSource + OutcomeSource + Clock>(
     ports: &P,
     _config: &TaskConfig,
     input: Value,
 ) -> Result<Value, TaskError> {
+    if input.get("action").and_then(Value::as_str) == Some(stepshift_core::hooks::JUDGE_ACTION) {
+        let input: stepshift_core::hooks::JudgeInput = decode("check-health judge_hooks", input)?;
+        return encode(stepshift_core::hooks::judge(input)?);
+    }
     let input: check::CheckInput = decode("check-health", input)?;
     encode(check::check(ports, input).await?)
 }

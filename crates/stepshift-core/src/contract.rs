@@ -100,6 +100,20 @@ names! {
         RecordRejection = "Record rejection",
         /// Fail: the request was refused and nothing moved.
         DeploymentRejected = "Deployment rejected",
+        /// Choice: whether the plan has hooks before traffic.
+        TestsBeforeTrafficChoice = "Tests before traffic?",
+        /// Map: the hooks before traffic ([`crate::hooks`]).
+        TestBeforeTraffic = "Test before traffic",
+        /// Choice (in "Test before traffic"): which kind of hook.
+        BeforeTrafficWhichTest = "Before traffic: which test?",
+        /// Task (`lambda:invoke`): invoke the candidate version.
+        BeforeTrafficInvokeCandidate = "Before traffic: invoke the candidate",
+        /// Task (`lambda:invoke`): run a test function.
+        BeforeTrafficRunTestFunction = "Before traffic: run the test function",
+        /// Succeed: one hook ran (passed or caught).
+        BeforeTrafficTestDone = "Before traffic: test done",
+        /// Task (check-health `judge_hooks`): judge the hooks before traffic.
+        JudgeTestsBeforeTraffic = "Judge the tests before traffic",
         /// Choice: whether the request asked for the fast path.
         FastPathChoice = "Fast path?",
         /// Task (tally `start`): subscribe tally to the target functions' log groups.
@@ -118,6 +132,34 @@ names! {
         /// Task (shift-weight): a step through a router whose changes take effect later
         /// (`$.plan.syncs`: Route53 records, Web Function endpoints).
         ShiftThenSync = "Shift traffic, then sync",
+        /// Task (shift-weight): a step with hooks at every step; "Test the step" follows.
+        ShiftThenTest = "Shift traffic, then test",
+        /// Choice: after a sync, whether the step has hooks.
+        TestsAtStepChoice = "Tests at this step?",
+        /// Parallel: the step's hooks beside its bake and checks.
+        TestTheStep = "Test the step",
+        /// Map (in "Test the step"): the hooks at the step.
+        TestAtStep = "Test at the step",
+        /// Choice (in "Test at the step"): which kind of hook.
+        AtStepWhichTest = "At the step: which test?",
+        /// Task (`lambda:invoke`): invoke the candidate version.
+        AtStepInvokeCandidate = "At the step: invoke the candidate",
+        /// Task (`lambda:invoke`): run a test function.
+        AtStepRunTestFunction = "At the step: run the test function",
+        /// Succeed: one hook ran.
+        AtStepTestDone = "At the step: test done",
+        /// Task (check-health `judge_hooks`): judge the hooks at the step.
+        JudgeTestsAtStep = "Judge the tests at the step",
+        /// Wait (in "Test the step"): the bake before a check.
+        BakeTheStep = "Bake the step",
+        /// Task (check-health, in "Test the step"): judge the candidate and decide.
+        CheckTheStep = "Check the step",
+        /// Choice (in "Test the step"): the check's decision.
+        StepChecked = "Step checked?",
+        /// Fail (in "Test the step"): the check decided to roll back; carries the progress.
+        StepRollsBack = "Step rolls back",
+        /// Succeed (in "Test the step"): the step's checks are done.
+        StepBaked = "Step baked",
         /// Choice: whether a change is still pending.
         InSync = "In sync?",
         /// Wait: between sync polls.
@@ -132,6 +174,20 @@ names! {
         Promote = "Promote",
         /// Task (record-version `promoted`).
         RecordPromotion = "Record promotion",
+        /// Choice: whether the plan has hooks after promotion.
+        TestsAfterPromotionChoice = "Tests after promotion?",
+        /// Map: the hooks after promotion.
+        TestAfterPromotion = "Test after promotion",
+        /// Choice (in "Test after promotion"): which kind of hook.
+        AfterPromotionWhichTest = "After promotion: which test?",
+        /// Task (`lambda:invoke`): invoke the candidate version.
+        AfterPromotionInvokeCandidate = "After promotion: invoke the candidate",
+        /// Task (`lambda:invoke`): run a test function.
+        AfterPromotionRunTestFunction = "After promotion: run the test function",
+        /// Succeed: one hook ran.
+        AfterPromotionTestDone = "After promotion: test done",
+        /// Task (check-health `judge_hooks`): judge the hooks after promotion.
+        JudgeTestsAfterPromotion = "Judge the tests after promotion",
         /// Task (record-version `confirmed`): the lock-in passed.
         ConfirmRelease = "Confirm release",
         /// Choice: whether a released deployment has a fast path to stop.
@@ -185,6 +241,8 @@ names! {
         AwsError = "AwsError",
         /// A task's input does not have the shape the task expects.
         InvalidTaskInput = "InvalidTaskInput",
+        /// A validation hook failed ([`crate::hooks`]).
+        HookFailed = "HookFailed",
 
         // How a deployment ends besides a task error: the outcome's `Error`.
         /// The judge found the candidate unhealthy.
@@ -196,6 +254,9 @@ names! {
         /// Nobody answered the approval within `approval_timeout_seconds`: the failure
         /// the "Approval timed out" Pass state writes.
         ApprovalTimedOut = "ApprovalTimedOut",
+        /// A check inside "Test the step" decided to roll back: the "Step rolls back" Fail
+        /// state's error, whose cause is the progress (`States.JsonToString($.progress)`).
+        RollBackDecided = "RollBackDecided",
         /// Rolled back for no reason the records name.
         RolledBack = "RolledBack",
         /// The rollback itself failed after its retries.
@@ -204,6 +265,9 @@ names! {
         // Step Functions' and Lambda's names.
         /// Matches every error but `States.Runtime` and `States.DataLimitExceeded`.
         StatesAll = "States.ALL",
+        /// A task's result or a state's output was larger than 256 KiB; `States.ALL`
+        /// does not catch it, so the hooks' tasks name it.
+        StatesDataLimitExceeded = "States.DataLimitExceeded",
         /// A task ran longer than its `TimeoutSeconds` (or `TimeoutSecondsPath`).
         StatesTimeout = "States.Timeout",
         /// Lambda throttled the invocation.
@@ -256,6 +320,8 @@ impl ErrorName {
         ErrorName::StatesTimeout,
         ErrorName::StatesAll,
         ErrorName::ApprovalTimedOut,
+        ErrorName::StatesDataLimitExceeded,
+        ErrorName::RollBackDecided,
     ];
 }
 

@@ -91,6 +91,9 @@ pub struct Plan {
     /// for one, or before it started, or when it could not start.
     #[serde(default)]
     pub fast_path: Option<crate::outcomes::FastPath>,
+    /// The validation hooks, planned ([`crate::hooks`]); empty lists when none.
+    #[serde(default)]
+    pub hooks: crate::hooks::PlannedHooks,
 }
 
 /// The last RevisionId stepshift saw or wrote for one alias.

@@ -261,11 +261,14 @@ pub enum TaskError {
     /// definition and the task code disagree.
     #[error("task input is malformed: {0}")]
     InvalidTaskInput(String),
+    /// A validation hook failed: the report's sentence ([`crate::hooks::HookReport`]).
+    #[error("{0}")]
+    HookFailed(String),
 }
 
 impl TaskError {
     /// Every name [`TaskError::name`] can return, in the order of the variants.
-    pub const NAMES: [ErrorName; 13] = [
+    pub const NAMES: [ErrorName; 14] = [
         ErrorName::InvalidRequest,
         ErrorName::DeploymentInProgress,
         ErrorName::AliasDrift,
@@ -279,6 +282,7 @@ impl TaskError {
         ErrorName::AwsUnavailable,
         ErrorName::AwsError,
         ErrorName::InvalidTaskInput,
+        ErrorName::HookFailed,
     ];
 
     /// The stable error name the state machine matches on.
@@ -297,6 +301,7 @@ impl TaskError {
             Self::AwsUnavailable(_) => ErrorName::AwsUnavailable,
             Self::AwsError(_) => ErrorName::AwsError,
             Self::InvalidTaskInput(_) => ErrorName::InvalidTaskInput,
+            Self::HookFailed(_) => ErrorName::HookFailed,
         }
     }
 
@@ -362,6 +367,7 @@ mod tests {
             TaskError::AwsUnavailable(port.clone()),
             TaskError::AwsError(port),
             TaskError::InvalidTaskInput("x".into()),
+            TaskError::HookFailed("x".into()),
         ];
         let names: Vec<_> = all.iter().map(TaskError::error_name).collect();
         assert_eq!(names, TaskError::NAMES);

@@ -19,6 +19,7 @@ pub mod compare;
 pub mod contract;
 pub mod deployment;
 pub mod error;
+pub mod hooks;
 pub mod judge;
 pub mod memory;
 pub mod outcomes;

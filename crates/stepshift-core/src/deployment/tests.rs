@@ -23,6 +23,7 @@ fn plan(steps: &[(f64, u64, bool)], lock_in: u64, health: HealthSettings) -> Pla
         keep_versions: None,
         approval_timeout_seconds: 3600,
         fast_path: None,
+        hooks: Default::default(),
     }
 }
 

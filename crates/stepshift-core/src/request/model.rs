@@ -332,6 +332,9 @@ pub struct DeploymentRequest {
     /// How long an approval pause waits before it counts as rejected.
     #[serde(default = "default_approval_timeout_seconds")]
     pub approval_timeout_seconds: u64,
+    /// Tests of the candidate before traffic, at every step and after promotion.
+    #[serde(default, skip_serializing_if = "crate::hooks::Hooks::is_empty")]
+    pub hooks: crate::hooks::Hooks,
 }
 
 impl DeploymentRequest {

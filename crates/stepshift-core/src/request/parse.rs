@@ -109,6 +109,24 @@ pub(super) const REQUEST: Fields = &[
     optional("lock_in_seconds"),
     optional("keep_versions"),
     optional("approval_timeout_seconds"),
+    object("hooks", HOOKS),
+];
+
+/// [`crate::hooks::Hooks`]: a list of hooks at each point.
+const HOOKS: Fields = &[
+    Field { name: "before_traffic", required: false, shape: Shape::List(HOOK) },
+    Field { name: "each_step", required: false, shape: Shape::List(HOOK) },
+    Field { name: "after_promotion", required: false, shape: Shape::List(HOOK) },
+];
+
+/// [`crate::hooks::Hook`]; which of `invoke_candidate` and `function` it has is a rule of
+/// validation.
+const HOOK: Fields = &[
+    optional("name"),
+    object("invoke_candidate", &[optional("payload"), object("expect", &[optional("status_below"), optional("contains")])]),
+    optional("function"),
+    optional("payload"),
+    optional("timeout_seconds"),
 ];
 
 /// [`StepSpec`].

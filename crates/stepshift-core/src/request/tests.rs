@@ -573,6 +573,26 @@ fn every_field(targets: Targets) -> Value {
         lock_in_seconds: 300,
         keep_versions: Some(3),
         approval_timeout_seconds: 3600,
+        // Every field of a hook at every point, for the tables (validation would refuse
+        // both kinds in one hook).
+        hooks: {
+            let hook = crate::hooks::Hook {
+                name: Some("smoke".into()),
+                invoke_candidate: Some(crate::hooks::InvokeCandidate {
+                    // Free JSON, which the walk does not enter: not objects here.
+                    payload: serde_json::json!("ping"),
+                    expect: crate::hooks::Expectation { status_below: Some(500), contains: Some(serde_json::json!([1])) },
+                }),
+                function: Some("orders-smoke".into()),
+                payload: Some(serde_json::json!(1)),
+                timeout_seconds: 30,
+            };
+            crate::hooks::Hooks {
+                before_traffic: vec![hook.clone()],
+                each_step: vec![hook.clone()],
+                after_promotion: vec![hook],
+            }
+        },
     };
     serde_json::to_value(request).unwrap()
 }

@@ -93,7 +93,23 @@ impl DeploymentRequest {
             + if crate::routers::kind_of(&self.targets).syncs() { EVENTS_PER_DNS_SYNC } else { 0 }
             + EVENTS_PER_CHECK * u64::from(ins.extensions);
         let approvals = steps.iter().filter(|s| s.approval).count() as u64;
-        RESERVED_EVENTS + per_step * steps.len() as u64 + 7 * approvals
+        RESERVED_EVENTS + per_step * steps.len() as u64 + 7 * approvals + self.hook_events()
+    }
+
+    /// The hooks' history events: each point that has hooks, each time it runs.
+    fn hook_events(&self) -> u64 {
+        use crate::hooks::{EVENTS_PER_HOOK, EVENTS_PER_POINT, Point};
+        let runs = |p: Point| if p == Point::EachStep { self.steps().len().saturating_sub(1) as u64 } else { 1 };
+        let targets = self.targets.len().max(1) as u64;
+        Point::ALL
+            .iter()
+            .map(|p| {
+                let hooks = self.hooks.at(*p);
+                let invocations: u64 =
+                    hooks.iter().map(|h| if h.invoke_candidate.is_some() { targets } else { 1 }).sum();
+                if hooks.is_empty() { 0 } else { runs(*p) * (EVENTS_PER_POINT + EVENTS_PER_HOOK * invocations) }
+            })
+            .sum()
     }
 
     /// The fast path's checks, when it is on (and fits).
@@ -204,6 +220,9 @@ impl DeploymentRequest {
             errors.extend(crate::routers::web::step_problems(&self.steps()));
         }
         validate_health(&self.health, &mut errors);
+        let aliases: Vec<&str> = self.targets.aliases.iter().map(|a| a.function.as_str()).collect();
+        let traffic_steps = if errors.len() == strategy_valid { self.steps().len().saturating_sub(1) } else { 1 };
+        crate::hooks::validate(&self.hooks, &aliases, traffic_steps, &mut errors);
         check_wait(&mut errors, "lock_in_seconds", self.lock_in_seconds, 0);
         check_wait(&mut errors, "approval_timeout_seconds", self.approval_timeout_seconds, 1);
         if let Some(keep) = self.keep_versions

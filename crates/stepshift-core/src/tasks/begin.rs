@@ -106,6 +106,7 @@ pub async fn begin<P: RecordPorts>(
             Some(request.fast_check_interval().map_err(|e| TaskError::InvalidRequest(e.into()))?);
     }
     let router = routers::kind_of(&request.targets);
+    let hooks = crate::hooks::plan(&request.hooks, &targets, &input.execution);
     let plan = Plan {
         execution: input.execution,
         started_at: input.started_at,
@@ -118,6 +119,7 @@ pub async fn begin<P: RecordPorts>(
         keep_versions: request.keep_versions,
         approval_timeout_seconds: request.approval_timeout_seconds,
         fast_path: None,
+        hooks,
     };
     info!(execution = %plan.execution, targets = plan.targets.len(), steps = plan.steps.len(), "deployment planned");
     Ok(DeploymentState {
@@ -146,5 +148,41 @@ async fn resolve<P: RecordPorts>(ports: &P, request: &DeploymentRequest) -> Resu
             }
         }
     }
+    missing_test_functions(ports, request, &mut errors).await?;
     if errors.is_empty() { Ok(resolved) } else { Err(TaskError::InvalidRequest(FieldErrors(errors))) }
+}
+
+/// Every hook's test function must exist: a missing one is found here, with nothing
+/// changed, not at the first step. Read-only (ListVersionsByFunction).
+async fn missing_test_functions<P: RecordPorts>(
+    ports: &P,
+    request: &DeploymentRequest,
+    errors: &mut Vec<crate::error::FieldError>,
+) -> Result<(), TaskError> {
+    let mut seen = std::collections::HashMap::new();
+    for point in crate::hooks::Point::ALL {
+        for (i, hook) in request.hooks.at(point).iter().enumerate() {
+            let Some(function) = &hook.function else { continue };
+            let name = crate::hooks::function_name(function).to_owned();
+            let exists = match seen.get(&name) {
+                Some(known) => *known,
+                None => {
+                    let exists = match ports.list_versions(&name).await {
+                        Ok(_) => true,
+                        Err(crate::PortError::NotFound { .. }) => false,
+                        Err(e) => return Err(e.into()),
+                    };
+                    seen.insert(name.clone(), exists);
+                    exists
+                }
+            };
+            if !exists {
+                errors.push(crate::error::FieldError::new(
+                    format!("{}[{i}].function", point.field()),
+                    format!("no Lambda function named {name} in this account and region"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -411,6 +411,7 @@ mod tests {
             keep_versions: None,
             approval_timeout_seconds: 3600,
             fast_path: None,
+            hooks: Default::default(),
         }
     }
 

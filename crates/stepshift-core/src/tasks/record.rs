@@ -291,6 +291,19 @@ pub fn rollback_reason(plan: &Plan, progress: &Progress, failure: Option<&Caught
     }
 }
 
+/// The progress a check inside "Test the step" carried out of the Parallel state when it
+/// decided to roll back ([`crate::hooks::CARRIED_ROLLBACK`]): the verdict that decided
+/// it, as if the check had run outside. Any other failure is left as it is.
+pub fn carried(progress: Progress, failure: Option<CaughtError>) -> (Progress, Option<CaughtError>) {
+    match failure {
+        Some(f) if f.error == crate::hooks::CARRIED_ROLLBACK.as_str() => match serde_json::from_str(&f.cause) {
+            Ok(carried) => (carried, None),
+            Err(_) => (progress, Some(f)),
+        },
+        other => (progress, other),
+    }
+}
+
 /// Records the rollback, releases the locks and returns the outcome the Fail state shows.
 pub async fn rolled_back<P: ParameterStore + Clock>(
     ports: &P,
@@ -299,6 +312,7 @@ pub async fn rolled_back<P: ParameterStore + Clock>(
 ) -> Result<FailedOutcome, TaskError> {
     let now = ports.now();
     let RolledBackInput { plan, progress, rollback, failure } = input;
+    let (progress, failure) = carried(progress, failure);
     let (error, reason) = rollback_reason(&plan, &progress, failure.as_ref());
     let rollback = match rollback {
         RollbackResult::Done(report) => report,

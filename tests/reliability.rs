@@ -27,6 +27,7 @@ fn every_deployment_ends_cleanly_under_random_faults() {
     assert!(report.outcomes.get("SUCCEEDED").copied().unwrap_or(0) > 20, "{:?}", report.outcomes);
     assert!(report.outcomes.len() >= 4, "a variety of endings: {:?}", report.outcomes);
     assert!(report.faults_injected.keys().any(|k| k.starts_with("crash")), "{:?}", report.faults_injected);
+    assert!(report.outcomes.contains_key("HookFailed"), "some validation hooks failed: {:?}", report.outcomes);
 }
 
 #[test]

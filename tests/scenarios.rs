@@ -32,10 +32,11 @@ fn healthy_canary_promotes() {
     assert_eq!(o.parameter("/stepshift/orders/live/last-known-good-version"), Some("42"));
     // Checked every minute: the 5-minute canary five times, then the 5-minute lock-in.
     const CHECK: [State; 3] = [State::Bake, State::CheckHealth, State::ChooseNextStep];
-    let mut expected = vec![State::BeginDeployment, State::FastPathChoice, State::ChooseNextStep];
+    let mut expected =
+        vec![State::BeginDeployment, State::TestsBeforeTrafficChoice, State::FastPathChoice, State::ChooseNextStep];
     expected.extend(STEP);
     expected.extend(CHECK.repeat(4));
-    expected.extend([State::Promote, State::RecordPromotion]);
+    expected.extend([State::Promote, State::RecordPromotion, State::TestsAfterPromotionChoice]);
     expected.extend(CHECK.repeat(5));
     expected.extend([State::ConfirmRelease, State::ReleasedWithFastPath, State::DeploymentSucceeded]);
     assert_eq!(o.path, expected);
@@ -70,7 +71,16 @@ fn all_at_once_promotes_then_watches() {
     assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
     assert_settled(&o, "orders", "42");
     assert!(!o.path.iter().any(|s| *s == State::ShiftTraffic));
-    assert_eq!(&o.path[..4], [State::BeginDeployment, State::FastPathChoice, State::ChooseNextStep, State::Promote]);
+    assert_eq!(
+        &o.path[..5],
+        [
+            State::BeginDeployment,
+            State::TestsBeforeTrafficChoice,
+            State::FastPathChoice,
+            State::ChooseNextStep,
+            State::Promote
+        ]
+    );
 }
 
 #[test]
@@ -634,4 +644,199 @@ fn a_silent_fast_path_is_reported_down_and_the_minute_metrics_still_roll_back() 
     assert!(checks.iter().any(|e| notes(e).contains("fast path: down")), "a check says the fast path is down");
     // Rolled back on the minute metrics: CloudWatch's reasons, not the fast path's.
     assert!(!o.cause.as_deref().unwrap_or_default().contains("10-second counts"), "{:?}", o.cause);
+}
+
+// Validation hooks ([`stepshift_core::hooks`]): the Map, Parallel and lambda:invoke
+// states of the real ASL, with simulated test functions and candidate versions.
+
+fn hooked(strategy: serde_json::Value, hooks: serde_json::Value) -> serde_json::Value {
+    let mut req = request(strategy);
+    req["hooks"] = hooks;
+    req
+}
+
+fn with_hooks(
+    candidate: VersionModel,
+    scripts: &[(&str, Vec<stepshift_local::hooks::HookBehaviour>)],
+) -> stepshift_local::Scenario {
+    let mut s = scenario(candidate);
+    s.hooks = scripts.iter().map(|(f, b)| ((*f).to_owned(), b.clone())).collect();
+    s
+}
+
+use stepshift_local::hooks::HookBehaviour;
+
+fn pass(after_seconds: u64) -> HookBehaviour {
+    HookBehaviour::Pass { after_seconds }
+}
+
+fn fail(reason: &str) -> HookBehaviour {
+    HookBehaviour::Fail { after_seconds: 2, reason: reason.into() }
+}
+
+#[test]
+fn a_failing_invoke_candidate_before_traffic_moves_nothing() {
+    let s = with_hooks(steady(stable()), &[("orders:42", vec![fail("missing env var DB_URL")])]);
+    let mut sim = Simulation::new(s).unwrap();
+    let o = sim.run(hooked(
+        json!("canary-10-5m"),
+        json!({"before_traffic": [{"invoke_candidate": {"payload": {"path": "/health"}}}]}),
+    ));
+    assert_eq!(o.status, "FAILED", "{o:#?}");
+    assert_eq!(o.error.as_deref(), Some("HookFailed"));
+    let cause = o.cause.as_deref().unwrap();
+    assert!(
+        cause.contains("the tests before traffic failed: invoke orders:42: Error: missing env var DB_URL"),
+        "{cause}"
+    );
+    assert_settled(&o, "orders", "41");
+    assert_eq!(o.calls.get(&Call::UpdateAlias), None, "no alias write at all: {:?}", o.calls);
+    assert!(!o.path.iter().any(|s| *s == State::ShiftTraffic || *s == State::ShiftThenTest));
+    // The candidate version itself was invoked, by its qualified name, with the payload.
+    let calls = &sim.env.hooks.calls;
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].function, "orders:42");
+    assert_eq!(calls[0].payload, json!({"path": "/health"}));
+    let events: Vec<String> = history(&o, "orders").iter().map(|h| h["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(events, ["started", "rolled_back"], "the history says it ended");
+}
+
+#[test]
+fn a_failing_step_hook_rolls_back_at_that_step() {
+    let s = with_hooks(steady(stable()), &[("orders-smoke", vec![pass(5), pass(5), fail("checkout returned 502")])]);
+    let mut sim = Simulation::new(s).unwrap();
+    let o = sim.run(hooked(json!("linear-10-every-1m"), json!({"each_step": [{"function": "orders-smoke"}]})));
+    assert_eq!(o.error.as_deref(), Some("HookFailed"), "{o:#?}");
+    let cause = o.cause.as_deref().unwrap();
+    assert!(cause.contains("the tests at step 3 failed: orders-smoke: checkout returned 502"), "{cause}");
+    assert_settled(&o, "orders", "41");
+    assert_eq!(o.path.iter().filter(|s| **s == State::ShiftThenTest).count(), 3, "{:?}", o.path);
+    assert_eq!(o.path.iter().filter(|s| **s == State::TestTheStep).count(), 3);
+    // The test function got an event naming the candidate, the step and the weight.
+    let calls = &sim.env.hooks.calls;
+    assert_eq!(calls.len(), 3);
+    let event: stepshift_core::hooks::HookEvent = serde_json::from_value(calls[2].payload.clone()).unwrap();
+    assert_eq!(event.step, Some(2));
+    assert_eq!(event.weight_percent, 30.0);
+    assert_eq!(event.point, stepshift_core::hooks::Point::EachStep);
+    assert_eq!(event.candidate.version, "42");
+    assert_eq!(event.candidate.function.as_deref(), Some("orders"));
+    assert_eq!(
+        event.candidate.qualified_arn.as_deref(),
+        Some("arn:aws:lambda:us-east-1:000000000000:function:orders:42")
+    );
+    assert!(event.execution.contains(":execution:"), "{}", event.execution);
+}
+
+#[test]
+fn a_hook_that_never_answers_fails_at_its_timeout_and_rolls_back() {
+    let s = with_hooks(steady(stable()), &[("orders-load", vec![HookBehaviour::Hang])]);
+    let mut sim = Simulation::new(s).unwrap();
+    let mut exec = sim.start(hooked(
+        json!([{"weight_percent": 10, "bake_seconds": 900}, {"weight_percent": 100}]),
+        json!({"each_step": [{"function": "orders-load", "timeout_seconds": 120}]}),
+    ));
+    exec.run(&mut sim.env);
+    let o = sim.outcome(&exec);
+    assert_eq!(o.error.as_deref(), Some("HookFailed"), "{o:#?}");
+    assert!(o.cause.as_deref().unwrap().contains("orders-load: did not answer within 120 s"), "{:?}", o.cause);
+    assert_settled(&o, "orders", "41");
+    // The 15-minute bake was cut short: the rollback came at the hook's timeout.
+    let shifted = o.history.iter().find(|e| e.details["name"] == State::TestTheStep.as_str()).unwrap().timestamp;
+    let rolled = o.history.iter().find(|e| e.details["name"] == State::RollBack.as_str()).unwrap().timestamp;
+    let after = rolled.secs_since(shifted);
+    assert!((120..=125).contains(&after), "rolled back {after} s after the step began");
+}
+
+#[test]
+fn hooks_at_one_point_run_in_parallel() {
+    let s = with_hooks(
+        steady(stable()),
+        &[("smoke-a", vec![pass(40)]), ("smoke-b", vec![pass(50)]), ("smoke-c", vec![pass(30)])],
+    );
+    let mut sim = Simulation::new(s).unwrap();
+    let o = sim.run(hooked(
+        json!("canary-10-5m"),
+        json!({"before_traffic": [{"function": "smoke-a"}, {"function": "smoke-b"}, {"function": "smoke-c"}]}),
+    ));
+    assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
+    let calls = &sim.env.hooks.calls;
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|c| c.at == calls[0].at), "all three start together");
+    let begun = o.history.iter().find(|e| e.details["name"] == State::TestBeforeTraffic.as_str()).unwrap().timestamp;
+    let judged =
+        o.history.iter().find(|e| e.details["name"] == State::JudgeTestsBeforeTraffic.as_str()).unwrap().timestamp;
+    let took = judged.secs_since(begun);
+    assert!((50..=52).contains(&took), "as long as the slowest (50 s), not the sum: {took} s");
+}
+
+#[test]
+fn a_passing_set_of_hooks_promotes_and_a_failing_one_after_promotion_rolls_back() {
+    let scripts = [("orders-smoke", vec![pass(3)]), ("orders:42", vec![pass(1)])];
+    let hooks = json!({
+        "before_traffic": [{"invoke_candidate": {"payload": {"rawPath": "/"}, "expect": {"status_below": 500}}}],
+        "each_step": [{"function": "orders-smoke"}],
+        "after_promotion": [{"function": "orders-smoke", "name": "post-smoke"}]
+    });
+    let o = run(with_hooks(steady(stable()), &scripts), hooked(json!("linear-10-every-1m"), hooks.clone()));
+    assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
+    assert_settled(&o, "orders", "42");
+    for state in [State::TestBeforeTraffic, State::TestAfterPromotion, State::JudgeTestsAtStep] {
+        assert!(o.path.iter().any(|s| *s == state), "{state}: {:?}", o.path);
+    }
+    assert_eq!(o.path.iter().filter(|s| **s == State::TestTheStep).count(), 9);
+
+    // canary-10-5m: one traffic step (the first answer), then the promotion (the second).
+    let scripts = [("orders-smoke", vec![pass(3), fail("refunds broken")])];
+    let o = run(
+        with_hooks(steady(stable()), &scripts),
+        hooked(
+            json!("canary-10-5m"),
+            json!({"each_step": [{"function": "orders-smoke"}], "after_promotion": [{"function": "orders-smoke", "name": "post-smoke"}]}),
+        ),
+    );
+    assert_eq!(o.error.as_deref(), Some("HookFailed"), "{o:#?}");
+    assert!(o.cause.as_deref().unwrap().contains("the tests after promotion failed: post-smoke: refunds broken"));
+    assert_settled(&o, "orders", "41");
+    assert!(o.path.iter().any(|s| *s == State::Promote));
+}
+
+#[test]
+fn an_unhealthy_check_during_a_tested_step_rolls_back_with_its_verdict() {
+    // The hook runs for the whole step; the check finds 20% errors at its first minute.
+    let s = with_hooks(failing(0.2), &[("orders-load", vec![pass(600)])]);
+    let o = run(
+        s,
+        hooked(json!("canary-10-5m"), json!({"each_step": [{"function": "orders-load", "timeout_seconds": 900}]})),
+    );
+    assert_eq!(o.error.as_deref(), Some("Unhealthy"), "{o:#?}");
+    let cause = o.cause.as_deref().unwrap();
+    assert!(cause.contains("the candidate was unhealthy at step 1 of 2 (10%)"), "the carried verdict: {cause}");
+    assert_settled(&o, "orders", "41");
+    assert!(o.path.iter().any(|s| *s == State::StepRollsBack));
+    // Rolled back at the first check with data (CloudWatch delivers 1-2 minutes late),
+    // while the hook had 7 more minutes to run.
+    assert!(o.duration_seconds < 240, "the running hook did not hold the rollback: {} s", o.duration_seconds);
+    assert_eq!(o.output, None);
+}
+
+#[test]
+fn hooks_cost_the_transitions_the_readme_states() {
+    let s = || with_hooks(steady(stable()), &[("orders-smoke", vec![pass(2)])]);
+    let plain = run(s(), request(json!("linear-10-every-1m")));
+    let smoke = json!([{"function": "orders-smoke"}]);
+    let cost = |hooks: serde_json::Value| {
+        let o = run(s(), hooked(json!("linear-10-every-1m"), hooks));
+        assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
+        o.transitions - plain.transitions
+    };
+    // A traffic step with hooks: 5 more, and 3 per hook (its Choice, task, Succeed).
+    assert_eq!(cost(json!({"each_step": smoke})), 9 * (5 + 3));
+    assert_eq!(
+        cost(json!({"each_step": [{"function": "orders-smoke"}, {"function": "orders-smoke", "name": "b"}]})),
+        9 * (5 + 6)
+    );
+    // Before traffic or after promotion: the Map and the judging task, and 3 per hook.
+    assert_eq!(cost(json!({"before_traffic": smoke})), 2 + 3);
+    assert_eq!(cost(json!({"after_promotion": smoke})), 2 + 3);
 }

@@ -490,7 +490,8 @@ fn first_difference(wanted: &Value, actual: &Value, at: String) -> Option<String
 /// The region and account of an execution ARN, `arn:aws:states:REGION:ACCOUNT:execution:...`.
 fn region_and_account(execution: &str) -> Option<(&str, &str)> {
     let mut parts = execution.split(':');
-    let (_, partition, _, region, account) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (_, partition, _, region, account) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let _ = partition;
     (!region.is_empty() && !account.is_empty()).then_some((region, account))
 }
@@ -526,27 +527,25 @@ pub fn plan(hooks: &Hooks, targets: &[PlannedTarget], execution: &str) -> Planne
     let expand = |point: Point| -> Vec<PlannedHook> {
         let mut out = Vec::new();
         for (i, hook) in hooks.at(point).iter().enumerate() {
-            let planned = |name: String, kind, function: String, payload, expect, candidate: HookCandidate| PlannedHook {
-                name,
-                kind,
-                function,
-                payload,
-                timeout_seconds: hook.timeout_seconds,
-                expect,
-                point,
-                candidate,
-                candidates: all.clone(),
-            };
+            let planned =
+                |name: String, kind, function: String, payload, expect, candidate: HookCandidate| PlannedHook {
+                    name,
+                    kind,
+                    function,
+                    payload,
+                    timeout_seconds: hook.timeout_seconds,
+                    expect,
+                    point,
+                    candidate,
+                    candidates: all.clone(),
+                };
             if let Some(invoke) = &hook.invoke_candidate {
                 let versions: Vec<&HookCandidate> = all.iter().filter(|c| c.function.is_some()).collect();
                 for c in &versions {
                     let function = format!("{}:{}", c.function.as_deref().unwrap_or_default(), c.version);
                     let base = hook.name.clone().unwrap_or_else(|| format!("invoke {function}"));
-                    let name = if versions.len() > 1 && hook.name.is_some() {
-                        format!("{base} ({})", c.target)
-                    } else {
-                        base
-                    };
+                    let name =
+                        if versions.len() > 1 && hook.name.is_some() { format!("{base} ({})", c.target) } else { base };
                     let expect = Some(invoke.expect.clone()).filter(|e| *e != Expectation::default());
                     out.push(planned(
                         name,
@@ -587,7 +586,8 @@ pub fn plan(hooks: &Hooks, targets: &[PlannedTarget], execution: &str) -> Planne
 /// Whether `name` can name a Lambda function to invoke: a name (1-64 letters, digits,
 /// `-`, `_`), optionally qualified (`name:qualifier`), or a function ARN.
 fn is_function_reference(name: &str) -> bool {
-    let plain = |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+    let plain =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
     let qualifier =
         |s: &str| !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_$".contains(c));
     let parts: Vec<&str> = name.split(':').collect();
@@ -766,7 +766,10 @@ mod tests {
     #[test]
     fn a_test_function_fails_its_hook_only_by_answering_failed_or_erring() {
         let f = |v| outcome(run(HookKind::Function, None, Some(v), None));
-        assert_eq!(f(json!({"status": "failed", "reason": "checkout 502"})), (HookOutcome::Failed, "checkout 502".into()));
+        assert_eq!(
+            f(json!({"status": "failed", "reason": "checkout 502"})),
+            (HookOutcome::Failed, "checkout 502".into())
+        );
         assert_eq!(f(json!({"status": "failed"})).0, HookOutcome::Failed);
         assert_eq!(f(json!({"status": "passed"})).0, HookOutcome::Passed);
         assert_eq!(f(json!(null)).0, HookOutcome::Passed);
@@ -783,7 +786,10 @@ mod tests {
         let status = Expectation { status_below: Some(500), contains: None };
         let f = |e: &Expectation, v| outcome(run(HookKind::InvokeCandidate, Some(e.clone()), Some(v), None));
         assert_eq!(f(&status, json!({"statusCode": 200})).0, HookOutcome::Passed);
-        assert_eq!(f(&status, json!({"statusCode": 502})), (HookOutcome::Failed, "statusCode 502 is not below 500".into()));
+        assert_eq!(
+            f(&status, json!({"statusCode": 502})),
+            (HookOutcome::Failed, "statusCode 502 is not below 500".into())
+        );
         assert_eq!(f(&status, json!({"body": "ok"})).0, HookOutcome::Failed);
         let subset = Expectation { status_below: None, contains: Some(json!({"body": {"ok": true}, "v": [1, 2]})) };
         assert_eq!(f(&subset, json!({"body": {"ok": true, "n": 3}, "v": [1, 2], "x": 1})).0, HookOutcome::Passed);
@@ -797,11 +803,13 @@ mod tests {
     #[test]
     fn judge_fails_with_every_failed_hook_in_one_sentence() {
         let ok = run(HookKind::Function, None, Some(json!({})), None);
-        assert!(judge(JudgeInput { action: JUDGE_ACTION.into(), point: Point::EachStep, runs: vec![ok.clone()] }).is_ok());
+        assert!(
+            judge(JudgeInput { action: JUDGE_ACTION.into(), point: Point::EachStep, runs: vec![ok.clone()] }).is_ok()
+        );
         let mut bad = run(HookKind::Function, None, None, Some(("States.Timeout", "")));
         bad.hook.name = "load".into();
-        let e = judge(JudgeInput { action: JUDGE_ACTION.into(), point: Point::EachStep, runs: vec![ok, bad] })
-            .unwrap_err();
+        let e =
+            judge(JudgeInput { action: JUDGE_ACTION.into(), point: Point::EachStep, runs: vec![ok, bad] }).unwrap_err();
         assert_eq!(e.error_name(), ErrorName::HookFailed);
         assert_eq!(e.to_string(), "the tests at step 2 failed: load: did not answer within 30 s (timeout_seconds)");
     }
@@ -811,7 +819,8 @@ mod tests {
         for ok in ["orders-smoke", "a_b", "orders-smoke:live", "arn:aws:lambda:eu-west-1:123456789012:function:smoke"] {
             assert!(is_function_reference(ok), "{ok}");
         }
-        for bad in ["", "has space", "a:b:c", "arn:aws:lambda:eu-west-1:1234:function:x", "ünïcode", &"x".repeat(65)] {
+        for bad in ["", "has space", "a:b:c", "arn:aws:lambda:eu-west-1:1234:function:x", "ünïcode", &"x".repeat(65)]
+        {
             assert!(!is_function_reference(bad), "{bad}");
         }
         assert_eq!(function_name("arn:aws:lambda:eu-west-1:123456789012:function:smoke:3"), "smoke");

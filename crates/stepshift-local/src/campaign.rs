@@ -22,6 +22,7 @@ use stepshift_core::memory::{Call, Fault};
 use stepshift_core::ports::{AlarmValue, AliasRouting};
 use stepshift_core::{ErrorName, PortError, State};
 
+use crate::hooks::HookBehaviour;
 use crate::runner::{Action, Answer, Outcome, Scenario, Simulation, TaskFault, TimedAction};
 use crate::sim::{Behavior, FunctionModel, ScheduledAlarm, VersionModel};
 
@@ -225,7 +226,55 @@ pub fn setup(seed: u64) -> Setup {
             error: if rng.random_bool(0.5) { ErrorName::SandboxTimedout } else { ErrorName::LambdaUnknown }.to_string(),
         });
     }
+    add_hooks(seed, &mut scenario, &mut request);
     Setup { scenario, request, faults, task_faults, drift }
+}
+
+/// The hook function of the campaign's deployments.
+const SMOKE: &str = "campaign-smoke";
+
+/// Adds random validation hooks to a third of the deployments, from their own stream
+/// of draws, so that everything else a seed draws stays as it was. The hooks pass
+/// mostly, and sometimes fail, hang until their timeout, or are throttled first.
+fn add_hooks(seed: u64, scenario: &mut Scenario, request: &mut Value) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x686f_6f6b_7321);
+    if !rng.random_bool(0.3) {
+        return;
+    }
+    let traffic_steps = match &request["strategy"] {
+        Value::String(preset) => preset != "all-at-once",
+        Value::Array(steps) => steps.len() > 1,
+        _ => false,
+    };
+    let mut hooks = json!({});
+    for point in ["before_traffic", "each_step", "after_promotion"] {
+        if (point == "each_step" && !traffic_steps) || !rng.random_bool(0.5) {
+            continue;
+        }
+        let hook = if rng.random_bool(0.3) {
+            json!({"invoke_candidate": {"payload": {"rawPath": "/"}, "expect": {"status_below": 500}}})
+        } else {
+            json!({"function": SMOKE, "timeout_seconds": rng.random_range(30..=300)})
+        };
+        hooks[point] = json!([hook]);
+    }
+    let answers = (0..8)
+        .map(|_| match rng.random_range(0..20) {
+            0 => HookBehaviour::Fail { after_seconds: rng.random_range(1..60), reason: "smoke failed".into() },
+            1 => HookBehaviour::Hang,
+            2 => HookBehaviour::Throttle,
+            _ => HookBehaviour::Pass { after_seconds: rng.random_range(1..120) },
+        })
+        .collect::<Vec<_>>();
+    scenario.hooks.insert(SMOKE.into(), answers.clone());
+    scenario.hooks.insert("orders:42".into(), answers.clone());
+    scenario.hooks.insert("billing:42".into(), answers);
+    request["hooks"] = hooks;
+}
+
+/// Whether entering `state` moves traffic.
+fn is_traffic_step(state: &str) -> bool {
+    [State::ShiftTraffic, State::ShiftThenTest, State::ShiftThenSync, State::Promote].iter().any(|s| *s == state)
 }
 
 /// Runs deployment `seed` and returns its outcome and the invariants it broke.
@@ -301,7 +350,7 @@ fn check(sim: &Simulation, setup: &Setup, o: &Outcome, broken: &mut Vec<String>)
             .filter_map(|h| h["event"].as_str())
             .collect();
         let closed = match mine.last() {
-            None => !o.path.iter().any(|p| *p == State::ShiftTraffic || *p == State::Promote),
+            None => !o.path.iter().any(|p| is_traffic_step(p)),
             Some(&"confirmed") => promoted,
             Some(&"rolled_back") | Some(&"aborted") => !promoted,
             Some(_) => false,
@@ -333,7 +382,7 @@ pub fn run(seed: u64, deployments: u32) -> Report {
         }
         report.faults_struck += struck as u32;
         let calls: u64 = o.calls.iter().filter(|(c, _)| c.is_lambda_control_plane()).map(|(_, n)| n).sum();
-        let steps = o.path.iter().filter(|p| **p == State::ShiftTraffic || **p == State::Promote).count() as u64;
+        let steps = o.path.iter().filter(|p| is_traffic_step(p)).count() as u64;
         report.control_plane_calls += calls;
         report.traffic_steps += steps;
         if steps > 0 {

@@ -168,6 +168,11 @@ pub struct Scenario {
     /// path, `health.fast_path.enabled`).
     #[serde(default = "default_tally_delay")]
     pub tally_delay_seconds: (u64, u64),
+    /// The functions validation hooks invoke, and how each answers, in order (the last
+    /// answer repeats): test functions by name (the simulated account holds them), and
+    /// candidate versions as `function:version` (unscripted, they pass after a second).
+    #[serde(default)]
+    pub hooks: BTreeMap<String, Vec<crate::hooks::HookBehaviour>>,
 }
 
 fn default_tally_delay() -> (u64, u64) {
@@ -208,6 +213,7 @@ impl Default for Scenario {
             task_millis: default_task_millis(),
             history_seconds: default_history_seconds(),
             tally_delay_seconds: default_tally_delay(),
+            hooks: BTreeMap::new(),
         }
     }
 }
@@ -244,6 +250,8 @@ pub struct LocalEnvironment {
     /// Replaces the check-health handler, so that benchmarks can run other judges on
     /// the same state machine and the same simulated traffic.
     pub check_override: Option<CheckOverride>,
+    /// The functions validation hooks invoke, and every invocation they made.
+    pub hooks: crate::hooks::HookFunctions,
     actions: Vec<TimedAction>,
     origin: Timestamp,
 }
@@ -262,6 +270,10 @@ impl LocalEnvironment {
         .with_sites(scenario.sites.clone())
         .with_web(scenario.web_functions.clone())
         .with_tally_delay(scenario.tally_delay_seconds);
+        let hooks = crate::hooks::HookFunctions::new(scenario.hooks.clone());
+        for name in hooks.test_functions() {
+            aws.aws.add_function(name, 1);
+        }
         let mut actions = scenario.actions.clone();
         actions.sort_by_key(|a| a.after_seconds);
         LocalEnvironment {
@@ -271,6 +283,7 @@ impl LocalEnvironment {
             invocations: BTreeMap::new(),
             task_faults: Vec::new(),
             check_override: None,
+            hooks,
             actions,
             origin: scenario.start,
         }
@@ -309,6 +322,14 @@ impl Environment for LocalEnvironment {
                 (0..entries.len()).map(|i| json!({"EventId": format!("event-{}-{i}", self.events.len())})).collect();
             self.events.extend(entries);
             return TaskResult::Output(json!({"Entries": ids, "FailedEntryCount": 0}));
+        }
+        if call.resource == crate::hooks::LAMBDA_INVOKE {
+            let aws = &self.aws.aws;
+            let is_version = |f: &str| {
+                f.split_once(':')
+                    .is_some_and(|(name, v)| v.parse::<u64>().is_ok_and(|v| aws.versions(name).contains(&v)))
+            };
+            return self.hooks.invoke(call.input, call.now, is_version);
         }
         let function = call.resource.rsplit(':').next().unwrap_or_default().to_owned();
         let n = self.invocations.entry(function.clone()).or_default();

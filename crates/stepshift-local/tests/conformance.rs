@@ -8,16 +8,30 @@ use serde_json::{Value, json};
 use stepshift_core::Timestamp;
 use stepshift_local::asl::{Environment, Execution, Options, StateMachine, Status, TaskCall, TaskResult};
 
-/// Answers each Task state from its script, in order, and records what it was called with.
+/// Answers each Task state from its script, in order, and records what it was called
+/// with and when. A script entry is `{"output": v}`, `{"echo": true}` (the call's input
+/// back), or `{"error": e, "cause": c}`, optionally with `"millis": n` (the task takes
+/// that long); or `{"never": true}` (the task never ends).
 #[derive(Default)]
 struct Scripted {
     scripts: HashMap<String, VecDeque<Value>>,
     calls: HashMap<String, Vec<Value>>,
+    /// Virtual times of the calls, per state.
+    call_times: HashMap<String, Vec<Timestamp>>,
+    /// The clock as the environment last saw it (start, then each `time_passes`).
+    clock: Option<Timestamp>,
+    /// Broken promises of the clock: `time_passes` going back, a call not at the clock.
+    clock_problems: Vec<String>,
 }
 
 impl Environment for Scripted {
     fn invoke(&mut self, call: TaskCall<'_>) -> TaskResult {
         self.calls.entry(call.state.to_owned()).or_default().push(call.input.clone());
+        self.call_times.entry(call.state.to_owned()).or_default().push(call.now);
+        if self.clock.is_some_and(|c| c != call.now) {
+            self.clock_problems
+                .push(format!("{} called at {} but the clock is at {:?}", call.state, call.now, self.clock));
+        }
         if call.token.is_some() {
             return TaskResult::Pending;
         }
@@ -27,13 +41,28 @@ impl Environment for Scripted {
                 cause: format!("no scripted answer left for {}", call.state),
             };
         };
-        match next.get("error").and_then(Value::as_str) {
+        if next["never"] == json!(true) {
+            return TaskResult::Never;
+        }
+        let result = match next.get("error").and_then(Value::as_str) {
             Some(error) => TaskResult::Error {
                 error: error.to_owned(),
                 cause: next["cause"].as_str().unwrap_or_default().to_owned(),
             },
+            None if next["echo"] == json!(true) => TaskResult::Output(call.input.clone()),
             None => TaskResult::Output(next["output"].clone()),
+        };
+        match next.get("millis").and_then(Value::as_i64) {
+            Some(millis) => TaskResult::took(millis, result),
+            None => result,
         }
+    }
+
+    fn time_passes(&mut self, now: Timestamp) {
+        if self.clock.is_some_and(|c| now <= c) {
+            self.clock_problems.push(format!("time_passes({now}) after {:?}", self.clock));
+        }
+        self.clock = Some(now);
     }
 }
 
@@ -66,6 +95,7 @@ fn run_case(case: &Value) -> Result<(), String> {
         seed: 1,
         task_millis: 0,
     };
+    env.clock = Some(start);
     let mut exec = Execution::start(std::sync::Arc::new(machine.clone()), case["input"].clone(), options);
     exec.run(&mut env);
     if let Status::Waiting { token, .. } = exec.status().clone() {
@@ -113,6 +143,27 @@ fn run_case(case: &Value) -> Result<(), String> {
             check(&format!("calls of {state}"), json!(env.calls.get(state).cloned().unwrap_or_default()), want);
         }
     }
+    if let Some(times) = expect["call_seconds"].as_object() {
+        for (state, want) in times {
+            let seconds = |t: &Timestamp| {
+                let ms = t.millis() - start.millis();
+                if ms % 1000 == 0 { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) }
+            };
+            let got: Vec<Value> =
+                env.call_times.get(state).map(|ts| ts.iter().map(seconds).collect()).unwrap_or_default();
+            check(&format!("call times (s) of {state}"), json!(got), want);
+        }
+    }
+    let kinds: Vec<&str> = exec.history().iter().map(|e| e.kind.as_str()).collect();
+    check("events", json!(kinds), &expect["events"]);
+    let ids: Vec<u64> = exec.history().iter().map(|e| e.id).collect();
+    if ids != (1..=ids.len() as u64).collect::<Vec<_>>() {
+        problems.push(format!("event ids are not 1, 2, 3, ...: {ids:?}"));
+    }
+    if exec.history().windows(2).any(|w| w[1].timestamp < w[0].timestamp) {
+        problems.push("history timestamps go back in time".into());
+    }
+    problems.extend(env.clock_problems.iter().cloned());
     if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
 }
 
@@ -187,4 +238,69 @@ fn jitter_is_bounded_and_repeatable_for_a_seed() {
     assert!(a < 310_000, "{a}");
     let spread: Vec<i64> = (2..12).map(run).collect();
     assert!(spread.iter().any(|d| *d != a), "different seeds give different delays: {spread:?}");
+}
+
+#[test]
+fn the_history_limit_counts_branch_and_iteration_events() {
+    // 1,300 iterations of ten Pass states: 22 events each, more than 25,000 in all.
+    let mut states = serde_json::Map::new();
+    for i in 0..10 {
+        let mut s = json!({"Type": "Pass"});
+        if i < 9 {
+            s["Next"] = json!(format!("P{}", i + 1));
+        } else {
+            s["End"] = json!(true);
+        }
+        states.insert(format!("P{i}"), s);
+    }
+    let def = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true,
+        "ItemProcessor": {"StartAt": "P0", "States": states}}}});
+    let machine = StateMachine::load(&def.to_string(), &HashMap::new()).unwrap();
+    let items: Vec<Value> = (0..1300).map(|i| json!(i)).collect();
+    let mut exec = Execution::start(std::sync::Arc::new(machine), json!(items), Options::default());
+    exec.run(&mut Scripted::default());
+    let Status::Failed { error, cause } = exec.status() else { panic!("{:?}", exec.status()) };
+    assert_eq!(error, "States.Runtime");
+    assert!(cause.contains("25000"), "{cause}");
+    assert!((25_000..25_010).contains(&exec.history().len()), "{}", exec.history().len());
+    // 300 iterations of ten states fit: 1 + 300 * 10 transitions, 2 + 300 * 22 + 4 events.
+    let items: Vec<Value> = (0..300).map(|i| json!(i)).collect();
+    let machine = StateMachine::load(&def.to_string(), &HashMap::new()).unwrap();
+    let mut exec = Execution::start(std::sync::Arc::new(machine), json!(items.clone()), Options::default());
+    exec.run(&mut Scripted::default());
+    assert_eq!(exec.status(), &Status::Succeeded(json!(items)));
+    assert_eq!(exec.transitions(), 3001);
+    assert_eq!(exec.history().len(), 2 + 300 * 22 + 4);
+}
+
+#[test]
+fn step_once_inside_a_parallel_takes_one_branch_step_and_the_clock_follows_the_branches() {
+    let f = "arn:aws:lambda:us-east-1:000000000000:function:f";
+    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "Next": "After", "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": f, "End": true}}},
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 30, "End": true}}}]},
+        "After": {"Type": "Pass", "End": true}}});
+    let machine = StateMachine::load(&def.to_string(), &HashMap::new()).unwrap();
+    let mut env = Scripted::default();
+    env.scripts.insert("A".into(), VecDeque::from([json!({"output": "a", "millis": 10_000})]));
+    let mut exec = Execution::start(std::sync::Arc::new(machine), json!({}), Options::default());
+    let start = exec.now();
+    let mut seen = Vec::new();
+    while exec.status() == &Status::Running {
+        exec.step_once(&mut env);
+        seen.push((exec.current_state().map(str::to_owned), exec.now().secs_since(start), exec.path().len()));
+    }
+    assert_eq!(exec.status(), &Status::Succeeded(json!(["a", {}])));
+    // Enter P; A starts; W starts; A ends at 10 s; W ends at 30 s (and P ends); After.
+    assert_eq!(
+        seen,
+        [
+            (Some("P".into()), 0, 1),
+            (Some("P".into()), 0, 2),
+            (Some("P".into()), 0, 3),
+            (Some("P".into()), 10, 3),
+            (Some("After".into()), 30, 3),
+            (None, 30, 4),
+        ]
+    );
 }

@@ -581,7 +581,10 @@ fn every_field(targets: Targets) -> Value {
                 invoke_candidate: Some(crate::hooks::InvokeCandidate {
                     // Free JSON, which the walk does not enter: not objects here.
                     payload: serde_json::json!("ping"),
-                    expect: crate::hooks::Expectation { status_below: Some(500), contains: Some(serde_json::json!([1])) },
+                    expect: crate::hooks::Expectation {
+                        status_below: Some(500),
+                        contains: Some(serde_json::json!([1])),
+                    },
                 }),
                 function: Some("orders-smoke".into()),
                 payload: Some(serde_json::json!(1)),
@@ -798,4 +801,16 @@ fn the_fast_path_needs_a_lambda_alias_target() {
     v["health"] = json!({"alarms": ["site-5xx"], "fast_path": {"enabled": true}});
     let fields = rejected_fields(|x| *x = v.clone());
     assert!(fields.iter().any(|f| f == "health.fast_path.enabled"), "{fields:?}");
+}
+
+#[test]
+fn the_orders_api_example_request_is_valid_and_has_a_hook_at_every_point() {
+    let text = include_str!("../../../../examples/orders-api/deploy.json");
+    let r = DeploymentRequest::from_json(text).unwrap();
+    for point in crate::hooks::Point::ALL {
+        assert_eq!(r.hooks.at(point).len(), 1, "{point:?}");
+    }
+    let health: Value =
+        serde_json::from_str(include_str!("../../../../examples/orders-api/health-event.json")).unwrap();
+    assert_eq!(r.hooks.before_traffic[0].invoke_candidate.as_ref().unwrap().payload, health);
 }

@@ -10,10 +10,38 @@
 //! - Catch after the retries are spent; `States.ALL` catches everything but
 //!   `States.Runtime` and `States.DataLimitExceeded`, `States.TaskFailed` everything
 //!   but those and `States.Timeout`;
+//! - task durations ([`TaskResult::Took`], or [`Options::task_millis`]) and tasks that
+//!   never end ([`TaskResult::Never`]); a Task's `TimeoutSeconds`/`TimeoutSecondsPath`
+//!   fails an attempt that would run longer with `States.Timeout`, counted from the
+//!   attempt's start;
 //! - `.waitForTaskToken`: the execution pauses until [`Execution::send_task_success`],
 //!   [`Execution::send_task_failure`] or the task's timeout;
-//! - a history shaped like Step Functions' own, and state transitions counted the way
-//!   Step Functions bills them (every state entered, and every retry).
+//! - Parallel and inline Map states: each branch or iteration runs as a child execution
+//!   of its own sub-machine, all of them concurrently on the one virtual clock (see
+//!   below); the first to fail (in virtual time, ties by branch or item order) fails the
+//!   state with its Error and Cause and stops the others, and the state's own Retry and
+//!   Catch then apply (a retry runs every branch or iteration again from its start);
+//! - a history shaped like Step Functions' own (branch and iteration events included,
+//!   in virtual-time order), and state transitions counted the way Step Functions bills
+//!   them (every state entered, in branches and iterations too, and every retry).
+//!
+//! # Time
+//!
+//! An execution advances in *steps*, each of which happens at one instant: entering a
+//! state and starting its work, or finishing that work (a Wait's end, a task's answer, a
+//! retry's delay). Between the two the current state is *due* at a later time (or never,
+//! for a task that never ends). A top-level execution moves its clock to the due time —
+//! calling [`Environment::time_passes`], and ending with `ExecutionTimedOut` if that is
+//! past the execution's `TimeoutSeconds` — and takes the step. A Parallel or Map is due
+//! when its earliest child is; its step moves that child's clock and takes one step of
+//! it, so [`Environment::invoke`] is always called at the true virtual time and
+//! `time_passes` only ever moves forward. A child's Waits and task durations move only
+//! its own clock.
+//!
+//! A task that never ends ([`TaskResult::Never`]) and has no timeout of its own cannot
+//! finish its execution: if the execution has a `TimeoutSeconds` the clock jumps to it
+//! (`ExecutionTimedOut`); otherwise, rather than wait forever, the execution fails with
+//! `States.Runtime`, "the task never completes and has no timeout".
 
 use std::sync::Arc;
 
@@ -23,6 +51,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use stepshift_core::Timestamp;
 
+use super::intrinsics;
 use super::model::{Catcher, IoPath, Kind, Next, ResultPath, State, StateMachine, Text, Timeout, WaitFor};
 
 /// The most events a Standard workflow's history may hold.
@@ -46,6 +75,12 @@ pub struct TaskCall<'a> {
 }
 
 /// What a task call produced.
+///
+/// A plain [`TaskResult::Output`], [`TaskResult::Error`] or [`TaskResult::Pending`]
+/// takes [`Options::task_millis`] of virtual time. To say how long the task ran, wrap
+/// it: `TaskResult::Took { millis: 30_000, result: Box::new(TaskResult::Output(v)) }`
+/// (or [`TaskResult::took`]) is an answer after 30 s. [`TaskResult::Never`] is a task
+/// that never ends (a hung function).
 #[derive(Clone, Debug, PartialEq)]
 pub enum TaskResult {
     /// The task's result.
@@ -59,6 +94,45 @@ pub enum TaskResult {
     },
     /// The call was accepted; the task completes when its token is answered.
     Pending,
+    /// `result`, after `millis` milliseconds of virtual time (instead of
+    /// [`Options::task_millis`]; negative counts as 0; nested durations add up). If the
+    /// state's `TimeoutSeconds` is shorter, the attempt fails with `States.Timeout` when
+    /// the timeout passes and `result` is never seen.
+    Took {
+        /// How long the task ran, in milliseconds.
+        millis: i64,
+        /// What it produced at the end.
+        result: Box<TaskResult>,
+    },
+    /// The task never ends. With a `TimeoutSeconds` the attempt fails with
+    /// `States.Timeout` when it passes; without one, see the module documentation.
+    Never,
+}
+
+impl TaskResult {
+    /// `result` after `millis` milliseconds of virtual time.
+    pub fn took(millis: i64, result: TaskResult) -> TaskResult {
+        TaskResult::Took { millis, result: Box::new(result) }
+    }
+
+    /// How long the task runs (`None`: forever) and what it ends with.
+    fn settle(self, default_millis: i64) -> Option<(i64, Answer)> {
+        match self {
+            TaskResult::Output(v) => Some((default_millis, Answer::Output(v))),
+            TaskResult::Error { error, cause } => Some((default_millis, Answer::Error { error, cause })),
+            TaskResult::Pending => Some((default_millis, Answer::Pending)),
+            TaskResult::Took { millis, result } => result.settle(0).map(|(m, a)| (millis.max(0).saturating_add(m), a)),
+            TaskResult::Never => None,
+        }
+    }
+}
+
+/// A task's answer once its duration has passed.
+#[derive(Clone, Debug, PartialEq)]
+enum Answer {
+    Output(Value),
+    Error { error: String, cause: String },
+    Pending,
 }
 
 /// What Task states run against.
@@ -67,6 +141,8 @@ pub trait Environment {
     fn invoke(&mut self, call: TaskCall<'_>) -> TaskResult;
 
     /// The virtual clock moved forward to `now` (a Wait, a retry delay, a task's duration).
+    /// Always called with a later time than before; inside a Parallel or Map, when the
+    /// whole execution's clock moves to the next thing any branch or iteration does.
     fn time_passes(&mut self, _now: Timestamp) {}
 }
 
@@ -132,7 +208,8 @@ pub struct Options {
     pub start: Timestamp,
     /// Seed for jitter and intrinsic randomness.
     pub seed: u64,
-    /// How long each task call takes, in milliseconds of virtual time.
+    /// How long each task call takes, in milliseconds of virtual time, unless the
+    /// environment answers with [`TaskResult::Took`] or [`TaskResult::Never`].
     pub task_millis: i64,
 }
 
@@ -148,6 +225,73 @@ impl Default for Options {
     }
 }
 
+/// When the current state's next step is due.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Wake {
+    /// Now (or, for a Parallel or Map under way, when its earliest child is).
+    Now,
+    /// At this time.
+    At(Timestamp),
+    /// Never: a task that never ends, without a timeout.
+    Never,
+}
+
+/// When an execution's next step is due.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Due {
+    At(Timestamp),
+    Never,
+}
+
+/// Work the current state finishes at its next step.
+#[derive(Clone, Debug)]
+enum Pending {
+    /// A Wait state's wait is over; it exits with this (effective) input.
+    WaitEnds(Value),
+    /// A task attempt ends: with its answer, or (`None`) timed out.
+    TaskEnds { answer: Option<Answer>, token: Option<String>, deadline: Option<Timestamp> },
+}
+
+/// The branches or iterations of a Parallel or Map under way.
+struct Group {
+    slots: Vec<Slot>,
+    /// Iterations running at once at most.
+    limit: usize,
+    /// The Map's effective input (`$` in ItemSelector).
+    effective: Value,
+}
+
+enum Slot {
+    /// A Map item not started yet.
+    Queued(Value),
+    /// A branch or iteration under way.
+    Running(Box<Execution>),
+    /// Its output.
+    Done(Value),
+}
+
+impl Group {
+    /// The child due first (ties: the lowest index) and when; `None` if none runs.
+    fn next(&self) -> Option<(usize, Due)> {
+        let mut best: Option<(usize, Due)> = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            let Slot::Running(child) = slot else { continue };
+            let Some(due) = child.due() else { continue };
+            best = match (best, due) {
+                (None, d) => Some((i, d)),
+                (Some((_, Due::Never)), Due::At(t)) => Some((i, Due::At(t))),
+                (Some((_, Due::At(b))), Due::At(t)) if t < b => Some((i, Due::At(t))),
+                (b, _) => b,
+            };
+        }
+        best
+    }
+
+    fn running(&self) -> usize {
+        self.slots.iter().filter(|s| matches!(s, Slot::Running(_))).count()
+    }
+}
+
 struct Current {
     state: String,
     input: Value,
@@ -157,6 +301,9 @@ struct Current {
     retries: Vec<u32>,
     attempt: u32,
     token: Option<String>,
+    wake: Wake,
+    pending: Option<Pending>,
+    group: Option<Group>,
 }
 
 /// A running (or finished) execution.
@@ -177,6 +324,9 @@ pub struct Execution {
     rng: ChaCha8Rng,
     tokens: u64,
     task_millis: i64,
+    /// A Parallel branch or Map iteration: it writes no Execution* events, its events and
+    /// transitions are taken by its parent after each step, and it never sleeps for real.
+    child: bool,
 }
 
 /// Whether `error` is handled by a retrier or catcher listing `names`.
@@ -207,6 +357,10 @@ fn place(result_path: &ResultPath, raw: Value, result: Value) -> Result<Value, S
     }
 }
 
+fn event_prefix(resource: &str) -> &'static str {
+    if resource.starts_with("arn:aws:lambda:") { "LambdaFunction" } else { "Task" }
+}
+
 impl Execution {
     /// Starts an execution of `machine` with `input`.
     pub fn start(machine: Arc<StateMachine>, input: Value, options: Options) -> Execution {
@@ -232,6 +386,7 @@ impl Execution {
             rng: ChaCha8Rng::seed_from_u64(options.seed),
             tokens: 0,
             task_millis: options.task_millis,
+            child: false,
         };
         exec.event(
             "ExecutionStarted",
@@ -241,8 +396,44 @@ impl Execution {
         exec
     }
 
+    /// A branch or iteration running `machine` on `input`, now, in this execution's
+    /// context (its `$$.Execution` is this execution's).
+    fn child(&mut self, machine: Arc<StateMachine>, input: Value) -> Execution {
+        let seed: u64 = self.rng.random();
+        let mut exec = Execution {
+            machine,
+            arn: self.arn.clone(),
+            name: self.name.clone(),
+            start: self.start,
+            input: self.input.clone(),
+            state_machine_arn: self.state_machine_arn.clone(),
+            now: self.now,
+            status: Status::Running,
+            current: None,
+            history: Vec::new(),
+            transitions: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            tokens: 0,
+            task_millis: self.task_millis,
+            child: true,
+        };
+        exec.current = Some(exec.enter_at(exec.machine.start_at.clone(), input));
+        exec
+    }
+
     fn enter_at(&self, state: String, input: Value) -> Current {
-        Current { state, input, entered: false, entered_at: self.now, retries: Vec::new(), attempt: 0, token: None }
+        Current {
+            state,
+            input,
+            entered: false,
+            entered_at: self.now,
+            retries: Vec::new(),
+            attempt: 0,
+            token: None,
+            wake: Wake::Now,
+            pending: None,
+            group: None,
+        }
     }
 
     /// The status.
@@ -270,7 +461,8 @@ impl Execution {
         self.start
     }
 
-    /// The names of the states entered, in order.
+    /// The names of the states entered, in order (states in Parallel branches and Map
+    /// iterations included, as they were entered in virtual time).
     pub fn path(&self) -> Vec<String> {
         self.history
             .iter()
@@ -280,13 +472,28 @@ impl Execution {
     }
 
     fn event(&mut self, kind: &str, details: Value) {
+        let event = Event { id: 0, previous_event_id: 0, timestamp: self.now, kind: kind.to_owned(), details };
+        self.push(event);
+    }
+
+    fn push(&mut self, mut event: Event) {
         let id = self.history.len() as u64 + 1;
-        self.history.push(Event { id, previous_event_id: id - 1, timestamp: self.now, kind: kind.to_owned(), details });
-        if self.history.len() >= HISTORY_LIMIT && !self.status.is_terminal() {
+        event.id = id;
+        event.previous_event_id = id - 1;
+        self.history.push(event);
+        if !self.child && self.history.len() >= HISTORY_LIMIT && !self.status.is_terminal() {
             self.status = Status::Failed {
                 error: "States.Runtime".into(),
                 cause: format!("the execution history reached {HISTORY_LIMIT} events"),
             };
+        }
+    }
+
+    /// Takes a child's events (into this history, in order) and transitions.
+    fn absorb(&mut self, child: &mut Execution) {
+        self.transitions += std::mem::take(&mut child.transitions);
+        for event in std::mem::take(&mut child.history) {
+            self.push(event);
         }
     }
 
@@ -308,19 +515,41 @@ impl Execution {
         ctx
     }
 
+    /// The context object for the current state.
+    fn current_context(&self, state: &str) -> Value {
+        let (entered_at, attempt) = self.current.as_ref().map(|c| (c.entered_at, c.attempt)).unwrap_or((self.now, 0));
+        self.context(state, entered_at, attempt, None)
+    }
+
     fn fail(&mut self, error: &str, cause: String) {
-        self.event("ExecutionFailed", json!({"error": error, "cause": cause}));
+        if !self.child {
+            self.event("ExecutionFailed", json!({"error": error, "cause": cause}));
+        }
         self.status = Status::Failed { error: error.to_owned(), cause };
         self.current = None;
     }
 
+    fn succeed(&mut self, output: Value) {
+        if !self.child {
+            self.event("ExecutionSucceeded", json!({"output": output}));
+        }
+        self.status = Status::Succeeded(output);
+        self.current = None;
+    }
+
+    /// When the execution's own TimeoutSeconds passes.
+    fn limit(&self) -> Option<Timestamp> {
+        self.machine.timeout_seconds.map(|s| self.start.plus_secs(s as i64))
+    }
+
     /// Moves the clock to `t`, honouring the execution's own timeout.
     fn sleep_until(&mut self, t: Timestamp, env: &mut dyn Environment) {
-        let limit = self.machine.timeout_seconds.map(|s| self.start.plus_secs(s as i64));
-        match limit {
+        match self.limit() {
             Some(limit) if t > limit => {
-                self.now = self.now.max(limit);
-                env.time_passes(self.now);
+                if limit > self.now {
+                    self.now = limit;
+                    env.time_passes(limit);
+                }
                 self.event("ExecutionTimedOut", json!({}));
                 self.status = Status::TimedOut;
                 self.current = None;
@@ -342,17 +571,92 @@ impl Execution {
         &self.status
     }
 
-    /// Runs one state (or one retry of it), if the execution is running.
+    /// Runs one state (or one retry of it), if the execution is running. Inside a
+    /// Parallel or Map, runs one step of the branch or iteration due first.
     pub fn step_once(&mut self, env: &mut dyn Environment) -> &Status {
         if self.status == Status::Running {
             self.step(env);
+            while self.status == Status::Running && self.current.as_ref().is_some_and(|c| c.pending.is_some()) {
+                self.step(env);
+            }
         }
         &self.status
     }
 
-    /// The state the execution is in, if it has not ended.
+    /// The state the execution is in, if it has not ended (during a Parallel or Map, the
+    /// Parallel or Map state).
     pub fn current_state(&self) -> Option<&str> {
         self.current.as_ref().map(|c| c.state.as_str())
+    }
+
+    /// When the next step is due; `None` if the execution is not running.
+    fn due(&self) -> Option<Due> {
+        if self.status != Status::Running {
+            return None;
+        }
+        let Some(cur) = &self.current else {
+            return Some(Due::At(self.now));
+        };
+        Some(match cur.wake {
+            Wake::At(t) => Due::At(t.max(self.now)),
+            Wake::Never => Due::Never,
+            Wake::Now => match cur.group.as_ref().and_then(Group::next) {
+                Some((_, Due::At(t))) => Due::At(t.max(self.now)),
+                Some((_, Due::Never)) => Due::Never,
+                None => Due::At(self.now),
+            },
+        })
+    }
+
+    /// A top-level step: the clock moves to when the next step is due, then it is taken.
+    fn step(&mut self, env: &mut dyn Environment) {
+        match self.due() {
+            None => {}
+            Some(Due::At(t)) => {
+                self.sleep_until(t, env);
+                if self.status == Status::Running {
+                    self.micro_step(env);
+                }
+            }
+            Some(Due::Never) => match self.limit() {
+                Some(limit) => self.sleep_until(limit.plus_millis(1), env),
+                None => self.fail(
+                    "States.Runtime",
+                    format!(
+                        "the task never completes and has no timeout (in state '{}'); stepshift-local fails the execution rather than wait forever",
+                        self.hung_state()
+                    ),
+                ),
+            },
+        }
+    }
+
+    /// The Task state (in whatever branch) that never ends.
+    fn hung_state(&self) -> String {
+        let Some(cur) = &self.current else { return String::new() };
+        match cur.group.as_ref().and_then(Group::next) {
+            Some((i, _)) => match &cur.group.as_ref().expect("a group").slots[i] {
+                Slot::Running(child) => child.hung_state(),
+                _ => cur.state.clone(),
+            },
+            None => cur.state.clone(),
+        }
+    }
+
+    /// One step at the current time (the caller moved the clock to when it is due).
+    fn micro_step(&mut self, env: &mut dyn Environment) {
+        let Some(cur) = self.current.as_mut() else {
+            self.status = Status::Failed { error: "States.Runtime".into(), cause: "no current state".into() };
+            return;
+        };
+        cur.wake = Wake::Now;
+        if let Some(pending) = cur.pending.take() {
+            return self.finish_pending(pending);
+        }
+        if cur.group.is_some() {
+            return self.step_group(env);
+        }
+        self.step_state(env);
     }
 
     fn state(&self) -> Option<(Arc<StateMachine>, String, Value)> {
@@ -360,7 +664,8 @@ impl Execution {
         Some((Arc::clone(&self.machine), cur.state.clone(), cur.input.clone()))
     }
 
-    fn step(&mut self, env: &mut dyn Environment) {
+    /// Enters the current state (unless a retry) and does what it does.
+    fn step_state(&mut self, env: &mut dyn Environment) {
         let Some((machine, name, raw)) = self.state() else {
             self.status = Status::Failed { error: "States.Runtime".into(), cause: "no current state".into() };
             return;
@@ -421,10 +726,9 @@ impl Execution {
                 };
                 match until {
                     Ok(t) => {
-                        self.sleep_until(t, env);
-                        if self.status == Status::Running {
-                            self.exit(state, effective);
-                        }
+                        let cur = self.current.as_mut().expect("a state is current");
+                        cur.wake = Wake::At(t);
+                        cur.pending = Some(Pending::WaitEnds(effective));
                     }
                     Err(e) => self.fail("States.Runtime", format!("state '{}': {e}", state.name)),
                 }
@@ -451,19 +755,28 @@ impl Execution {
                 Err(e) => self.fail("States.Runtime", format!("state '{}': OutputPath: {e}", state.name)),
             },
             Kind::Fail { error, cause } => {
-                let read = |t: &Option<Text>| match t {
-                    None => None,
-                    Some(Text::Literal(s)) => Some(s.clone()),
-                    Some(Text::Path(p)) => p.get(&raw).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
+                let ctx = self.context(&state.name, self.now, 0, None);
+                let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                let mut read = |t: &Option<Text>, field: &str| match t {
+                    None => Ok(String::new()),
+                    Some(Text::Literal(s)) => Ok(s.clone()),
+                    Some(Text::Path(p)) => Ok(p.get(&raw).map(text).unwrap_or_default()),
+                    Some(Text::Call(c)) => intrinsics::eval(c, &raw, &ctx, &mut self.rng)
+                        .map(|v| text(&v))
+                        .map_err(|e| format!("state '{}': {field}: {e}", state.name)),
                 };
-                let (e, c) = (read(error).unwrap_or_default(), read(cause).unwrap_or_default());
-                self.fail(&e, c);
+                match (read(error, "ErrorPath"), read(cause, "CausePath")) {
+                    (Ok(e), Ok(c)) => self.fail(&e, c),
+                    (Err(e), _) | (_, Err(e)) => self.fail("States.Runtime", e),
+                }
             }
-            Kind::Task { .. } => self.run_task(state, raw, effective, env),
+            Kind::Task { .. } => self.run_task(state, effective, env),
+            Kind::Parallel { .. } | Kind::Map { .. } => self.start_group(state, raw, effective),
         }
     }
 
-    fn run_task(&mut self, state: &State, raw: Value, effective: Value, env: &mut dyn Environment) {
+    /// Starts a task attempt: schedules its end (answer or timeout).
+    fn run_task(&mut self, state: &State, effective: Value, env: &mut dyn Environment) {
         let Kind::Task { resource, wait_for_token, parameters, timeout, .. } = &state.kind else {
             return;
         };
@@ -499,53 +812,104 @@ impl Execution {
                 }
             },
         };
-        let lambda = resource.starts_with("arn:aws:lambda:");
-        let prefix = if lambda { "LambdaFunction" } else { "Task" };
+        let prefix = event_prefix(resource);
         self.event(
             &format!("{prefix}Scheduled"),
             json!({"resource": resource, "parameters": params, "timeoutInSeconds": timeout_secs}),
         );
         self.event(&format!("{prefix}Started"), json!({"resource": resource}));
+        let started = self.now;
         let call =
-            TaskCall { state: &state.name, resource, input: &params, token: token.as_deref(), now: self.now, attempt };
+            TaskCall { state: &state.name, resource, input: &params, token: token.as_deref(), now: started, attempt };
         let result = env.invoke(call);
-        let done_at = self.now.plus_millis(self.task_millis);
-        self.sleep_until(done_at, env);
-        if self.status != Status::Running {
+        let deadline = timeout_secs.map(|s| started.plus_secs(s as i64));
+        let (wake, answer) = match (result.settle(self.task_millis), deadline) {
+            (Some((millis, _)), Some(d)) if started.plus_millis(millis) > d => (Wake::At(d), None),
+            (Some((millis, answer)), _) => (Wake::At(started.plus_millis(millis)), Some(answer)),
+            (None, Some(d)) => (Wake::At(d), None),
+            (None, None) => (Wake::Never, None),
+        };
+        let cur = self.current.as_mut().expect("a task is current");
+        cur.wake = wake;
+        cur.pending = Some(Pending::TaskEnds { answer, token, deadline });
+    }
+
+    fn finish_pending(&mut self, pending: Pending) {
+        let Some((machine, name, raw)) = self.state() else { return };
+        let state = &machine.states[&name];
+        match pending {
+            Pending::WaitEnds(effective) => self.exit(state, effective),
+            Pending::TaskEnds { answer, token, deadline } => self.task_ends(state, raw, answer, token, deadline),
+        }
+    }
+
+    fn task_ends(
+        &mut self,
+        state: &State,
+        raw: Value,
+        answer: Option<Answer>,
+        token: Option<String>,
+        deadline: Option<Timestamp>,
+    ) {
+        let Kind::Task { resource, wait_for_token, .. } = &state.kind else {
             return;
-        }
-        if let Some(cur) = self.current.as_mut() {
-            cur.token = token.clone();
-        }
-        match result {
-            TaskResult::Output(v) if !wait_for_token => self.task_succeeded(state, raw, v),
-            TaskResult::Output(_) | TaskResult::Pending => {
+        };
+        let prefix = event_prefix(resource);
+        match answer {
+            None => {
+                let cause = format!("The task in state '{}' did not end within its timeout", state.name);
+                self.event(&format!("{prefix}TimedOut"), json!({"error": "States.Timeout", "cause": cause}));
+                self.state_failed(state, raw, "States.Timeout", cause);
+            }
+            Some(Answer::Output(v)) if !wait_for_token => self.task_succeeded(state, raw, v),
+            Some(Answer::Output(_) | Answer::Pending) => {
+                if self.child {
+                    return self.fail(
+                        "States.Runtime",
+                        format!(
+                            "state '{}': a task inside a Parallel branch or a Map cannot wait for a task token in stepshift-local",
+                            state.name
+                        ),
+                    );
+                }
+                if let Some(cur) = self.current.as_mut() {
+                    cur.token = token.clone();
+                }
                 self.event("TaskSubmitted", json!({"resource": resource}));
-                let deadline = timeout_secs.map(|s| self.now.plus_secs(s as i64));
                 self.status = Status::Waiting { token: token.unwrap_or_default(), state: state.name.clone(), deadline };
             }
-            TaskResult::Error { error, cause } => {
+            Some(Answer::Error { error, cause }) => {
                 self.event(&format!("{prefix}Failed"), json!({"error": error, "cause": cause}));
-                self.task_failed(state, raw, &error, cause, env);
+                self.state_failed(state, raw, &error, cause);
             }
         }
     }
 
     fn task_succeeded(&mut self, state: &State, raw: Value, output: Value) {
-        let Kind::Task { resource, result_selector, result_path, .. } = &state.kind else {
+        let Kind::Task { resource, .. } = &state.kind else {
             return;
         };
-        let prefix = if resource.starts_with("arn:aws:lambda:") { "LambdaFunction" } else { "Task" };
-        self.event(&format!("{prefix}Succeeded"), json!({"output": output}));
+        self.event(&format!("{}Succeeded", event_prefix(resource)), json!({"output": output}));
+        self.finish(state, raw, output);
+    }
+
+    /// A Task's, Parallel's or Map's result: ResultSelector, ResultPath, then exit.
+    fn finish(&mut self, state: &State, raw: Value, result: Value) {
+        let (result_selector, result_path) = match &state.kind {
+            Kind::Task { result_selector, result_path, .. }
+            | Kind::Parallel { result_selector, result_path, .. }
+            | Kind::Map { result_selector, result_path, .. } => (result_selector.as_ref(), result_path),
+            _ => (None, &ResultPath::Replace),
+        };
         let ctx = self.context(&state.name, self.now, 0, None);
         let selected = match result_selector {
-            Some(t) => match t.eval(&output, &ctx, &mut self.rng) {
+            Some(t) => match t.eval(&result, &ctx, &mut self.rng) {
                 Ok(v) => v,
                 Err(e) => {
                     return self.fail("States.Runtime", format!("state '{}': ResultSelector: {e}", state.name));
                 }
             },
-            None => output,
+            None => result,
         };
         match place(result_path, raw, selected) {
             Ok(out) => self.exit(state, out),
@@ -553,13 +917,12 @@ impl Execution {
         }
     }
 
-    fn task_failed(&mut self, state: &State, raw: Value, error: &str, cause: String, env: &mut dyn Environment) {
-        let Kind::Task { retry, catch, .. } = &state.kind else {
-            return;
-        };
+    /// A Task, Parallel or Map failed with `error`: retry, catch, or fail the execution.
+    fn state_failed(&mut self, state: &State, raw: Value, error: &str, cause: String) {
+        let (retry, catch) = (state.retry(), state.catch());
         if let Some(i) = retry.iter().position(|r| matches(error, &r.error_equals)) {
             let r = &retry[i];
-            let cur = self.current.as_mut().expect("a task is current");
+            let cur = self.current.as_mut().expect("a state is current");
             cur.retries.resize(retry.len(), 0);
             if cur.retries[i] < r.max_attempts {
                 let mut delay = r.interval_seconds * r.backoff_rate.powi(cur.retries[i] as i32);
@@ -569,12 +932,14 @@ impl Execution {
                 if r.full_jitter {
                     delay = self.rng.random_range(0.0..=delay);
                 }
+                let cur = self.current.as_mut().expect("a state is current");
                 cur.retries[i] += 1;
                 cur.attempt += 1;
                 cur.token = None;
+                cur.pending = None;
+                cur.group = None;
+                cur.wake = Wake::At(self.now.plus_millis((delay * 1000.0).round() as i64));
                 self.transitions += 1;
-                let until = self.now.plus_millis((delay * 1000.0).round() as i64);
-                self.sleep_until(until, env);
                 return;
             }
         }
@@ -599,6 +964,199 @@ impl Execution {
         }
     }
 
+    /// Starts a Parallel's branches or a Map's first iterations.
+    fn start_group(&mut self, state: &State, raw: Value, effective: Value) {
+        match &state.kind {
+            Kind::Parallel { branches, parameters, .. } => {
+                let input = match parameters {
+                    Some(p) => {
+                        let ctx = self.current_context(&state.name);
+                        match p.eval(&effective, &ctx, &mut self.rng) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                return self.fail(
+                                    "States.Runtime",
+                                    format!("An error occurred while executing the state '{}': {e}", state.name),
+                                );
+                            }
+                        }
+                    }
+                    None => effective,
+                };
+                self.event("ParallelStateStarted", json!({}));
+                let slots = branches
+                    .iter()
+                    .map(|b| Slot::Running(Box::new(self.child(Arc::clone(b), input.clone()))))
+                    .collect();
+                let cur = self.current.as_mut().expect("a state is current");
+                cur.group = Some(Group { slots, limit: usize::MAX, effective: Value::Null });
+            }
+            Kind::Map { items_path, max_concurrency, .. } => {
+                let items = match items_path {
+                    None => Some(&effective),
+                    Some(p) => p.get(&effective),
+                };
+                let Some(Value::Array(items)) = items.cloned() else {
+                    let path = items_path.as_ref().map_or_else(|| "$".to_owned(), ToString::to_string);
+                    return self.fail(
+                        "States.Runtime",
+                        format!(
+                            "An error occurred while executing the state '{}': ItemsPath '{path}' does not select an array in the input",
+                            state.name
+                        ),
+                    );
+                };
+                self.event("MapStateStarted", json!({"length": items.len()}));
+                let limit = if *max_concurrency == 0 { usize::MAX } else { *max_concurrency as usize };
+                let cur = self.current.as_mut().expect("a state is current");
+                cur.group = Some(Group { slots: items.into_iter().map(Slot::Queued).collect(), limit, effective });
+            }
+            _ => return,
+        }
+        self.refill_group(state, raw);
+    }
+
+    /// Starts queued Map iterations while there is room; ends the state when every
+    /// branch or iteration is done.
+    fn refill_group(&mut self, state: &State, raw: Value) {
+        let Some(mut group) = self.current.as_mut().and_then(|c| c.group.take()) else { return };
+        if let Kind::Map { processor, item_selector, .. } = &state.kind {
+            while group.running() < group.limit {
+                let Some(i) = group.slots.iter().position(|s| matches!(s, Slot::Queued(_))) else { break };
+                let Slot::Queued(item) = std::mem::replace(&mut group.slots[i], Slot::Done(Value::Null)) else {
+                    break;
+                };
+                let input = match item_selector {
+                    Some(t) => {
+                        let mut ctx = self.current_context(&state.name);
+                        ctx["Map"] = json!({"Item": {"Index": i, "Value": item}});
+                        t.eval(&group.effective, &ctx, &mut self.rng)
+                    }
+                    None => Ok(item),
+                };
+                let input = match input {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.abort_group(state, &mut group);
+                        return self.fail("States.Runtime", format!("state '{}': ItemSelector: {e}", state.name));
+                    }
+                };
+                self.event("MapIterationStarted", json!({"name": state.name, "index": i}));
+                group.slots[i] = Slot::Running(Box::new(self.child(Arc::clone(processor), input)));
+            }
+        }
+        if group.slots.iter().all(|s| matches!(s, Slot::Done(_))) {
+            let outputs = group
+                .slots
+                .into_iter()
+                .map(|s| match s {
+                    Slot::Done(v) => v,
+                    _ => Value::Null,
+                })
+                .collect();
+            self.event(&format!("{}StateSucceeded", state.type_name()), json!({}));
+            self.finish(state, raw, Value::Array(outputs));
+        } else if let Some(cur) = self.current.as_mut() {
+            cur.group = Some(group);
+        }
+    }
+
+    /// One step of the branch or iteration due first.
+    fn step_group(&mut self, env: &mut dyn Environment) {
+        let Some((machine, name, raw)) = self.state() else { return };
+        let state = &machine.states[&name];
+        let is_map = matches!(state.kind, Kind::Map { .. });
+        let Some(mut group) = self.current.as_mut().and_then(|c| c.group.take()) else { return };
+        let Some((i, Due::At(t))) = group.next() else {
+            // Nothing due (the caller checks for hung branches first).
+            if let Some(cur) = self.current.as_mut() {
+                cur.group = Some(group);
+            }
+            return;
+        };
+        let Slot::Running(child) = &mut group.slots[i] else { return };
+        child.now = child.now.max(t);
+        child.micro_step(env);
+        self.absorb(child);
+        if self.status != Status::Running {
+            return;
+        }
+        let outcome = child.status.clone();
+        match outcome {
+            Status::Running => {}
+            Status::Succeeded(out) => {
+                if is_map {
+                    self.event("MapIterationSucceeded", json!({"name": state.name, "index": i}));
+                }
+                group.slots[i] = Slot::Done(out);
+            }
+            other => {
+                let (error, cause) = match other {
+                    Status::Failed { error, cause } => (error, cause),
+                    _ => ("States.Runtime".to_owned(), "a branch ended without succeeding".to_owned()),
+                };
+                if is_map {
+                    self.event("MapIterationFailed", json!({"name": state.name, "index": i}));
+                }
+                group.slots[i] = Slot::Done(Value::Null);
+                self.abort_group(state, &mut group);
+                self.event(&format!("{}StateFailed", state.type_name()), json!({"error": error, "cause": cause}));
+                if self.status != Status::Running {
+                    return;
+                }
+                return self.state_failed(state, raw, &error, cause);
+            }
+        }
+        if let Some(cur) = self.current.as_mut() {
+            cur.group = Some(group);
+        }
+        self.refill_group(state, raw);
+    }
+
+    /// Stops every branch or iteration still under way, in order.
+    fn abort_group(&mut self, state: &State, group: &mut Group) {
+        let is_map = matches!(state.kind, Kind::Map { .. });
+        for (j, slot) in group.slots.iter_mut().enumerate() {
+            if let Slot::Running(child) = slot {
+                child.now = child.now.max(self.now);
+                child.abort();
+                self.absorb(child);
+                if is_map {
+                    self.event("MapIterationAborted", json!({"name": state.name, "index": j}));
+                }
+                *slot = Slot::Done(Value::Null);
+            }
+        }
+    }
+
+    /// Stops this branch or iteration: its state under way (a task, a wait, a nested
+    /// Parallel or Map) is aborted, and nothing more of it runs.
+    fn abort(&mut self) {
+        if self.status != Status::Running {
+            return;
+        }
+        if let Some(mut cur) = self.current.take()
+            && cur.entered
+        {
+            let machine = Arc::clone(&self.machine);
+            let state = &machine.states[&cur.state];
+            if let Some(mut group) = cur.group.take() {
+                self.abort_group(state, &mut group);
+            }
+            let aborted = match state.kind {
+                Kind::Task { .. } => Some("TaskStateAborted"),
+                Kind::Wait(_) => Some("WaitStateAborted"),
+                Kind::Parallel { .. } => Some("ParallelStateAborted"),
+                Kind::Map { .. } => Some("MapStateAborted"),
+                _ => None,
+            };
+            if let Some(kind) = aborted {
+                self.event(kind, json!({"name": state.name}));
+            }
+        }
+        self.status = Status::Failed { error: "States.Aborted".into(), cause: "stopped by its Parallel or Map".into() };
+    }
+
     fn exit(&mut self, state: &State, output: Value) {
         let next = match &state.next {
             Some(Next::To(n)) => Some(n.clone()),
@@ -621,12 +1179,6 @@ impl Execution {
         }
     }
 
-    fn succeed(&mut self, output: Value) {
-        self.event("ExecutionSucceeded", json!({"output": output}));
-        self.status = Status::Succeeded(output);
-        self.current = None;
-    }
-
     fn waiting_state(&self, token: &str) -> Result<(Arc<StateMachine>, String, Value), String> {
         match &self.status {
             Status::Waiting { token: t, .. } if t == token => self.state().ok_or_else(|| "no current state".to_owned()),
@@ -643,18 +1195,19 @@ impl Execution {
         Ok(())
     }
 
-    /// Answers a waiting task with failure; call [`Execution::run`] to continue.
+    /// Answers a waiting task with failure; call [`Execution::run`] to continue (a retry's
+    /// delay passes there; `_env` is kept for callers written when it passed here).
     pub fn send_task_failure(
         &mut self,
         token: &str,
         error: &str,
         cause: &str,
-        env: &mut dyn Environment,
+        _env: &mut dyn Environment,
     ) -> Result<(), String> {
         let (machine, name, raw) = self.waiting_state(token)?;
         self.status = Status::Running;
         self.event("TaskFailed", json!({"error": error, "cause": cause}));
-        self.task_failed(&machine.states[&name], raw, error, cause.to_owned(), env);
+        self.state_failed(&machine.states[&name], raw, error, cause.to_owned());
         Ok(())
     }
 
@@ -675,12 +1228,11 @@ impl Execution {
                     "TaskTimedOut",
                     json!({"error": "States.Timeout", "cause": "the task token was not answered in time"}),
                 );
-                self.task_failed(
+                self.state_failed(
                     &machine.states[&name],
                     raw,
                     "States.Timeout",
                     "The task timed out waiting for its token".into(),
-                    env,
                 );
             }
             return;

@@ -2,12 +2,14 @@
 //! implement is a load-time error, never a silent difference from Step Functions.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use stepshift_core::Timestamp;
 
 use super::choice::Rule;
-use super::path::Path;
+use super::intrinsics::{self, Call};
+use super::path::{Path, Root};
 use super::template::Template;
 
 /// Where a state goes next.
@@ -140,16 +142,66 @@ pub enum Kind {
         /// `Cause` or `CausePath`.
         cause: Option<Text>,
     },
+    /// A Parallel state: every branch runs on the effective input, concurrently.
+    Parallel {
+        /// `Branches`, each a state machine of its own (without a TimeoutSeconds).
+        branches: Vec<Arc<StateMachine>>,
+        /// `Parameters`: the branches' input.
+        parameters: Option<Template>,
+        /// `ResultSelector`, applied to the array of branch outputs.
+        result_selector: Option<Template>,
+        /// `ResultPath`.
+        result_path: ResultPath,
+        /// `Retry`: a retry runs every branch again from its start.
+        retry: Vec<Retrier>,
+        /// `Catch`.
+        catch: Vec<Catcher>,
+    },
+    /// An inline Map state: the processor runs once per item, concurrently.
+    Map {
+        /// `ItemProcessor` (with `ProcessorConfig.Mode` INLINE) or the legacy `Iterator`.
+        processor: Arc<StateMachine>,
+        /// `ItemsPath` (default `$`), applied to the effective input.
+        items_path: Option<Path>,
+        /// `ItemSelector` or the legacy `Parameters`: each iteration's input, with
+        /// `$$.Map.Item.Index` and `$$.Map.Item.Value` in the context object.
+        item_selector: Option<Template>,
+        /// `MaxConcurrency`: iterations running at once; 0 is no limit.
+        max_concurrency: u64,
+        /// `ResultSelector`, applied to the array of iteration outputs.
+        result_selector: Option<Template>,
+        /// `ResultPath`.
+        result_path: ResultPath,
+        /// `Retry`: a retry runs every iteration again.
+        retry: Vec<Retrier>,
+        /// `Catch`.
+        catch: Vec<Catcher>,
+    },
 }
 
-/// A Fail state's `Error`/`Cause`: a literal, or a path into the input.
+/// A Fail state's `Error`/`Cause`: a literal, a path into the input, or (in `ErrorPath`
+/// and `CausePath`) an intrinsic call that returns a string.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Text {
     /// Given literally.
     Literal(String),
     /// Read from the input.
     Path(Path),
+    /// Computed from the input by one of [`FAIL_INTRINSICS`].
+    Call(Call),
 }
+
+/// The intrinsic functions Step Functions accepts in a Fail state's `ErrorPath` and
+/// `CausePath` (those that return a string).
+pub const FAIL_INTRINSICS: [&str; 7] = [
+    "States.Format",
+    "States.JsonToString",
+    "States.ArrayGetItem",
+    "States.Base64Encode",
+    "States.Base64Decode",
+    "States.Hash",
+    "States.UUID",
+];
 
 /// One state.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,7 +214,7 @@ pub struct State {
     pub input_path: IoPath,
     /// `OutputPath`.
     pub output_path: IoPath,
-    /// `Next`/`End` (Task, Pass, Wait).
+    /// `Next`/`End` (Task, Pass, Wait, Parallel, Map).
     pub next: Option<Next>,
 }
 
@@ -176,18 +228,46 @@ impl State {
             Kind::Choice { .. } => "Choice",
             Kind::Succeed => "Succeed",
             Kind::Fail { .. } => "Fail",
+            Kind::Parallel { .. } => "Parallel",
+            Kind::Map { .. } => "Map",
+        }
+    }
+
+    /// Its `Retry` list (empty for the states that have none).
+    pub fn retry(&self) -> &[Retrier] {
+        match &self.kind {
+            Kind::Task { retry, .. } | Kind::Parallel { retry, .. } | Kind::Map { retry, .. } => retry,
+            _ => &[],
+        }
+    }
+
+    /// Its `Catch` list (empty for the states that have none).
+    pub fn catch(&self) -> &[Catcher] {
+        match &self.kind {
+            Kind::Task { catch, .. } | Kind::Parallel { catch, .. } | Kind::Map { catch, .. } => catch,
+            _ => &[],
+        }
+    }
+
+    /// The state machines nested in it: a Parallel's branches, a Map's processor.
+    pub fn nested(&self) -> Vec<&Arc<StateMachine>> {
+        match &self.kind {
+            Kind::Parallel { branches, .. } => branches.iter().collect(),
+            Kind::Map { processor, .. } => vec![processor],
+            _ => Vec::new(),
         }
     }
 }
 
-/// A loaded state machine.
+/// A loaded state machine: the whole definition, or a Parallel branch or Map processor
+/// inside it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StateMachine {
     /// `StartAt`.
     pub start_at: String,
-    /// The states by name.
+    /// The states by name (a branch's or processor's own states only).
     pub states: BTreeMap<String, State>,
-    /// `TimeoutSeconds` of the whole execution.
+    /// `TimeoutSeconds` of the whole execution (always `None` for a branch or processor).
     pub timeout_seconds: Option<u64>,
 }
 
@@ -463,6 +543,17 @@ fn parse_state(name: &str, value: &Value) -> Result<State, String> {
             let text = |lit: &str, path: &str| -> Result<Option<Text>, String> {
                 match (string(obj, lit, &what)?, string(obj, path, &what)?) {
                     (Some(s), None) => Ok(Some(Text::Literal(s.to_owned()))),
+                    (None, Some(p)) if intrinsics::is_call(p) => {
+                        let call = intrinsics::parse(p).map_err(|e| format!("{what}: {path}: {e}"))?;
+                        if !FAIL_INTRINSICS.contains(&call.name.as_str()) {
+                            return Err(format!(
+                                "{what}: {path}: {} does not return a string; Step Functions allows {}",
+                                call.name,
+                                FAIL_INTRINSICS.join(", ")
+                            ));
+                        }
+                        Ok(Some(Text::Call(call)))
+                    }
                     (None, Some(p)) => Ok(Some(Text::Path(Path::parse(p)?))),
                     (None, None) => Ok(None),
                     _ => Err(format!("{what}: {lit} and {path} are exclusive")),
@@ -470,9 +561,116 @@ fn parse_state(name: &str, value: &Value) -> Result<State, String> {
             };
             (Kind::Fail { error: text("Error", "ErrorPath")?, cause: text("Cause", "CausePath")? }, None)
         }
+        "Parallel" => {
+            fields(
+                obj,
+                &with(&["Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch", "Next", "End"]),
+                &what,
+            )?;
+            let list = obj
+                .get("Branches")
+                .and_then(Value::as_array)
+                .filter(|l| !l.is_empty())
+                .ok_or_else(|| format!("{what}: Branches must be a non-empty list"))?;
+            let mut branches = Vec::with_capacity(list.len());
+            for (i, b) in list.iter().enumerate() {
+                let what = format!("{what}: Branches[{i}]");
+                let b = b.as_object().ok_or_else(|| format!("{what} must be an object"))?;
+                fields(b, &["StartAt", "States", "Comment"], &what)?;
+                branches.push(Arc::new(nested_machine(b, &what)?));
+            }
+            let kind = Kind::Parallel {
+                branches,
+                parameters: template(obj.get("Parameters"), &what)?,
+                result_selector: template(obj.get("ResultSelector"), &what)?,
+                result_path: result_path(obj.get("ResultPath"), &what)?,
+                retry: retriers(obj.get("Retry"), &what)?,
+                catch: catchers(obj.get("Catch"), &what)?,
+            };
+            (kind, Some(next(obj, &what)?))
+        }
+        "Map" => {
+            fields(
+                obj,
+                &with(&[
+                    "ItemProcessor",
+                    "Iterator",
+                    "ItemsPath",
+                    "ItemSelector",
+                    "Parameters",
+                    "MaxConcurrency",
+                    "ResultSelector",
+                    "ResultPath",
+                    "Retry",
+                    "Catch",
+                    "Next",
+                    "End",
+                ]),
+                &what,
+            )
+            .map_err(|e| {
+                format!(
+                    "{e} (an inline Map supports ItemProcessor or Iterator, ItemsPath, ItemSelector or Parameters, MaxConcurrency, ResultSelector, ResultPath, Retry, Catch)"
+                )
+            })?;
+            let processor = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
+                (Some(p), None) => {
+                    let what = format!("{what}: ItemProcessor");
+                    let p = p.as_object().ok_or_else(|| format!("{what} must be an object"))?;
+                    fields(p, &["ProcessorConfig", "StartAt", "States", "Comment"], &what)?;
+                    if let Some(config) = p.get("ProcessorConfig") {
+                        let config =
+                            config.as_object().ok_or_else(|| format!("{what}: ProcessorConfig must be an object"))?;
+                        fields(config, &["Mode"], &format!("{what}: ProcessorConfig"))?;
+                        match config.get("Mode").map(|m| m.as_str()) {
+                            None | Some(Some("INLINE")) => {}
+                            Some(Some("DISTRIBUTED")) => {
+                                return Err(format!(
+                                    "{what}: DISTRIBUTED mode is not supported by stepshift-local (INLINE only)"
+                                ));
+                            }
+                            _ => return Err(format!("{what}: ProcessorConfig.Mode must be INLINE or DISTRIBUTED")),
+                        }
+                    }
+                    nested_machine(p, &what)?
+                }
+                (None, Some(p)) => {
+                    let what = format!("{what}: Iterator");
+                    let p = p.as_object().ok_or_else(|| format!("{what} must be an object"))?;
+                    fields(p, &["StartAt", "States", "Comment"], &what)?;
+                    nested_machine(p, &what)?
+                }
+                _ => return Err(format!("{what}: needs exactly one of ItemProcessor or Iterator")),
+            };
+            let item_selector = match (obj.get("ItemSelector"), obj.get("Parameters")) {
+                (Some(_), Some(_)) => return Err(format!("{what}: ItemSelector and Parameters are exclusive")),
+                (selector, parameters) => template(selector.or(parameters), &what)?,
+            };
+            let items_path = string(obj, "ItemsPath", &what)?
+                .map(|p| Path::parse(p).map_err(|e| format!("{what}: ItemsPath: {e}")))
+                .transpose()?;
+            if items_path.as_ref().is_some_and(|p| p.root == Root::Context) {
+                return Err(format!(
+                    "{what}: an ItemsPath into the context object is not supported by stepshift-local"
+                ));
+            }
+            let max_concurrency =
+                obj.get("MaxConcurrency").map(|v| seconds(v, &format!("{what}: MaxConcurrency"))).transpose()?;
+            let kind = Kind::Map {
+                processor: Arc::new(processor),
+                items_path,
+                item_selector,
+                max_concurrency: max_concurrency.unwrap_or(0),
+                result_selector: template(obj.get("ResultSelector"), &what)?,
+                result_path: result_path(obj.get("ResultPath"), &what)?,
+                retry: retriers(obj.get("Retry"), &what)?,
+                catch: catchers(obj.get("Catch"), &what)?,
+            };
+            (kind, Some(next(obj, &what)?))
+        }
         other => {
             return Err(format!(
-                "{what}: Type `{other}` is not supported by stepshift-local (Task, Pass, Wait, Choice, Succeed, Fail)"
+                "{what}: Type `{other}` is not supported by stepshift-local (Task, Pass, Wait, Choice, Succeed, Fail, Parallel, Map)"
             ));
         }
     };
@@ -483,6 +681,37 @@ fn parse_state(name: &str, value: &Value) -> Result<State, String> {
         output_path: io_path(obj, "OutputPath", &what)?,
         next,
     })
+}
+
+/// `StartAt` and `States` of a definition, branch or processor, with its graph checked.
+fn machine(obj: &Map<String, Value>, what: &str) -> Result<StateMachine, String> {
+    let start_at = string(obj, "StartAt", what)?.ok_or_else(|| format!("{what}: StartAt is required"))?.to_owned();
+    let states_obj =
+        obj.get("States").and_then(Value::as_object).ok_or_else(|| format!("{what}: States must be an object"))?;
+    let mut states = BTreeMap::new();
+    for (name, value) in states_obj {
+        if name.is_empty() || name.len() > 80 {
+            return Err(format!("state name `{name}` must be 1-80 characters"));
+        }
+        states.insert(name.clone(), parse_state(name, value)?);
+    }
+    let machine = StateMachine { start_at, states, timeout_seconds: None };
+    machine.check_graph().map_err(|e| if what == "the definition" { e } else { format!("{what}: {e}") })?;
+    Ok(machine)
+}
+
+/// A Parallel branch or a Map processor. Its states may only go to each other (the graph
+/// check sees only them), and none may wait for a task token: stepshift-local pauses
+/// only a whole execution for a token, never one branch of it.
+fn nested_machine(obj: &Map<String, Value>, what: &str) -> Result<StateMachine, String> {
+    let machine = machine(obj, what)?;
+    if let Some(state) = machine.states.values().find(|s| matches!(s.kind, Kind::Task { wait_for_token: true, .. })) {
+        return Err(format!(
+            "{what}: state `{}`: .waitForTaskToken inside a Parallel branch or a Map is not supported by stepshift-local",
+            state.name
+        ));
+    }
+    Ok(machine)
 }
 
 impl StateMachine {
@@ -497,19 +726,27 @@ impl StateMachine {
         {
             return Err(format!("QueryLanguage {lang} is not supported by stepshift-local (JSONPath only)"));
         }
-        let start_at = string(obj, "StartAt", "the definition")?.ok_or("StartAt is required")?.to_owned();
-        let states_obj = obj.get("States").and_then(Value::as_object).ok_or("States must be an object")?;
-        let mut states = BTreeMap::new();
-        for (name, value) in states_obj {
-            if name.is_empty() || name.len() > 80 {
-                return Err(format!("state name `{name}` must be 1-80 characters"));
-            }
-            states.insert(name.clone(), parse_state(name, value)?);
-        }
-        let timeout_seconds = obj.get("TimeoutSeconds").map(|v| seconds(v, "TimeoutSeconds")).transpose()?;
-        let machine = StateMachine { start_at, states, timeout_seconds };
-        machine.check_graph()?;
+        let mut machine = machine(obj, "the definition")?;
+        machine.timeout_seconds = obj.get("TimeoutSeconds").map(|v| seconds(v, "TimeoutSeconds")).transpose()?;
+        let mut names = BTreeSet::new();
+        machine.unique_names(&mut names)?;
         Ok(machine)
+    }
+
+    /// Every state name must be unique in the whole definition, branches included.
+    fn unique_names<'a>(&'a self, names: &mut BTreeSet<&'a str>) -> Result<(), String> {
+        for state in self.states.values() {
+            if !names.insert(state.name.as_str()) {
+                return Err(format!(
+                    "state name `{}` is used twice: names must be unique in the whole state machine",
+                    state.name
+                ));
+            }
+            for nested in state.nested() {
+                nested.unique_names(names)?;
+            }
+        }
+        Ok(())
     }
 
     /// The states each state can go to.
@@ -518,13 +755,10 @@ impl StateMachine {
         if let Some(Next::To(n)) = &state.next {
             out.push(n.as_str());
         }
-        match &state.kind {
-            Kind::Task { catch, .. } => out.extend(catch.iter().map(|c| c.next.as_str())),
-            Kind::Choice { choices, default } => {
-                out.extend(choices.iter().map(|(_, n)| n.as_str()));
-                out.extend(default.as_deref());
-            }
-            _ => {}
+        out.extend(state.catch().iter().map(|c| c.next.as_str()));
+        if let Kind::Choice { choices, default } = &state.kind {
+            out.extend(choices.iter().map(|(_, n)| n.as_str()));
+            out.extend(default.as_deref());
         }
         out
     }
@@ -575,7 +809,7 @@ mod tests {
     #[test]
     fn unsupported_features_are_load_errors() {
         let cases = [
-            (json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true}}}), "Type `Map`"),
+            (json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true}}}), "ItemProcessor or Iterator"),
             (json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true, "Assign": {}}}}), "field `Assign`"),
             (
                 json!({"StartAt": "P", "QueryLanguage": "JSONata", "States": {"P": {"Type": "Pass", "End": true}}}),
@@ -594,6 +828,84 @@ mod tests {
             let err = load(def).unwrap_err();
             assert!(err.contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn parallel_and_map_load_strictly() {
+        let f = "arn:aws:lambda:us-east-1:1:function:f";
+        let pass = json!({"StartAt": "X", "States": {"X": {"Type": "Pass", "End": true}}});
+        let map = |extra: Value| {
+            let mut m = json!({"Type": "Map", "End": true, "ItemProcessor": pass});
+            m.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            json!({"StartAt": "M", "States": {"M": m}})
+        };
+        let cases = [
+            (
+                map(
+                    json!({"ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, "StartAt": "X", "States": {"X": {"Type": "Pass", "End": true}}}}),
+                ),
+                "ExecutionType",
+            ),
+            (
+                map(
+                    json!({"ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED"}, "StartAt": "X", "States": {"X": {"Type": "Pass", "End": true}}}}),
+                ),
+                "DISTRIBUTED",
+            ),
+            (map(json!({"ItemReader": {}})), "field `ItemReader`"),
+            (map(json!({"ResultWriter": {}})), "field `ResultWriter`"),
+            (map(json!({"ToleratedFailureCount": 1})), "field `ToleratedFailureCount`"),
+            (map(json!({"ToleratedFailurePercentage": 5})), "field `ToleratedFailurePercentage`"),
+            (map(json!({"Iterator": pass})), "exactly one of ItemProcessor or Iterator"),
+            (map(json!({"ItemSelector": {}, "Parameters": {}})), "exclusive"),
+            (map(json!({"MaxConcurrency": -1})), "MaxConcurrency"),
+            (map(json!({"ItemsPath": "$$.Execution.Input"})), "context object"),
+            (json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": []}}}), "non-empty"),
+            (
+                json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [{"StartAt": "T", "States": {"T": {
+                    "Type": "Task", "Resource": "arn:aws:states:::events:putEvents.waitForTaskToken", "End": true}}}]}}}),
+                "waitForTaskToken",
+            ),
+            (
+                // A branch state may not go to a state outside its branch.
+                json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "Next": "Q", "Branches": [{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Q"}}}]},
+                    "Q": {"Type": "Succeed"}}}),
+                "`Q`, which does not exist",
+            ),
+            (
+                // Nor may a top-level state go into a branch.
+                json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "Next": "A", "Branches": [{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}]}}}),
+                "`A`, which does not exist",
+            ),
+            (
+                json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+                    {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}, "Lost": {"Type": "Pass", "End": true}}}]}}}),
+                "`Lost` cannot be reached",
+            ),
+            (
+                json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [
+                    {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}, {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}]}}}),
+                "used twice",
+            ),
+            (
+                json!({"StartAt": "P", "States": {"P": {"Type": "Parallel", "End": true, "Branches": [{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}, "TimeoutSeconds": 5}]}}}),
+                "field `TimeoutSeconds`",
+            ),
+        ];
+        for (def, expected) in cases {
+            let err = load(def.clone()).unwrap_err();
+            assert!(err.contains(expected), "{def}: {err}");
+        }
+        let ok = json!({"StartAt": "P", "States": {
+            "P": {"Type": "Parallel", "Next": "M", "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "M"}], "Branches": [
+                {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": f, "Next": "U"}, "U": {"Type": "Succeed"}}}]},
+            "M": {"Type": "Map", "Iterator": {"StartAt": "V", "States": {"V": {"Type": "Pass", "End": true}}}, "Parameters": {"v.$": "$$.Map.Item.Value"}, "MaxConcurrency": 2, "End": true}}});
+        let machine = load(ok).unwrap();
+        let Kind::Map { max_concurrency, item_selector, .. } = &machine.states["M"].kind else { panic!() };
+        assert_eq!(*max_concurrency, 2);
+        assert!(item_selector.is_some());
+        assert_eq!(machine.states["P"].nested()[0].states.len(), 2);
+        assert_eq!(StateMachine::targets(&machine.states["P"]), ["M", "M"]);
     }
 
     #[test]

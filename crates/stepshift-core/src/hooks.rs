@@ -815,6 +815,36 @@ mod tests {
     }
 
     #[test]
+    fn plan_invokes_each_candidate_and_names_the_candidates_for_test_functions() {
+        use crate::routers::Route;
+        use crate::routers::alias::AliasRoute;
+        let target = |f: &str| {
+            PlannedTarget::new(Route::Alias(AliasRoute { function: f.into(), alias: "live".into() }), "41", "42")
+        };
+        let hooks = Hooks {
+            before_traffic: vec![Hook { name: Some("health".into()), ..Hook::invoke_candidate(json!({"path": "/"})) }],
+            each_step: vec![Hook::function("smoke"), Hook::function("smoke")],
+            after_promotion: Vec::new(),
+        };
+        let execution = "arn:aws:states:eu-west-1:123456789012:execution:stepshift:orders-42";
+        let planned = plan(&hooks, &[target("orders"), target("billing")], execution);
+        let names: Vec<&str> = planned.before_traffic.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["health (orders:live)", "health (billing:live)"]);
+        let invoked: Vec<&str> = planned.before_traffic.iter().map(|h| h.function.as_str()).collect();
+        assert_eq!(invoked, ["orders:42", "billing:42"], "by qualified name, never the alias");
+        assert_eq!(planned.before_traffic[1].payload, json!({"path": "/"}));
+        assert_eq!(
+            planned.before_traffic[1].candidate.qualified_arn.as_deref(),
+            Some("arn:aws:lambda:eu-west-1:123456789012:function:billing:42")
+        );
+        let step: Vec<&str> = planned.each_step.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(step, ["smoke #1", "smoke #2"]);
+        assert_eq!(planned.each_step[0].candidates.len(), 2);
+        assert_eq!(planned.each_step[0].payload, Value::Null);
+        assert!(planned.after_promotion.is_empty());
+    }
+
+    #[test]
     fn function_references_are_names_qualified_names_or_arns() {
         for ok in ["orders-smoke", "a_b", "orders-smoke:live", "arn:aws:lambda:eu-west-1:123456789012:function:smoke"] {
             assert!(is_function_reference(ok), "{ok}");

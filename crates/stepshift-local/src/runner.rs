@@ -290,7 +290,8 @@ impl LocalEnvironment {
     }
 
     fn call_handler(&self, function: &str, input: Value) -> Result<Value, TaskError> {
-        if let (Some(check), "stepshift-check-health") = (&self.check_override, function) {
+        let judging_hooks = input.get("action").and_then(Value::as_str) == Some(stepshift_core::hooks::JUDGE_ACTION);
+        if let (Some(check), "stepshift-check-health", false) = (&self.check_override, function, judging_hooks) {
             return check(&self.aws, input);
         }
         let (aws, config) = (&self.aws, &self.config);

@@ -489,10 +489,8 @@ fn first_difference(wanted: &Value, actual: &Value, at: String) -> Option<String
 
 /// The region and account of an execution ARN, `arn:aws:states:REGION:ACCOUNT:execution:...`.
 fn region_and_account(execution: &str) -> Option<(&str, &str)> {
-    let mut parts = execution.split(':');
-    let (_, partition, _, region, account) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let _ = partition;
+    let mut parts = execution.split(':').skip(3);
+    let (region, account) = (parts.next()?, parts.next()?);
     (!region.is_empty() && !account.is_empty()).then_some((region, account))
 }
 

@@ -159,28 +159,35 @@ async fn missing_test_functions<P: RecordPorts>(
     request: &DeploymentRequest,
     errors: &mut Vec<crate::error::FieldError>,
 ) -> Result<(), TaskError> {
-    let mut seen = std::collections::HashMap::new();
+    use crate::PortError;
+    // What looking a function up found: None when it exists, else why it cannot be used.
+    let mut seen: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
     for point in crate::hooks::Point::ALL {
         for (i, hook) in request.hooks.at(point).iter().enumerate() {
             let Some(function) = &hook.function else { continue };
             let name = crate::hooks::function_name(function).to_owned();
-            let exists = match seen.get(&name) {
-                Some(known) => *known,
-                None => {
-                    let exists = match ports.list_versions(&name).await {
-                        Ok(_) => true,
-                        Err(crate::PortError::NotFound { .. }) => false,
-                        Err(e) => return Err(e.into()),
-                    };
-                    seen.insert(name.clone(), exists);
-                    exists
-                }
-            };
-            if !exists {
-                errors.push(crate::error::FieldError::new(
-                    format!("{}[{i}].function", point.field()),
-                    format!("no Lambda function named {name} in this account and region"),
-                ));
+            if !seen.contains_key(&name) {
+                let problem = match ports.list_versions(&name).await {
+                    Ok(_) => None,
+                    Err(PortError::NotFound { .. }) => {
+                        Some(format!("no Lambda function named {name} in this account and region"))
+                    }
+                    // Retryable errors are the state machine's to retry.
+                    Err(
+                        e @ (PortError::Throttled { .. } | PortError::Conflict { .. } | PortError::Unavailable { .. }),
+                    ) => {
+                        return Err(e.into());
+                    }
+                    // Most likely AccessDenied: the stack may not touch this function.
+                    Err(e) => Some(format!(
+                        "stepshift cannot use {name} as a test function ({e}); the stack's HookFunctionPattern must \
+                         match its name"
+                    )),
+                };
+                seen.insert(name.clone(), problem);
+            }
+            if let Some(Some(problem)) = seen.get(&name) {
+                errors.push(crate::error::FieldError::new(format!("{}[{i}].function", point.field()), problem.clone()));
             }
         }
     }

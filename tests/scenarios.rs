@@ -685,9 +685,10 @@ fn a_failing_invoke_candidate_before_traffic_moves_nothing() {
     assert_eq!(o.status, "FAILED", "{o:#?}");
     assert_eq!(o.error.as_deref(), Some("HookFailed"));
     let cause = o.cause.as_deref().unwrap();
-    assert!(
-        cause.contains("the tests before traffic failed: invoke orders:42: Error: missing env var DB_URL"),
-        "{cause}"
+    assert_eq!(
+        cause,
+        "Stopped before any traffic moved: the tests before traffic failed: invoke orders:42: Error: missing env var \
+         DB_URL."
     );
     assert_settled(&o, "orders", "41");
     assert_eq!(o.calls.get(&Call::UpdateAlias), None, "no alias write at all: {:?}", o.calls);

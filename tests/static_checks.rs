@@ -1,9 +1,10 @@
 //! Consistency between statemachine/deployment.asl.json, template.yaml and the code.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::{Value, json};
+use stepshift_core::hooks::{self, HookCandidate, HookEvent, Point};
 use stepshift_core::{ErrorName, State, TaskError};
 use stepshift_local::asl::model::placeholders;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -18,6 +19,25 @@ fn asl_text() -> String {
 
 fn asl() -> Value {
     serde_json::from_str(&asl_text()).unwrap()
+}
+
+/// Every state of `states` (a `States` object) with its name, and every state of the
+/// Parallel branches and Map processors among them, nested ones included.
+fn every_state(states: &Value) -> Vec<(&str, &Value)> {
+    let mut out = Vec::new();
+    for (name, state) in states.as_object().unwrap() {
+        out.push((name.as_str(), state));
+        let branches = state.get("Branches").and_then(Value::as_array).into_iter().flatten();
+        for machine in branches.chain(state.get("ItemProcessor")) {
+            out.extend(every_state(&machine["States"]));
+        }
+    }
+    out
+}
+
+/// The whole definition's states by name, nested ones included.
+fn states_by_name(asl: &Value) -> BTreeMap<&str, &Value> {
+    every_state(&asl["States"]).into_iter().collect()
 }
 
 fn template() -> Yaml {
@@ -50,45 +70,60 @@ fn every_placeholder_has_a_substitution_and_every_substitution_a_placeholder() {
 #[test]
 fn the_state_machine_has_exactly_the_states_the_code_names() {
     let asl = asl();
-    let in_asl: BTreeSet<&str> = asl["States"].as_object().unwrap().keys().map(String::as_str).collect();
+    let all = every_state(&asl["States"]);
+    let in_asl: BTreeSet<&str> = all.iter().map(|(name, _)| *name).collect();
+    assert_eq!(in_asl.len(), all.len(), "a state name is unique in the whole definition, branches and Maps included");
     let in_code: BTreeSet<&str> = State::ALL.iter().map(|s| s.as_str()).collect();
     let missing: Vec<_> = in_code.difference(&in_asl).collect();
     assert!(missing.is_empty(), "stepshift_core::State names states the ASL lacks: {missing:?}");
     let unknown: Vec<_> = in_asl.difference(&in_code).collect();
     assert!(unknown.is_empty(), "the ASL has states stepshift_core::State lacks: {unknown:?}");
     assert_eq!(asl["StartAt"], State::BeginDeployment.as_str());
+    // Every branch and Map processor starts at one of its own states.
+    for (name, state) in &all {
+        let branches = state.get("Branches").and_then(Value::as_array).into_iter().flatten();
+        for machine in branches.chain(state.get("ItemProcessor")) {
+            let start = machine["StartAt"].as_str().unwrap_or_default();
+            assert!(machine["States"].get(start).is_some(), "\"{name}\" starts at \"{start}\", not one of its states");
+        }
+    }
 }
 
-/// Every error name the definition mentions: in `ErrorEquals`, and as the `Error` a
-/// state writes (a Pass state's `Result`, a Fail state's `Error`).
-fn error_names(v: &Value, out: &mut BTreeSet<String>) {
+/// Every error name the definition mentions, nested states included: those it matches
+/// (in `ErrorEquals`), and those a state writes as its `Error` (a Pass state's `Result`, a
+/// Fail state's `Error`).
+fn error_names(v: &Value, matched: &mut BTreeSet<String>, written: &mut BTreeSet<String>) {
     match v {
         Value::Object(map) => {
             if let Some(list) = map.get("ErrorEquals").and_then(Value::as_array) {
-                out.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
+                matched.extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
             }
             if let Some(name) = map.get("Error").and_then(Value::as_str) {
-                out.insert(name.to_owned());
+                written.insert(name.to_owned());
             }
-            map.values().for_each(|v| error_names(v, out));
+            map.values().for_each(|v| error_names(v, matched, written));
         }
-        Value::Array(items) => items.iter().for_each(|v| error_names(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| error_names(v, matched, written)),
         _ => {}
     }
 }
 
 #[test]
 fn the_state_machine_mentions_exactly_the_error_names_the_code_says_it_does() {
-    let mut names = BTreeSet::new();
-    error_names(&asl(), &mut names);
+    let (mut matched, mut written) = (BTreeSet::new(), BTreeSet::new());
+    error_names(&asl(), &mut matched, &mut written);
+    // The state machine itself writes two: nobody answered the approval, and a check
+    // inside "Test the step" decided to roll back.
+    let own: BTreeSet<String> =
+        [ErrorName::ApprovalTimedOut, hooks::CARRIED_ROLLBACK].iter().map(ToString::to_string).collect();
+    assert_eq!(written, own, "the errors the state machine's own states write");
+    let names: BTreeSet<String> = matched.union(&written).cloned().collect();
     for name in &names {
         let known = ErrorName::from_name(name);
         assert!(known.is_some(), "the state machine mentions `{name}`, which stepshift_core::ErrorName lacks");
         let platform = ["States.", "Lambda.", "Sandbox."].iter().any(|p| name.starts_with(p));
-        let emitted = TaskError::NAMES.iter().any(|n| n == name.as_str())
-            || known == Some(ErrorName::ApprovalTimedOut)
-            || platform;
-        assert!(emitted, "the state machine matches `{name}`, which no task emits");
+        let emitted = TaskError::NAMES.iter().any(|n| n == name.as_str()) || written.contains(name) || platform;
+        assert!(emitted, "the state machine matches `{name}`, which no task or state emits");
     }
     let claimed: BTreeSet<String> = ErrorName::IN_STATE_MACHINE.iter().map(ToString::to_string).collect();
     let unused: Vec<_> = claimed.difference(&names).collect();
@@ -124,6 +159,85 @@ fn retry(transient_attempts: u64, max_delay_seconds: u64) -> Value {
     ])
 }
 
+/// The `Retry` of a hook's invocation: Lambda's own throttling and service errors only,
+/// [`hooks::INVOKE_RETRIES`] times from 1 s, doubling, full jitter. Whatever else happens
+/// (the test failed, timed out, answered too much) is the hook's verdict, caught and
+/// judged, never retried.
+fn hook_retry() -> Value {
+    let names: Vec<&str> = LAMBDA_SERVICE_ERRORS.iter().map(|e| e.as_str()).collect();
+    json!([
+        {
+            "ErrorEquals": names,
+            "IntervalSeconds": 1,
+            "BackoffRate": 2,
+            "MaxAttempts": hooks::INVOKE_RETRIES,
+            "JitterStrategy": "FULL"
+        }
+    ])
+}
+
+/// Lambda's own throttling and service errors: what a hook's invocation retries.
+const LAMBDA_SERVICE_ERRORS: [ErrorName; 4] = [
+    ErrorName::LambdaTooManyRequestsException,
+    ErrorName::LambdaServiceException,
+    ErrorName::LambdaAwsLambdaException,
+    ErrorName::LambdaSdkClientException,
+];
+
+/// One point's hook states: the Map that runs its hooks, the states of the Map's
+/// processor (named `"<prefix>: ..."`), and the task that judges the runs.
+#[derive(Clone, Copy)]
+struct HookStates {
+    point: Point,
+    map: State,
+    prefix: &'static str,
+    which: State,
+    invoke: State,
+    run: State,
+    done: State,
+    judge: State,
+}
+
+fn hook_states() -> [HookStates; 3] {
+    [
+        HookStates {
+            point: Point::BeforeTraffic,
+            map: State::TestBeforeTraffic,
+            prefix: "Before traffic",
+            which: State::BeforeTrafficWhichTest,
+            invoke: State::BeforeTrafficInvokeCandidate,
+            run: State::BeforeTrafficRunTestFunction,
+            done: State::BeforeTrafficTestDone,
+            judge: State::JudgeTestsBeforeTraffic,
+        },
+        HookStates {
+            point: Point::EachStep,
+            map: State::TestAtStep,
+            prefix: "At the step",
+            which: State::AtStepWhichTest,
+            invoke: State::AtStepInvokeCandidate,
+            run: State::AtStepRunTestFunction,
+            done: State::AtStepTestDone,
+            judge: State::JudgeTestsAtStep,
+        },
+        HookStates {
+            point: Point::AfterPromotion,
+            map: State::TestAfterPromotion,
+            prefix: "After promotion",
+            which: State::AfterPromotionWhichTest,
+            invoke: State::AfterPromotionInvokeCandidate,
+            run: State::AfterPromotionRunTestFunction,
+            done: State::AfterPromotionTestDone,
+            judge: State::JudgeTestsAfterPromotion,
+        },
+    ]
+}
+
+/// The Task states that invoke a hook (`arn:aws:states:::lambda:invoke`), at every point.
+fn hook_invocations() -> Vec<State> {
+    hook_states().iter().flat_map(|h| [h.invoke, h.run]).collect()
+}
+
 /// A `Catch` list: `(error, ResultPath, Next)` per catcher, in order.
 fn catch(routes: &[(ErrorName, &str, State)]) -> Value {
     routes
@@ -135,7 +249,7 @@ fn catch(routes: &[(ErrorName, &str, State)]) -> Value {
 /// Every Task state's `Retry` (`null`: none) and `Catch`, as docs/design-notes.md
 /// ("Retries and catches") documents them.
 fn task_policy() -> Vec<(State, Value, Value)> {
-    use ErrorName::{StatesAll, StatesTimeout};
+    use ErrorName::{StatesAll, StatesDataLimitExceeded, StatesTimeout};
     let standard = retry(6, 60);
     let to_roll_back = catch(&[(StatesAll, "$.failure", State::RollBack)]);
     let mut policy = vec![
@@ -166,17 +280,36 @@ fn task_policy() -> Vec<(State, Value, Value)> {
             catch(&[(StatesAll, "$.fast_path_stopped", State::DeploymentRolledBack)]),
         ),
     ];
-    // Once traffic may have moved, every other task rolls back.
+    // Once traffic may have moved, every other task rolls back. So does a failed hook
+    // before traffic: Roll back finds nothing to restore, and Record rollback releases
+    // the locks.
     for state in [
+        State::JudgeTestsBeforeTraffic,
         State::ShiftTraffic,
         State::ShiftThenSync,
+        State::ShiftThenTest,
         State::CheckSync,
         State::CheckHealth,
         State::Promote,
         State::RecordPromotion,
+        State::JudgeTestsAfterPromotion,
         State::ConfirmRelease,
     ] {
         policy.push((state, standard.clone(), to_roll_back.clone()));
+    }
+    // Inside "Test the step" an error fails the branch, which stops the other one, and
+    // the Parallel's Catch rolls back.
+    for state in [State::JudgeTestsAtStep, State::CheckTheStep] {
+        policy.push((state, standard.clone(), Value::Null));
+    }
+    // A hook's invocation retries only Lambda's own errors, and whatever else happens ends
+    // the run with its error, which the judge reads. `States.ALL` does not catch
+    // `States.DataLimitExceeded` (an answer larger than 256 KiB), so it is named.
+    for h in hook_states() {
+        let to_done = catch(&[(StatesDataLimitExceeded, "$.error", h.done), (StatesAll, "$.error", h.done)]);
+        for state in [h.invoke, h.run] {
+            policy.push((state, hook_retry(), to_done.clone()));
+        }
     }
     policy
 }
@@ -184,9 +317,8 @@ fn task_policy() -> Vec<(State, Value, Value)> {
 #[test]
 fn every_task_retries_and_catches_as_documented() {
     let asl = asl();
-    let states = asl["States"].as_object().unwrap();
-    let tasks: BTreeSet<&str> =
-        states.iter().filter(|(_, s)| s["Type"] == "Task").map(|(name, _)| name.as_str()).collect();
+    let states = states_by_name(&asl);
+    let tasks: BTreeSet<&str> = states.iter().filter(|(_, s)| s["Type"] == "Task").map(|(name, _)| *name).collect();
     let policy = task_policy();
     let documented: BTreeSet<&str> = policy.iter().map(|(state, ..)| state.as_str()).collect();
     assert_eq!(tasks, documented, "every Task state has a documented Retry and Catch");
@@ -196,14 +328,199 @@ fn every_task_retries_and_catches_as_documented() {
         assert!(got_retry == retry, "\"{state}\": Retry is\n{got_retry:#}\nwhere the policy says\n{retry:#}");
         assert!(got_catch == catch, "\"{state}\": Catch is\n{got_catch:#}\nwhere the policy says\n{catch:#}");
     }
-    let standard = policy.iter().filter(|(_, r, _)| *r == retry(6, 60)).count();
-    assert_eq!((standard, tasks.len()), (13, 15), "the standard Retry in 13 of the 15 Task states");
+    // The standard Retry everywhere but in the documented exceptions: the approval (a
+    // person answers), the rollback (more attempts, longer waits) and the hooks'
+    // invocations (Lambda's own errors only).
+    let exceptions: BTreeSet<&str> =
+        policy.iter().filter(|(_, r, _)| *r != retry(6, 60)).map(|(state, ..)| state.as_str()).collect();
+    let mut documented_exceptions: BTreeSet<&str> = [State::AwaitApproval.as_str(), State::RollBack.as_str()].into();
+    documented_exceptions.extend(hook_invocations().iter().map(|s| s.as_str()));
+    assert_eq!(exceptions, documented_exceptions, "every other Task state has the standard Retry");
+    // "Test the step" and the two Maps retry nothing (their tasks retry) and roll back
+    // whatever fails them: a failed hook, a check's error, a check's decision
+    // (RollBackDecided), or an output over 256 KiB, which States.ALL does not match.
+    for state in [State::TestTheStep, State::TestBeforeTraffic, State::TestAfterPromotion] {
+        let s = &states[state.as_str()];
+        assert_eq!(s.get("Retry"), None, "{state}");
+        let rolls_back = catch(&[
+            (ErrorName::StatesDataLimitExceeded, "$.failure", State::RollBack),
+            (ErrorName::StatesAll, "$.failure", State::RollBack),
+        ]);
+        assert_eq!(s["Catch"], rolls_back, "{state}");
+    }
     // The approval's own timeout, and only it, becomes ApprovalTimedOut.
     let timed_out = &states[State::ApprovalTimedOut.as_str()];
     assert_eq!(timed_out["Type"], "Pass");
     assert_eq!(timed_out["Result"]["Error"], ErrorName::ApprovalTimedOut.as_str());
     assert_eq!(timed_out["ResultPath"], "$.failure");
     assert_eq!(timed_out["Next"], State::RollBack.as_str());
+}
+
+/// The value at a simple path (`$.a.b`) of `input`, or at a context path (`$$.Execution.Id`)
+/// of `context`: what Step Functions substitutes for a `.$` field.
+fn at_path<'a>(path: &str, input: &'a Value, context: &'a Value) -> &'a Value {
+    let (root, rest) = match path.strip_prefix("$$") {
+        Some(rest) => (context, rest),
+        None => (input, path.strip_prefix('$').unwrap_or_else(|| panic!("{path} is not a path"))),
+    };
+    rest.split('.').filter(|s| !s.is_empty()).fold(root, |v, key| &v[key])
+}
+
+fn sample_candidate() -> HookCandidate {
+    HookCandidate {
+        target: "orders:live".into(),
+        version: "7".into(),
+        function: Some("orders".into()),
+        alias: Some("live".into()),
+        qualified_arn: Some("arn:aws:lambda:eu-west-1:123456789012:function:orders:7".into()),
+    }
+}
+
+#[test]
+fn a_test_function_receives_exactly_a_hook_event() {
+    let asl = asl();
+    let states = states_by_name(&asl);
+    let execution = "arn:aws:states:eu-west-1:123456789012:execution:stepshift-deployment:d1";
+    let sample = HookEvent {
+        stepshift: hooks::EVENT_VERSION,
+        execution: execution.into(),
+        point: Point::EachStep,
+        step: Some(1),
+        weight_percent: 10.0,
+        candidate: sample_candidate(),
+        candidates: vec![sample_candidate()],
+        payload: json!({"path": "/health"}),
+    };
+    let fields: BTreeSet<String> =
+        serde_json::to_value(&sample).unwrap().as_object().unwrap().keys().cloned().collect();
+    for h in hook_states() {
+        let task = states[h.run.as_str()];
+        assert_eq!(task["Resource"], "arn:aws:states:::lambda:invoke", "{}", h.run);
+        assert_eq!(task["Parameters"]["FunctionName.$"], "$.hook.function", "{}", h.run);
+        let payload = task["Parameters"]["Payload"].as_object().unwrap_or_else(|| panic!("\"{}\": no Payload", h.run));
+        let keys: BTreeSet<String> = payload.keys().map(|k| k.strip_suffix(".$").unwrap_or(k).to_owned()).collect();
+        assert_eq!(keys, fields, "\"{}\" sends the fields of hooks::HookEvent, no more, no fewer", h.run);
+        assert_eq!(payload["stepshift"], hooks::EVENT_VERSION, "\"{}\": hooks::EVENT_VERSION", h.run);
+        // Built from one iteration's input (the Map's ItemSelector), the event
+        // deserializes as a HookEvent: every path names a field of the right type.
+        let selector = &states[h.map.as_str()]["ItemSelector"];
+        assert_eq!(selector["hook.$"], "$$.Map.Item.Value", "{}", h.map);
+        let selected: BTreeSet<&str> = selector.as_object().unwrap().keys().map(|k| k.trim_end_matches(".$")).collect();
+        assert_eq!(selected, ["hook", "step", "weight_percent"].into(), "{}", h.map);
+        let hook = hooks::PlannedHook {
+            name: "smoke".into(),
+            kind: hooks::HookKind::Function,
+            function: "orders-smoke".into(),
+            payload: sample.payload.clone(),
+            timeout_seconds: 30,
+            expect: None,
+            point: h.point,
+            candidate: sample_candidate(),
+            candidates: vec![sample_candidate()],
+        };
+        let input = json!({"hook": hook, "step": 1, "weight_percent": 10.0});
+        let context = json!({"Execution": {"Id": execution}});
+        let event: serde_json::Map<String, Value> = payload
+            .iter()
+            .map(|(k, v)| match k.strip_suffix(".$") {
+                Some(field) => (field.to_owned(), at_path(v.as_str().unwrap(), &input, &context).clone()),
+                None => (k.clone(), v.clone()),
+            })
+            .collect();
+        let event: HookEvent = serde_json::from_value(Value::Object(event))
+            .unwrap_or_else(|e| panic!("\"{}\" sends no HookEvent: {e}", h.run));
+        assert_eq!(event, HookEvent { point: h.point, ..sample.clone() }, "{}", h.run);
+    }
+}
+
+#[test]
+fn the_three_hook_processors_are_the_same_but_for_their_names() {
+    let asl = asl();
+    let states = states_by_name(&asl);
+    let normalized: Vec<Value> = hook_states()
+        .iter()
+        .map(|h| {
+            let map = states[h.map.as_str()];
+            assert_eq!(map["Type"], "Map", "{}", h.map);
+            let processor = &map["ItemProcessor"];
+            assert_eq!(processor["StartAt"], h.which.as_str(), "{}", h.map);
+            let names: BTreeSet<&str> = processor["States"].as_object().unwrap().keys().map(String::as_str).collect();
+            let expected: BTreeSet<&str> = [h.which, h.invoke, h.run, h.done].map(State::as_str).into();
+            assert_eq!(names, expected, "{}", h.map);
+            for name in names {
+                assert!(name.starts_with(&format!("{}: ", h.prefix)), "\"{name}\" in \"{}\"", h.map);
+            }
+            // Every string that starts with the prefix (a state's name, a Next, the
+            // StartAt, a Default) without it.
+            let text = processor.to_string().replace(&format!("\"{}: ", h.prefix), "\"<point>: ");
+            serde_json::from_str(&text).unwrap()
+        })
+        .collect();
+    for (h, processor) in hook_states().iter().zip(&normalized).skip(1) {
+        assert!(
+            *processor == normalized[0],
+            "\"{}\" runs its hooks as \"{}\" does, apart from its names:\n{processor:#}\nwhere the first has\n{:#}",
+            h.map,
+            State::TestBeforeTraffic,
+            normalized[0]
+        );
+    }
+}
+
+#[test]
+fn hook_invocations_are_bounded_by_their_timeout_and_retry_only_lambdas_own_errors() {
+    let asl = asl();
+    let states = states_by_name(&asl);
+    // Lambda's own errors, which every task retries too; not the tasks' own names.
+    for e in LAMBDA_SERVICE_ERRORS {
+        assert!(ErrorName::TRANSIENT.contains(&e) && e.as_str().starts_with("Lambda."), "{e}");
+    }
+    for state in hook_invocations() {
+        let task = states[state.as_str()];
+        assert_eq!(task["Resource"], "arn:aws:states:::lambda:invoke", "{state}");
+        assert_eq!(task["Parameters"]["FunctionName.$"], "$.hook.function", "{state}");
+        // The hook's timeout_seconds, and nothing else, bounds it: no hook hangs.
+        assert_eq!(task["TimeoutSecondsPath"], "$.hook.timeout_seconds", "{state}");
+        assert_eq!(task.get("TimeoutSeconds"), None, "{state}");
+        let retry = task["Retry"].as_array().unwrap_or_else(|| panic!("\"{state}\" has no Retry"));
+        assert_eq!(retry.len(), 1, "{state}");
+        let retried: Vec<&str> = retry[0]["ErrorEquals"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        assert_eq!(retried, LAMBDA_SERVICE_ERRORS.map(|e| e.as_str()), "\"{state}\" retries Lambda's errors only");
+        assert_eq!(retry[0]["MaxAttempts"], hooks::INVOKE_RETRIES, "{state}: hooks::INVOKE_RETRIES");
+        let caught: Vec<&str> = task["Catch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ErrorEquals"].as_array().unwrap())
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(caught, [ErrorName::StatesDataLimitExceeded.as_str(), ErrorName::StatesAll.as_str()], "{state}");
+        // Its answer and its error are where hooks::HookRun reads them.
+        assert_eq!(task["ResultSelector"], json!({"payload.$": "$.Payload"}), "{state}: hooks::Invocation");
+        assert_eq!(task["ResultPath"], "$.invocation", "{state}: HookRun::invocation");
+    }
+}
+
+#[test]
+fn each_judge_judges_its_points_hooks() {
+    let asl = asl();
+    let states = states_by_name(&asl);
+    for h in hook_states() {
+        let judge = states[h.judge.as_str()];
+        assert_eq!(judge["Resource"], "${CheckHealthFunctionArn}", "{}", h.judge);
+        let params = &judge["Parameters"];
+        assert_eq!(params["action"], hooks::JUDGE_ACTION, "{}: hooks::JUDGE_ACTION", h.judge);
+        let point: Point = serde_json::from_value(params["point"].clone())
+            .unwrap_or_else(|e| panic!("\"{}\": point {} is no hooks::Point: {e}", h.judge, params["point"]));
+        assert_eq!(point, h.point, "{}", h.judge);
+        let map = states[h.map.as_str()];
+        let items = format!("$.plan.hooks.{}", params["point"].as_str().unwrap());
+        assert_eq!(map["ItemsPath"], items, "\"{}\" runs the hooks \"{}\" judges", h.map, h.judge);
+        assert_eq!(items, format!("$.plan.{}", point.field()));
+        // It judges what the Map ran, right after it.
+        assert_eq!(map["Next"], h.judge.as_str(), "{}", h.map);
+        assert_eq!(params["runs.$"], map["ResultPath"], "{}", h.judge);
+    }
 }
 
 /// The crate `make build-<LogicalId>` builds for `sam build`, from the Makefile's
@@ -298,19 +615,28 @@ fn the_stack_outputs_what_the_cli_reads() {
     assert_eq!(machine["Properties"]["Type"].as_str(), Some("STANDARD"));
 }
 
-/// Every IAM statement of the template, with the function it belongs to.
-fn statements() -> Vec<(String, Yaml)> {
+/// Every IAM statement of the template, with the resource whose role it belongs to and
+/// the condition it depends on (`!If [Condition, statement, !Ref AWS::NoValue]`).
+fn conditional_statements() -> Vec<(String, Option<String>, Yaml)> {
     let mut out = Vec::new();
     for (name, r) in resources() {
         for policy in r["Properties"]["Policies"].as_vec().into_iter().flatten() {
             for s in policy["Statement"].as_vec().into_iter().flatten() {
                 // `!If [Condition, statement, !Ref AWS::NoValue]` loads as a 3-item list.
-                let s = if let Some(v) = s.as_vec() { v[1].clone() } else { s.clone() };
-                out.push((name.clone(), s));
+                let (condition, s) = match s.as_vec() {
+                    Some(v) => (v[0].as_str().map(str::to_owned), v[1].clone()),
+                    None => (None, s.clone()),
+                };
+                out.push((name.clone(), condition, s));
             }
         }
     }
     out
+}
+
+/// Every IAM statement of the template, with the resource whose role it belongs to.
+fn statements() -> Vec<(String, Yaml)> {
+    conditional_statements().into_iter().map(|(name, _, s)| (name, s)).collect()
 }
 
 fn strings(y: &Yaml) -> Vec<String> {
@@ -385,4 +711,84 @@ fn with_require_managed_tag_every_function_permission_needs_the_tag() {
         assert_eq!(c[1]["StringEquals"]["aws:ResourceTag/stepshift:managed"].as_str(), Some("true"), "{name}");
         assert_eq!(c[2].as_str(), Some("AWS::NoValue"), "{name}: no condition when the parameter is false");
     }
+}
+
+#[test]
+fn the_state_machine_invokes_target_versions_and_only_the_allowed_test_functions() {
+    let t = template();
+    assert_eq!(
+        t["Parameters"]["HookFunctionPattern"]["Default"].as_str(),
+        Some(""),
+        "no test functions unless the installer names them"
+    );
+    // `!Not [!Equals [!Ref HookFunctionPattern, ""]]` loads as [["HookFunctionPattern", ""]].
+    let has = &t["Conditions"]["HasHookFunctions"][0];
+    assert_eq!((has[0].as_str(), has[1].as_str()), (Some("HookFunctionPattern"), Some("")), "{:?}", t["Conditions"]);
+    let groups = t["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"].as_vec().unwrap();
+    let what =
+        groups.iter().map(|g| strings(&g["Parameters"])).find(|p| p.iter().any(|p| p == "TargetFunctionPattern"));
+    assert!(what.unwrap().iter().any(|p| p == "HookFunctionPattern"), "{groups:?}");
+
+    // The task functions, as before: SAM's LambdaInvokePolicy for each.
+    let (_, machine) = resources().into_iter().find(|(n, _)| n == "DeploymentStateMachine").unwrap();
+    let tasks: BTreeSet<String> = machine["Properties"]["Policies"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["LambdaInvokePolicy"]["FunctionName"].as_str().map(str::to_owned))
+        .collect();
+    let functions: BTreeSet<String> = resources()
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(tasks, functions, "the state machine invokes every task function");
+
+    // Besides them: the target functions' versions (invoke_candidate names
+    // function:version), never an unqualified target function, and test functions only
+    // through HookFunctionPattern, only when it is set.
+    let invoking: Vec<(String, Option<String>, Yaml)> = conditional_statements()
+        .into_iter()
+        .filter(|(_, _, s)| strings(&s["Action"]).iter().any(|a| a == "lambda:InvokeFunction"))
+        .collect();
+    let (mut versions, mut tests) = (0, 0);
+    for (name, condition, s) in &invoking {
+        assert_eq!(name, "DeploymentStateMachine", "only the state machine invokes functions");
+        assert_eq!(strings(&s["Action"]), ["lambda:InvokeFunction"], "{name}: {:?}", s["Sid"]);
+        for r in strings(&s["Resource"]) {
+            if r.contains("${TargetFunctionPattern}") {
+                assert!(r.ends_with(":function:${TargetFunctionPattern}:*"), "unqualified InvokeFunction resource {r}");
+                versions += 1;
+            } else if r.contains("${HookFunctionPattern}") {
+                assert_eq!(condition.as_deref(), Some("HasHookFunctions"), "{r}");
+                assert!(
+                    r.ends_with(":function:${HookFunctionPattern}")
+                        || r.ends_with(":function:${HookFunctionPattern}:*"),
+                    "{r}"
+                );
+                tests += 1;
+            } else {
+                panic!("{name} may invoke {r}, neither a target function's version nor a test function");
+            }
+        }
+    }
+    assert_eq!((versions, tests), (1, 2), "{invoking:?}");
+
+    // Whatever HookFunctionPattern grants disappears without it: the state machine runs
+    // the test functions, and record-version checks that they exist. Nothing else.
+    let granted: BTreeSet<(String, String)> = conditional_statements()
+        .into_iter()
+        .filter(|(_, _, s)| strings(&s["Resource"]).iter().any(|r| r.contains("${HookFunctionPattern}")))
+        .flat_map(|(name, condition, s)| {
+            assert_eq!(condition.as_deref(), Some("HasHookFunctions"), "{name}: {:?}", s["Sid"]);
+            strings(&s["Action"]).into_iter().map(move |a| (name.clone(), a))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("DeploymentStateMachine", "lambda:InvokeFunction"),
+        ("RecordVersionFunction", "lambda:ListVersionsByFunction"),
+    ]
+    .map(|(n, a)| (n.to_owned(), a.to_owned()))
+    .into();
+    assert_eq!(granted, expected);
 }

@@ -13,11 +13,14 @@ use stepshift_core::tasks::TaskConfig;
 /// Environment variable naming the SSM parameter prefix.
 pub const PREFIX_VAR: &str = "STEPSHIFT_PARAMETER_PREFIX";
 
+/// Environment variable holding the stack's `HookFunctionPattern`.
+pub const HOOK_PATTERN_VAR: &str = "STEPSHIFT_HOOK_FUNCTION_PATTERN";
+
 /// The task configuration from the environment; a bad prefix stops the function at init.
 pub fn task_config() -> Result<TaskConfig, lambda_runtime::Error> {
     let prefix = std::env::var(PREFIX_VAR).unwrap_or_else(|_| DEFAULT_PREFIX.to_owned());
     validate_prefix(&prefix).map_err(|e| format!("{PREFIX_VAR}: {e}"))?;
-    Ok(TaskConfig { parameter_prefix: prefix })
+    Ok(TaskConfig { parameter_prefix: prefix, hook_function_pattern: std::env::var(HOOK_PATTERN_VAR).ok() })
 }
 
 /// A task error as the Lambda runtime reports it.

@@ -618,6 +618,59 @@ pub fn function_name(reference: &str) -> &str {
     }
 }
 
+/// Whether `name` matches an IAM resource-name pattern, where `*` matches any run of
+/// characters and `?` any one. Written here because IAM's wildcards are this small; a
+/// glob crate would add path and bracket semantics IAM does not have.
+pub fn matches_pattern(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // The classic two-pointer match with backtracking to the last `*`.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+/// Why the stack may not run `reference` as a test function for `execution`, if it may
+/// not: an ARN in another region or account, or a name outside `pattern` (the stack's
+/// `HookFunctionPattern`; `None` allows any name).
+pub fn test_function_refused(reference: &str, execution: &str, pattern: Option<&str>) -> Option<String> {
+    if reference.starts_with("arn:")
+        && let Some((region, account)) = region_and_account(execution)
+    {
+        let mut parts = reference.split(':').skip(3);
+        if (parts.next(), parts.next()) != (Some(region), Some(account)) {
+            return Some(format!("must be a function in this deployment's region and account ({region}, {account})"));
+        }
+    }
+    let name = function_name(reference);
+    match pattern {
+        None => None,
+        Some("") => Some(
+            "the stack's HookFunctionPattern is empty, so no test function may run; set it to match this function \
+             (README: Validation hooks), or use invoke_candidate"
+                .to_owned(),
+        ),
+        Some(p) if !matches_pattern(p, name) => {
+            Some(format!("{name} does not match the stack's HookFunctionPattern ({p}), so stepshift may not run it"))
+        }
+        Some(_) => None,
+    }
+}
+
 /// The request's hook rules: each problem names its field. `aliases` are the request's
 /// Lambda alias functions (a release of records or endpoints has none), `traffic_steps`
 /// how many steps move traffic before the promotion.
@@ -840,6 +893,35 @@ mod tests {
         assert_eq!(planned.each_step[0].candidates.len(), 2);
         assert_eq!(planned.each_step[0].payload, Value::Null);
         assert!(planned.after_promotion.is_empty());
+    }
+
+    #[test]
+    fn iam_patterns_match_names_as_iam_does() {
+        for (p, n) in [
+            ("*", "x"),
+            ("orders-*", "orders-smoke"),
+            ("orders-?moke", "orders-smoke"),
+            ("*-smoke*", "a-smoke-2"),
+            ("a", "a"),
+        ] {
+            assert!(matches_pattern(p, n), "{p} {n}");
+        }
+        for (p, n) in [("orders-*", "billing-smoke"), ("a", "ab"), ("?", ""), ("a*b", "acbd"), ("", "a")] {
+            assert!(!matches_pattern(p, n), "{p} {n}");
+        }
+    }
+
+    #[test]
+    fn test_functions_must_be_in_the_pattern_region_and_account() {
+        let exec = "arn:aws:states:eu-west-1:123456789012:execution:stepshift:x";
+        assert_eq!(test_function_refused("orders-smoke", exec, None), None);
+        assert_eq!(test_function_refused("orders-smoke:live", exec, Some("orders-*")), None);
+        assert!(test_function_refused("anything:live", exec, Some("orders-*")).unwrap().contains("does not match"));
+        assert!(test_function_refused("orders-smoke", exec, Some("")).unwrap().contains("is empty"));
+        let other = "arn:aws:lambda:us-east-1:123456789012:function:orders-smoke";
+        assert!(test_function_refused(other, exec, None).unwrap().contains("region and account"));
+        let same = "arn:aws:lambda:eu-west-1:123456789012:function:orders-smoke";
+        assert_eq!(test_function_refused(same, exec, Some("orders-*")), None);
     }
 
     #[test]

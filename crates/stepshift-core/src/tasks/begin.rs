@@ -50,7 +50,7 @@ pub async fn begin<P: RecordPorts>(
             });
         }
     }
-    let mut resolved = resolve(ports, &request).await?;
+    let mut resolved = resolve(ports, config, &request, &input.execution).await?;
     // The stable version's history: read-only, so it is read before any lock is taken.
     let planned: Vec<PlannedTarget> = resolved.iter().map(|r| r.target.clone()).collect();
     let histories = baseline::read(ports, &planned, &request.health, input.started_at).await?;
@@ -132,7 +132,12 @@ pub async fn begin<P: RecordPorts>(
 }
 
 /// Checks every target and alarm against the account; read-only. Reports every problem.
-async fn resolve<P: RecordPorts>(ports: &P, request: &DeploymentRequest) -> Result<Vec<Resolved>, TaskError> {
+async fn resolve<P: RecordPorts>(
+    ports: &P,
+    config: &TaskConfig,
+    request: &DeploymentRequest,
+    execution: &str,
+) -> Result<Vec<Resolved>, TaskError> {
     let (resolved, mut errors) = match routers::resolve(ports, request).await? {
         Ok(resolved) => (resolved, Vec::new()),
         Err(errors) => (Vec::new(), errors),
@@ -148,16 +153,19 @@ async fn resolve<P: RecordPorts>(ports: &P, request: &DeploymentRequest) -> Resu
             }
         }
     }
-    missing_test_functions(ports, request, &mut errors).await?;
+    test_function_problems(ports, config, request, execution, &mut errors).await?;
     if errors.is_empty() { Ok(resolved) } else { Err(TaskError::InvalidRequest(FieldErrors(errors))) }
 }
 
-/// Every hook's test function must exist: a missing one is found here, with nothing
-/// changed, not at the first step. Read-only (ListVersionsByFunction).
-async fn missing_test_functions<P: RecordPorts>(
+/// Every hook's test function must be one the stack may run (its region, account and
+/// `HookFunctionPattern`) and must exist: found here, with nothing changed, not at the
+/// first step. Read-only (ListVersionsByFunction, on allowed functions only).
+async fn test_function_problems<P: RecordPorts>(
     ports: &P,
+    config: &TaskConfig,
     request: &DeploymentRequest,
-    errors: &mut Vec<crate::error::FieldError>,
+    execution: &str,
+    errors: &mut Vec<FieldError>,
 ) -> Result<(), TaskError> {
     use crate::PortError;
     // What looking a function up found: None when it exists, else why it cannot be used.
@@ -165,6 +173,12 @@ async fn missing_test_functions<P: RecordPorts>(
     for point in crate::hooks::Point::ALL {
         for (i, hook) in request.hooks.at(point).iter().enumerate() {
             let Some(function) = &hook.function else { continue };
+            let field = format!("{}[{i}].function", point.field());
+            let pattern = config.hook_function_pattern.as_deref();
+            if let Some(why) = crate::hooks::test_function_refused(function, execution, pattern) {
+                errors.push(FieldError::new(field, why));
+                continue;
+            }
             let name = crate::hooks::function_name(function).to_owned();
             if !seen.contains_key(&name) {
                 let problem = match ports.list_versions(&name).await {
@@ -187,7 +201,7 @@ async fn missing_test_functions<P: RecordPorts>(
                 seen.insert(name.clone(), problem);
             }
             if let Some(Some(problem)) = seen.get(&name) {
-                errors.push(crate::error::FieldError::new(format!("{}[{i}].function", point.field()), problem.clone()));
+                errors.push(FieldError::new(field, problem.clone()));
             }
         }
     }

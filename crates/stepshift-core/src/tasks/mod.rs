@@ -15,11 +15,15 @@ use serde::{Deserialize, Serialize};
 pub struct TaskConfig {
     /// Prefix of the SSM parameters holding the version records.
     pub parameter_prefix: String,
+    /// The stack's `HookFunctionPattern`: the test functions hooks may run, as an IAM
+    /// name pattern (`*` and `?`); `Some("")` allows none. `None` (no stack: the local
+    /// runner, the tests) allows any.
+    pub hook_function_pattern: Option<String>,
 }
 
 impl Default for TaskConfig {
     fn default() -> Self {
-        Self { parameter_prefix: crate::records::DEFAULT_PREFIX.to_owned() }
+        Self { parameter_prefix: crate::records::DEFAULT_PREFIX.to_owned(), hook_function_pattern: None }
     }
 }
 

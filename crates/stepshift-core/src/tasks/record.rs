@@ -271,6 +271,8 @@ pub fn rollback_reason(plan: &Plan, progress: &Progress, failure: Option<&Caught
                 ),
             ),
             Some(name @ (ErrorName::AliasDrift | ErrorName::RecordDrift)) => (name.to_string(), f.message()),
+            // The hooks' sentence names the point and each failed hook.
+            Some(ErrorName::HookFailed) => (ErrorName::HookFailed.to_string(), f.message()),
             _ => (f.error.clone(), format!("a task failed at {step}: {}: {}", f.error, f.message())),
         };
     }
@@ -348,7 +350,11 @@ pub async fn rolled_back<P: ParameterStore + Clock>(
         records::append_history(ports, &keys, &stored.history, entry).await?;
         records::release_lock(ports, &keys, &plan.execution).await?;
     }
-    let mut cause = if moved.is_empty() {
+    let nothing_moved =
+        progress.steps.is_empty() && rollback.targets.iter().all(|a| a.action == RollbackAction::AlreadyStable);
+    let mut cause = if nothing_moved && untouched.is_empty() {
+        format!("Stopped before any traffic moved: {reason}.")
+    } else if moved.is_empty() {
         format!("Stopped without moving traffic back: {reason}.")
     } else {
         format!("Rolled back {}: {reason}.", moved.join(" and "))

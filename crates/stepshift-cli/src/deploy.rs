@@ -124,20 +124,44 @@ fn status_line(view: &View, elapsed: Duration) -> String {
 }
 
 fn finish(arn: &str, info: &ExecutionInfo, view: &View, out: &Out) -> Result<(), CliError> {
+    out.document(&finish_document(arn, info, view));
+    let (lines, verdict) = summary(info, view);
+    for line in lines {
+        out.line(&line);
+    }
+    match verdict {
+        Ok(summary) => {
+            out.line(&good(&summary));
+            Ok(())
+        }
+        Err(why) => {
+            out.line(&bad(&why));
+            Err(CliError::Failed(why))
+        }
+    }
+}
+
+/// `--output json` at the end of `deploy --wait` and `watch`.
+fn finish_document(arn: &str, info: &ExecutionInfo, view: &View) -> serde_json::Value {
     let steps = view.progress.as_ref().map_or(json!([]), |p| json!(p.steps));
-    let doc = json!({
+    json!({
         "execution": arn,
         "status": info.status,
         "output": info.output,
         "error": info.error,
         "cause": info.cause,
         "steps": steps,
-    });
-    out.document(&doc);
+        "hooks": view.hooks,
+    })
+}
+
+/// The end of `deploy --wait` and `watch` in text: the validation hooks' judgements,
+/// one line per point, then the release's summary (`Ok`) or why it did not happen.
+fn summary(info: &ExecutionInfo, view: &View) -> (Vec<String>, Result<String, String>) {
+    let lines = crate::hooks::summary_lines(&view.hooks);
     if info.status == "SUCCEEDED" {
         let summary = info.output.as_ref().and_then(|o| o["summary"].as_str()).unwrap_or("Promoted.");
-        out.line(&good(summary));
-        Ok(())
+        (lines, Ok(summary.to_owned()))
     } else {
         let why = format!(
             "{} {}: {}",
@@ -145,8 +169,7 @@ fn finish(arn: &str, info: &ExecutionInfo, view: &View, out: &Out) -> Result<(),
             info.error.as_deref().unwrap_or(""),
             info.cause.as_deref().unwrap_or("no cause given")
         );
-        out.line(&bad(&why));
-        Err(CliError::Failed(why))
+        (lines, Err(why))
     }
 }
 
@@ -165,63 +188,77 @@ pub async fn status(execution: &str, target: &Target, format: Format) -> Result<
     let info = sfn.describe(&arn).await?;
     let items = sfn.history(&arn).await?;
     let view = crate::view::view(&items);
-    let verdict = view.progress.as_ref().and_then(|p| p.verdict.clone());
-    let doc = json!({
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&status_document(&arn, &info, &view)).unwrap_or_default());
+    } else {
+        for line in status_lines(&arn, &info, &view) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// `status --output json`.
+fn status_document(arn: &str, info: &ExecutionInfo, view: &View) -> serde_json::Value {
+    json!({
         "execution": arn,
         "status": info.status,
         "state": view.state,
         "step": view.progress.as_ref().map(|p| &p.cursor),
         "weight_percent": view.traffic.as_ref().map(|t| t.weight_percent),
-        "last_verdict": verdict,
+        "last_verdict": view.progress.as_ref().and_then(|p| p.verdict.as_ref()),
         "pending_approval": view.pending_approval.as_ref().map(|p| json!({"since": p.since, "token": p.token})),
+        "hooks": view.hooks,
         "error": info.error,
         "cause": info.cause,
         "output": info.output,
-    });
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-        return Ok(());
-    }
-    println!("execution  {arn}");
-    println!("status     {}", info.status);
+    })
+}
+
+/// `status` in text.
+fn status_lines(arn: &str, info: &ExecutionInfo, view: &View) -> Vec<String> {
+    let mut lines = vec![format!("execution  {arn}"), format!("status     {}", info.status)];
     if let Some(state) = &view.state {
-        println!("state      {state}");
+        lines.push(format!("state      {state}"));
     }
     if let (Some(p), Some(t)) = (&view.progress, &view.traffic) {
-        println!("step       {}", step_label(view.plan.as_ref(), p.cursor.index, p.cursor.weight_percent));
+        lines.push(format!("step       {}", step_label(view.plan.as_ref(), p.cursor.index, p.cursor.weight_percent)));
         if let Some(plan) = &view.plan {
             for target in &plan.targets {
                 let w = t.weight_percent;
-                println!(
+                lines.push(format!(
                     "traffic    {}: version {} {}%, version {} {}%",
                     target.qualified(),
                     target.stable,
                     stepshift_core::percent_text(1.0 - w / 100.0),
                     target.candidate,
                     stepshift_core::percent_text(w / 100.0)
-                );
+                ));
             }
         }
     }
-    if let Some(v) = verdict {
-        println!("verdict    {:?} at {}", v.status, v.checked_at);
+    if let Some(v) = view.progress.as_ref().and_then(|p| p.verdict.as_ref()) {
+        lines.push(format!("verdict    {:?} at {}", v.status, v.checked_at));
         for r in &v.reasons {
-            println!("           {r}");
+            lines.push(format!("           {r}"));
         }
         for t in &v.targets {
-            println!("baseline   {}: {}", t.target, stepshift_core::judge::baseline_summary(t));
+            lines.push(format!("baseline   {}: {}", t.target, stepshift_core::judge::baseline_summary(t)));
         }
         for note in &v.notes {
-            println!("note       {note}");
+            lines.push(format!("note       {note}"));
         }
     }
+    for line in crate::hooks::summary_lines(&view.hooks) {
+        lines.push(format!("tests      {}", line.trim_start_matches("tests ")));
+    }
     if view.pending_approval.is_some() {
-        println!("waiting    for approval: stepshift approve {arn}  |  stepshift reject {arn} --reason ...");
+        lines.push(format!("waiting    for approval: stepshift approve {arn}  |  stepshift reject {arn} --reason ..."));
     }
     if let Some(cause) = &info.cause {
-        println!("cause      {cause}");
+        lines.push(format!("cause      {cause}"));
     }
-    Ok(())
+    lines
 }
 
 /// `approve` and `reject`.
@@ -278,5 +315,71 @@ mod tests {
     fn the_status_line_shows_state_and_weight() {
         let view = View { state: Some(stepshift_core::State::Bake.to_string()), ..View::default() };
         assert_eq!(status_line(&view, Duration::from_secs(65)), "Bake (1m 5s elapsed)");
+    }
+
+    /// A deployment whose hooks passed before traffic and failed at step 2.
+    fn tested() -> View {
+        use crate::hooks::fixtures::{failing_at_step_2, passing_before_traffic};
+        crate::view::view(&[passing_before_traffic(), failing_at_step_2()].concat())
+    }
+
+    fn failed() -> ExecutionInfo {
+        ExecutionInfo {
+            status: "FAILED".into(),
+            output: None,
+            error: Some("HookFailed".into()),
+            cause: Some("Rolled back orders:live: the tests at step 2 failed".into()),
+        }
+    }
+
+    #[test]
+    fn the_summary_and_status_show_each_points_tests() {
+        let view = tested();
+        let (lines, verdict) = summary(&failed(), &view);
+        assert_eq!(
+            lines,
+            [
+                "tests before traffic: passed (2): smoke, invoke orders:7",
+                "tests at step 2: FAILED: smoke: Error: boom; load: did not answer within 30 s (timeout_seconds)",
+            ]
+        );
+        assert_eq!(verdict, Err("FAILED HookFailed: Rolled back orders:live: the tests at step 2 failed".to_owned()));
+        let status = status_lines("arn", &failed(), &view);
+        assert!(
+            status.contains(&"tests      before traffic: passed (2): smoke, invoke orders:7".to_owned()),
+            "{status:?}"
+        );
+        assert!(
+            status.iter().any(|l| l.starts_with("tests      at step 2: FAILED: smoke: Error: boom; load: ")),
+            "{status:?}"
+        );
+    }
+
+    #[test]
+    fn json_output_has_the_hooks_reports_and_the_failure_sentence() {
+        let view = tested();
+        let expected = json!([
+            {
+                "point": "before_traffic",
+                "step": null,
+                "passed": true,
+                "sentence": "the tests before traffic passed (2)",
+                "results": [
+                    {"name": "smoke", "function": "orders-smoke", "outcome": "passed", "detail": "passed"},
+                    {"name": "invoke orders:7", "function": "orders:7", "outcome": "passed", "detail": "passed"},
+                ],
+            },
+            {
+                "point": "each_step",
+                "step": 1,
+                "passed": false,
+                "sentence": crate::hooks::fixtures::AT_STEP_2,
+                "results": null,
+            },
+        ]);
+        assert_eq!(finish_document("arn", &failed(), &view)["hooks"], expected);
+        assert_eq!(status_document("arn", &failed(), &view)["hooks"], expected);
+        // No hooks: an empty list.
+        assert_eq!(status_document("arn", &failed(), &View::default())["hooks"], json!([]));
     }
 }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 #[cfg(feature = "aws")]
 mod deploy;
 mod error;
+mod hooks;
 mod output;
 #[cfg(feature = "aws")]
 mod records;

@@ -1,10 +1,11 @@
 //! Builds a deployment request from a config file and flags, and validates it locally,
 //! so that a bad request exits 2 before anything is started.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
+use stepshift_core::hooks::{Hook, Hooks, MAX_TIMEOUT_SECONDS, Point};
 use stepshift_core::request::DeploymentRequest;
 
 use crate::error::CliError;
@@ -52,9 +53,29 @@ pub struct RequestArgs {
     /// within seconds, and checks every 20 s may roll back (never promote) on them.
     #[arg(long)]
     pub fast_path: bool,
-    /// A request file (JSON, or TOML by extension); flags override its fields.
+    /// Run this test function before any traffic moves; a failure ends the deployment
+    /// with nothing moved (repeatable).
+    #[arg(long = "test-before", value_name = "FUNCTION")]
+    pub test_before: Vec<String>,
+    /// Run this test function at every step before promotion, beside its bake; a
+    /// failure rolls back (repeatable).
+    #[arg(long = "test-each-step", value_name = "FUNCTION")]
+    pub test_each_step: Vec<String>,
+    /// Run this test function right after promotion, before the lock-in watch; a failure
+    /// rolls back (repeatable).
+    #[arg(long = "test-after", value_name = "FUNCTION")]
+    pub test_after: Vec<String>,
+    /// Before any traffic moves, invoke the candidate version itself with this JSON
+    /// file's content as the event; a FunctionError fails it (repeatable).
+    #[arg(long = "invoke-candidate", value_name = "PAYLOAD_FILE")]
+    pub invoke_candidate: Vec<PathBuf>,
+    /// How long each hook the flags above add may run, 1s to 900s (default 300s).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub hook_timeout: Option<Duration>,
+    /// A request file (JSON, or TOML by extension); flags override its fields, and the
+    /// hook flags add to its hooks.
     #[arg(long, value_name = "FILE")]
-    pub config: Option<std::path::PathBuf>,
+    pub config: Option<PathBuf>,
 }
 
 fn read_config(path: &Path) -> Result<Value, CliError> {
@@ -135,6 +156,88 @@ fn targets(args: &RequestArgs) -> Result<Option<Value>, CliError> {
     Ok(Some(Value::Array(list)))
 }
 
+/// The event an `--invoke-candidate` file holds.
+fn read_payload(path: &Path) -> Result<Value, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Invalid(format!("--invoke-candidate {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| CliError::Invalid(format!("--invoke-candidate {}: not valid JSON: {e}", path.display())))
+}
+
+/// The hooks the hook flags add.
+fn flag_hooks(args: &RequestArgs) -> Result<Hooks, CliError> {
+    let tests = [
+        (Point::BeforeTraffic, &args.test_before),
+        (Point::EachStep, &args.test_each_step),
+        (Point::AfterPromotion, &args.test_after),
+    ];
+    let none = tests.iter().all(|(_, f)| f.is_empty()) && args.invoke_candidate.is_empty();
+    let timeout = match args.hook_timeout {
+        None => None,
+        Some(_) if none => {
+            return Err(CliError::Invalid(
+                "--hook-timeout: only applies to the hooks of --test-before, --test-each-step, --test-after and \
+                 --invoke-candidate (a --config file's hooks set their own timeout_seconds)"
+                    .into(),
+            ));
+        }
+        Some(d) if d.subsec_nanos() == 0 && (1..=MAX_TIMEOUT_SECONDS).contains(&d.as_secs()) => Some(d.as_secs()),
+        Some(_) => {
+            return Err(CliError::Invalid(format!(
+                "--hook-timeout: must be whole seconds from 1s to {MAX_TIMEOUT_SECONDS}s (a synchronous Lambda \
+                 invocation lasts at most {MAX_TIMEOUT_SECONDS} s), e.g. 30s"
+            )));
+        }
+    };
+    let timed = |mut hook: Hook| {
+        if let Some(t) = timeout {
+            hook.timeout_seconds = t;
+        }
+        hook
+    };
+    let mut hooks = Hooks::default();
+    for (point, functions) in tests {
+        for f in functions {
+            hooks.push(point, timed(Hook::function(f.clone())));
+        }
+    }
+    let several = args.invoke_candidate.len() > 1;
+    for path in &args.invoke_candidate {
+        let mut hook = Hook::invoke_candidate(read_payload(path)?);
+        if several {
+            // Two hooks named "invoke orders:7" would not say which payload failed.
+            let file =
+                path.file_name().map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+            hook.name = Some(format!("invoke {file}").chars().take(64).collect());
+        }
+        hooks.push(Point::BeforeTraffic, timed(hook));
+    }
+    Ok(hooks)
+}
+
+/// Adds the hook flags' hooks after the ones the request already lists. The request
+/// stays JSON, so that a config file's own mistakes are reported by the request's
+/// validation, naming their fields.
+fn add_hooks(obj: &mut Map<String, Value>, args: &RequestArgs) -> Result<(), CliError> {
+    let added = flag_hooks(args)?;
+    if added.is_empty() {
+        return Ok(());
+    }
+    let Some(hooks) = obj.entry("hooks").or_insert(json!({})).as_object_mut() else {
+        return Ok(()); // not an object: the validation says so
+    };
+    for point in Point::ALL {
+        if added.at(point).is_empty() {
+            continue;
+        }
+        let key = point.field().trim_start_matches("hooks.");
+        if let Some(list) = hooks.entry(key).or_insert(json!([])).as_array_mut() {
+            list.extend(added.at(point).iter().map(|h| serde_json::to_value(h).unwrap_or_default()));
+        }
+    }
+    Ok(())
+}
+
 /// The request these flags describe: the config file (if any), then each flag on top.
 pub fn build(args: &RequestArgs) -> Result<Value, CliError> {
     let mut request = match &args.config {
@@ -170,6 +273,7 @@ pub fn build(args: &RequestArgs) -> Result<Value, CliError> {
     if let Some(k) = args.keep_versions {
         obj.insert("keep_versions".into(), json!(k));
     }
+    add_hooks(obj, args)?;
     let health = obj.entry("health").or_insert(json!({}));
     if let Some(h) = health.as_object_mut() {
         if let Some(p) = args.max_error_rate {
@@ -218,6 +322,8 @@ pub fn parse(args: &RequestArgs, value: Value) -> Result<(Value, DeploymentReque
 
 #[cfg(test)]
 mod tests {
+    use stepshift_core::hooks::DEFAULT_TIMEOUT_SECONDS;
+
     use super::*;
 
     fn args() -> RequestArgs {
@@ -301,5 +407,151 @@ mod tests {
         let e = build_valid(&a).unwrap_err();
         assert!(matches!(e, CliError::Invalid(_)));
         assert!(e.to_string().contains("targets[0].version: must be a published version"), "{e}");
+    }
+
+    /// A scratch directory for one test's files.
+    fn scratch(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("stepshift-request-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn each_hook_flag_adds_a_hook_at_its_point() {
+        let dir = scratch("points");
+        let payload = dir.join("get-order.json");
+        std::fs::write(&payload, r#"{"httpMethod": "GET", "path": "/orders/1"}"#).unwrap();
+        let a = RequestArgs {
+            test_before: vec!["orders-smoke".into()],
+            test_each_step: vec!["orders-load".into(), "orders-e2e".into()],
+            test_after: vec!["orders-e2e".into()],
+            invoke_candidate: vec![payload],
+            ..args()
+        };
+        let (v, r) = build_valid(&a).unwrap();
+        assert_eq!(v["hooks"]["before_traffic"][0]["function"], "orders-smoke");
+        assert_eq!(
+            r.hooks.before_traffic[1],
+            Hook::invoke_candidate(json!({"httpMethod": "GET", "path": "/orders/1"}))
+        );
+        let names = |p: Point| r.hooks.at(p).iter().map(|h| h.function.clone().unwrap_or_default()).collect::<Vec<_>>();
+        assert_eq!(names(Point::EachStep), ["orders-load", "orders-e2e"]);
+        assert_eq!(names(Point::AfterPromotion), ["orders-e2e"]);
+        assert!(r.hooks.at(Point::BeforeTraffic).iter().all(|h| h.timeout_seconds == DEFAULT_TIMEOUT_SECONDS));
+        // No hook flags: no hooks section is written.
+        assert!(build(&args()).unwrap().get("hooks").is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_hook_timeout_applies_to_the_flags_hooks() {
+        let a = RequestArgs {
+            test_before: vec!["orders-smoke".into()],
+            test_after: vec!["orders-e2e".into()],
+            hook_timeout: Some(Duration::from_secs(30)),
+            ..args()
+        };
+        let (_, r) = build_valid(&a).unwrap();
+        assert_eq!(r.hooks.before_traffic[0].timeout_seconds, 30);
+        assert_eq!(r.hooks.after_promotion[0].timeout_seconds, 30);
+        for bad in [Duration::ZERO, Duration::from_secs(901), Duration::from_millis(1500)] {
+            let e = build_valid(&RequestArgs { hook_timeout: Some(bad), ..a.clone() }).unwrap_err();
+            assert!(matches!(e, CliError::Invalid(_)) && e.to_string().starts_with("--hook-timeout: "), "{e}");
+        }
+        let alone = RequestArgs { hook_timeout: Some(Duration::from_secs(30)), ..args() };
+        assert!(build_valid(&alone).unwrap_err().to_string().starts_with("--hook-timeout: only applies"));
+    }
+
+    #[test]
+    fn the_flags_add_to_the_config_files_hooks() {
+        let dir = scratch("config");
+        let config = dir.join("deploy.json");
+        std::fs::write(
+            &config,
+            json!({
+                "schema": 1,
+                "strategy": "canary-10-5m",
+                "targets": [{"function": "orders", "alias": "live", "version": "42"}],
+                "hooks": {
+                    "before_traffic": [{"name": "config smoke", "function": "orders-smoke", "timeout_seconds": 60}],
+                    "after_promotion": [{"invoke_candidate": {"payload": {}, "expect": {"status_below": 500}}}],
+                },
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let a = RequestArgs {
+            config: Some(config),
+            test_before: vec!["orders-e2e".into()],
+            test_each_step: vec!["orders-load".into()],
+            hook_timeout: Some(Duration::from_secs(20)),
+            ..RequestArgs::default()
+        };
+        let (_, r) = build_valid(&a).unwrap();
+        let before = &r.hooks.before_traffic;
+        assert_eq!(before.len(), 2);
+        assert_eq!((before[0].name.as_deref(), before[0].timeout_seconds), (Some("config smoke"), 60));
+        assert_eq!((before[1].function.as_deref(), before[1].timeout_seconds), (Some("orders-e2e"), 20));
+        assert_eq!(r.hooks.each_step[0].function.as_deref(), Some("orders-load"));
+        assert_eq!(r.hooks.after_promotion[0].invoke_candidate.as_ref().unwrap().expect.status_below, Some(500));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn several_payload_files_name_their_hooks_after_the_files() {
+        let dir = scratch("payloads");
+        let (get, post) = (dir.join("get.json"), dir.join("post.json"));
+        std::fs::write(&get, "{}").unwrap();
+        std::fs::write(&post, r#"{"httpMethod": "POST"}"#).unwrap();
+        let (_, r) = build_valid(&RequestArgs { invoke_candidate: vec![get.clone(), post], ..args() }).unwrap();
+        let names: Vec<_> = r.hooks.before_traffic.iter().map(|h| h.name.clone().unwrap_or_default()).collect();
+        assert_eq!(names, ["invoke get.json", "invoke post.json"]);
+        // One keeps the planned default, "invoke orders:42".
+        assert_eq!(
+            build_valid(&RequestArgs { invoke_candidate: vec![get], ..args() }).unwrap().1.hooks.before_traffic[0].name,
+            None
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_payload_file_that_is_missing_or_not_json_is_named() {
+        let dir = scratch("bad-payload");
+        let (missing, text) = (dir.join("missing.json"), dir.join("event.txt"));
+        std::fs::write(&text, "GET /orders/1").unwrap();
+        for (path, why) in [(missing, ""), (text, ": not valid JSON: ")] {
+            let e = build_valid(&RequestArgs { invoke_candidate: vec![path.clone()], ..args() }).unwrap_err();
+            assert!(matches!(e, CliError::Invalid(_)), "{e}");
+            let e = e.to_string();
+            assert!(e.starts_with(&format!("--invoke-candidate {}: ", path.display())), "{e}");
+            assert!(e.contains(why), "{e}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hook_flags_the_request_refuses_name_the_field() {
+        let cases = [
+            (
+                RequestArgs {
+                    test_each_step: vec!["orders-load".into()],
+                    strategy: Some("all-at-once".into()),
+                    ..args()
+                },
+                "hooks.each_step: the strategy moves all traffic at once",
+            ),
+            (RequestArgs { test_before: vec!["has space".into()], ..args() }, "hooks.before_traffic[0].function: "),
+            // The function being released is tested with --invoke-candidate.
+            (RequestArgs { test_after: vec!["orders".into()], ..args() }, "hooks.after_promotion[0].function: "),
+            (
+                RequestArgs { test_before: (0..11).map(|i| format!("t{i}")).collect(), ..args() },
+                "hooks.before_traffic: lists 11 hooks",
+            ),
+        ];
+        for (a, field) in cases {
+            let e = build_valid(&a).unwrap_err();
+            assert!(matches!(e, CliError::Invalid(_)), "{e}");
+            assert!(e.to_string().contains(&format!("  {field}")), "{e}");
+        }
     }
 }

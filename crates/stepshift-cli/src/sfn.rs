@@ -87,6 +87,12 @@ pub fn item(e: &HistoryEvent) -> Item {
         item.parameters = json(Some(d.parameters()));
     }
     if let Some(d) = e.task_failed_event_details() {
+        item.resource = Some(format!("{}:{}", d.resource_type(), d.resource()));
+        item.error = d.error().map(str::to_owned);
+        item.cause = d.cause().map(str::to_owned);
+    }
+    if let Some(d) = e.task_timed_out_event_details() {
+        item.resource = Some(format!("{}:{}", d.resource_type(), d.resource()));
         item.error = d.error().map(str::to_owned);
         item.cause = d.cause().map(str::to_owned);
     }

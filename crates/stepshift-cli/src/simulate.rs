@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use stepshift_core::deployment::{Plan, Progress, StepSummary};
+use stepshift_core::hooks::{self, Point};
 use stepshift_core::judge::{TargetSample, Verdict};
 use stepshift_core::ports::AlarmValue;
 use stepshift_core::request::DeploymentRequest;
 use stepshift_core::routers::route53::CLOUDFRONT_ZONE;
 use stepshift_core::{State, Timestamp, percent_text};
 use stepshift_local::asl::{Execution, Status};
+use stepshift_local::hooks::HookBehaviour;
 use stepshift_local::runner::TimedAction;
 use stepshift_local::scenario::Played;
 use stepshift_local::scenario::{WEB_ALARM, web_request};
@@ -25,9 +27,24 @@ use stepshift_local::sim::{Behavior, Change, ScheduledAlarm, VersionModel};
 use stepshift_local::{Answer, Outcome, Scenario, Simulation};
 
 use crate::error::CliError;
+use crate::hooks::PointTests;
 use crate::output::{Format, Out, bad, dim, good};
 use crate::request::RequestArgs;
 use crate::view::{Item, View, from_local, narrate, step_label};
+
+/// How `--hook`'s hook answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HookMode {
+    /// It passes after a second.
+    Pass,
+    /// It fails after two seconds (a FunctionError, or `{"status": "failed"}`).
+    Fail,
+    /// It never answers.
+    Hang,
+}
+
+/// The test function `--hook` adds when the release has no Lambda version to invoke.
+const SIMULATED_TEST: &str = "simulated-test";
 
 /// What the simulated candidate does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -88,6 +105,11 @@ pub struct SimulateArgs {
     /// function, judged on the absolute limits alone).
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", default_value = "1h")]
     pub history: Duration,
+    /// Add a hook before traffic that passes, fails, or never answers (it then fails at
+    /// its timeout, 300 s or --hook-timeout): it invokes the candidate version itself
+    /// (a Lambda alias release), or a simulated test function `simulated-test`.
+    #[arg(long, value_enum, value_name = "OUTCOME")]
+    pub hook: Option<HookMode>,
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -221,9 +243,34 @@ pub fn setup(args: &SimulateArgs) -> Result<Setup, CliError> {
     if let Some(why) = router.refuses(args.scenario) {
         return Err(CliError::Invalid(why.into()));
     }
+    // --hook's hook takes --hook-timeout too; alone, the flag would be refused as
+    // applying to nothing.
+    let hook_timeout = request_args.hook_timeout;
+    let other_hooks = !(request_args.test_before.is_empty()
+        && request_args.test_each_step.is_empty()
+        && request_args.test_after.is_empty()
+        && request_args.invoke_candidate.is_empty());
+    if args.hook.is_some() && !other_hooks {
+        request_args.hook_timeout = None;
+    }
     let mut value = crate::request::build(&request_args)?;
     if value.get("targets").is_none() {
         value["targets"] = json!([router.demo_target()]);
+    }
+    if args.hook.is_some() {
+        let mut hook = if router == Router::Alias {
+            json!({"name": "simulated hook", "invoke_candidate": {"payload": {}}})
+        } else {
+            json!({"name": "simulated hook", "function": SIMULATED_TEST})
+        };
+        if let Some(t) = hook_timeout {
+            hook["timeout_seconds"] = json!(t.as_secs());
+        }
+        let before = &mut value["hooks"]["before_traffic"];
+        match before.as_array_mut() {
+            Some(list) => list.insert(0, hook),
+            None => *before = json!([hook]),
+        }
     }
     let (mut value, request) = crate::request::parse(&request_args, value)?;
     if value.get("lock_in_seconds").is_none() {
@@ -278,6 +325,32 @@ pub fn setup(args: &SimulateArgs) -> Result<Setup, CliError> {
     if args.scenario == Preset::Drift {
         scenario.actions = vec![TimedAction { after_seconds: 180, action: drift }];
     }
+    // The simulated account holds the test functions the hooks name, and they pass
+    // (a candidate version invoked by a hook passes unscripted).
+    for point in Point::ALL {
+        for function in request.hooks.at(point).iter().filter_map(|h| h.function.as_deref()) {
+            for name in [function, hooks::function_name(function)] {
+                scenario.hooks.entry(name.to_owned()).or_insert_with(|| vec![HookBehaviour::Pass { after_seconds: 1 }]);
+            }
+        }
+    }
+    if let Some(mode) = args.hook {
+        let behaviour = match mode {
+            HookMode::Pass => HookBehaviour::Pass { after_seconds: 1 },
+            HookMode::Fail => HookBehaviour::Fail { after_seconds: 2, reason: "the simulated hook failed".into() },
+            HookMode::Hang => HookBehaviour::Hang,
+        };
+        // What the added hook invokes: the candidate versions (which then answer every
+        // hook that invokes them this way), or the simulated test function.
+        let invoked: Vec<String> = if router == Router::Alias {
+            request.targets.aliases.iter().map(|t| format!("{}:{}", t.function, t.version)).collect()
+        } else {
+            vec![SIMULATED_TEST.to_owned()]
+        };
+        for name in invoked {
+            scenario.hooks.insert(name, vec![behaviour.clone()]);
+        }
+    }
     let headline = format!(
         "Simulating {} with {} ({}; {rps} requests/s, seed {})",
         labels.join(", "),
@@ -288,6 +361,14 @@ pub fn setup(args: &SimulateArgs) -> Result<Setup, CliError> {
         clap::ValueEnum::to_possible_value(&args.scenario).map_or_else(String::new, |v| v.get_name().to_owned()),
         args.seed
     );
+    let test_functions = Point::ALL.iter().any(|p| request.hooks.at(*p).iter().any(|h| h.function.is_some()));
+    let headline = if !test_functions {
+        headline
+    } else {
+        format!(
+            "{headline}\nThe hooks' test functions are simulated: each answers {{\"status\": \"passed\"}} after 1 s"
+        )
+    };
     Ok(Setup { scenario, input: value, request, headline })
 }
 
@@ -359,7 +440,8 @@ impl StepVerdicts {
     /// Takes `item` into account, given the deployment before it: a check's verdict
     /// belongs to the step the check began at.
     fn see(&mut self, item: &Item, before: &View) {
-        if item.kind != "TaskStateExited" || item.name.as_deref() != Some(State::CheckHealth.as_str()) {
+        let check = item.name.as_deref().and_then(State::from_name);
+        if item.kind != "TaskStateExited" || !matches!(check, Some(State::CheckHealth | State::CheckTheStep)) {
             return;
         }
         let output = item.output.as_ref();
@@ -417,7 +499,7 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
     // The state machine's own summary of each step it checked.
     let steps = view.progress.as_ref().map_or(&[][..], |p| &p.steps[..]);
     if args.output == Format::Json {
-        out.document(&document(&outcome, steps, &verdicts));
+        out.document(&document(&outcome, steps, &verdicts, &view.hooks));
     } else {
         println!();
         for line in table(steps, &verdicts, view.plan.as_ref()) {
@@ -428,6 +510,10 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
             for note in &v.notes {
                 println!("{}", dim(note));
             }
+        }
+        // The validation hooks' judgements, one line per point.
+        for line in crate::hooks::summary_lines(&view.hooks) {
+            println!("{line}");
         }
         println!(
             "\nsimulated duration {} · {} state transitions",
@@ -443,8 +529,9 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
     if promoted { Ok(()) } else { Err(CliError::Failed(String::new())) }
 }
 
-/// `--output json`: the outcome, and each step's summary with its last verdict.
-fn document(outcome: &Outcome, steps: &[StepSummary], verdicts: &StepVerdicts) -> Value {
+/// `--output json`: the outcome, each step's summary with its last verdict, and the
+/// validation hooks' judgements.
+fn document(outcome: &Outcome, steps: &[StepSummary], verdicts: &StepVerdicts, hooks: &[PointTests]) -> Value {
     let steps: Vec<Value> = steps
         .iter()
         .map(|s| {
@@ -467,6 +554,7 @@ fn document(outcome: &Outcome, steps: &[StepSummary], verdicts: &StepVerdicts) -
         "cause": outcome.cause,
         "output": outcome.output,
         "steps": steps,
+        "hooks": hooks,
         "duration_seconds": outcome.duration_seconds,
         "transitions": outcome.transitions,
     })
@@ -474,6 +562,10 @@ fn document(outcome: &Outcome, steps: &[StepSummary], verdicts: &StepVerdicts) -
 
 /// The summary table: a row per step, from its summary and its last verdict's numbers.
 fn table(steps: &[StepSummary], verdicts: &StepVerdicts, plan: Option<&Plan>) -> Vec<String> {
+    if steps.is_empty() {
+        // Stopped before any step (a request refused, a hook failed before traffic).
+        return Vec::new();
+    }
     let mut lines = vec![format!(
         "{:<16} {:>7}  {:>22}  {:>22}  {:<30} {:>16}  {:>6}  {:<13} reason",
         "step", "weight", "candidate inv / err", "stable inv / err", "baseline", "evidence", "checks", "verdict"
@@ -513,4 +605,98 @@ fn table(steps: &[StepSummary], verdicts: &StepVerdicts, plan: Option<&Plan>) ->
         ));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use stepshift_local::hooks::HookBehaviour;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    /// Simulates with these flags, `scripts` answering the hooks: the narration, the
+    /// deployment at its end, and the JSON document.
+    fn simulated(flags: &[&str], scripts: &[(&str, HookBehaviour)]) -> (Vec<String>, View, Value) {
+        let args = Flags::try_parse_from([&["simulate"], flags].concat()).unwrap().args;
+        let Setup { mut scenario, input, .. } = setup(&args).unwrap();
+        for (function, behaviour) in scripts {
+            scenario.hooks.insert((*function).to_owned(), vec![behaviour.clone()]);
+        }
+        let mut sim = Simulation::new(scenario).unwrap();
+        let mut exec = sim.start(input);
+        let arn = exec.arn.clone();
+        let (mut lines, mut verdicts) = (Vec::new(), StepVerdicts::default());
+        let view = play(
+            &mut sim,
+            &mut exec,
+            |item, before| {
+                lines.extend(narrate(item, before, &arn));
+                verdicts.see(item, before);
+            },
+            |_, _| {},
+        );
+        let outcome = sim.outcome(&exec);
+        let steps = view.progress.as_ref().map_or(&[][..], |p| &p.steps[..]);
+        let doc = document(&outcome, steps, &verdicts, &view.hooks);
+        (lines, view, doc)
+    }
+
+    #[test]
+    fn passing_hooks_at_every_point_are_reported() {
+        let flags = ["--test-before", "orders-smoke", "--test-each-step", "orders-load", "--test-after", "orders-e2e"];
+        let (lines, view, doc) = simulated(&flags, &[]);
+        assert_eq!(doc["verdict"], "promoted", "{lines:#?}");
+        let summary = crate::hooks::summary_lines(&view.hooks);
+        assert_eq!(
+            summary,
+            [
+                "tests before traffic: passed (1): orders-smoke",
+                "tests at step 1: passed (1): orders-load",
+                "tests after promotion: passed (1): orders-e2e",
+            ]
+        );
+        assert!(lines.contains(&"Testing at step 1 of 2 (10%): 1 hook (orders-load)".to_owned()), "{lines:#?}");
+        assert_eq!(doc["hooks"].as_array().map(Vec::len), Some(3));
+        assert_eq!(doc["hooks"][1]["results"][0]["outcome"], "passed");
+        // The check inside "Test the step" still gives the step its numbers.
+        assert_eq!(doc["steps"][0]["verdict"], "healthy", "{:#}", doc["steps"]);
+        assert!(doc["steps"][0]["targets"].as_array().is_some_and(|t| !t.is_empty()), "{:#}", doc["steps"]);
+    }
+
+    #[test]
+    fn a_failing_hook_at_a_step_rolls_back_and_says_which() {
+        let fail = HookBehaviour::Fail { after_seconds: 2, reason: "checkout returned 502".into() };
+        let (lines, view, doc) = simulated(&["--test-each-step", "orders-load"], &[("orders-load", fail)]);
+        assert_eq!(doc["verdict"], "rolled_back", "{lines:#?}");
+        let sentence = "the tests at step 1 failed: orders-load: checkout returned 502";
+        assert_eq!(view.hooks.len(), 1);
+        assert_eq!(view.hooks[0].sentence, sentence);
+        assert_eq!(doc["hooks"][0]["sentence"], sentence);
+        assert_eq!(doc["hooks"][0]["passed"], false);
+        for line in
+            ["Tests at step 1: FAILED: orders-load: checkout returned 502", "Rolling back: the tests at step 1 failed"]
+        {
+            assert!(lines.contains(&line.to_owned()), "{line}: {lines:#?}");
+        }
+        assert!(!lines.iter().any(|l| l.starts_with("A task failed")), "{lines:#?}");
+    }
+
+    #[test]
+    fn a_hung_hook_before_traffic_ends_the_deployment_with_nothing_moved() {
+        let flags = ["--test-before", "orders-smoke", "--hook-timeout", "20s"];
+        let (lines, view, doc) = simulated(&flags, &[("orders-smoke", HookBehaviour::Hang)]);
+        assert_eq!(doc["verdict"], "rolled_back", "{lines:#?}");
+        assert_eq!(
+            view.hooks[0].line(),
+            "tests before traffic: FAILED: orders-smoke: did not answer within 20 s (timeout_seconds)"
+        );
+        assert!(lines.contains(&"Rolling back: the tests before traffic failed, and no traffic had moved".to_owned()));
+        assert!(!lines.iter().any(|l| l.starts_with("Shifted")), "{lines:#?}");
+    }
 }

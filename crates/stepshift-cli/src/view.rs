@@ -6,9 +6,13 @@
 use serde_json::Value;
 use stepshift_core::Timestamp;
 use stepshift_core::deployment::{Decision, Plan, Progress, Traffic};
+use stepshift_core::hooks::Point;
 use stepshift_core::judge::{Verdict, VerdictStatus};
 use stepshift_core::routers::Side;
+use stepshift_core::tasks::CaughtError;
 use stepshift_core::{ErrorName, State, percent_text};
+
+use crate::hooks::{self, PointTests};
 
 /// One history event, whichever implementation wrote it.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -55,6 +59,16 @@ pub struct View {
     pub progress: Option<Progress>,
     /// A pause waiting for approval.
     pub pending_approval: Option<PendingApproval>,
+    /// The validation hooks' judgements, one per point (and step) judged, in order.
+    pub hooks: Vec<PointTests>,
+    /// The judging task under way, if any: its point, and at a step the step's index.
+    pub judging: Option<(Point, Option<usize>)>,
+    /// The states entered and not yet exited, outermost first: a Parallel's branches
+    /// run side by side. Hook iterations' own states are left out; their Map stands
+    /// for them.
+    pub open: Vec<String>,
+    /// The resource of the task scheduled last.
+    pub last_task: Option<String>,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(doc: &Value, key: &str) -> Option<T> {
@@ -75,19 +89,53 @@ impl View {
     /// Takes one more event into account.
     pub fn apply(&mut self, item: &Item) {
         let v = self;
+        let state = item.name.as_deref().and_then(State::from_name);
+        if let Some(tests) = hooks::judged(item, v) {
+            v.hooks.push(tests);
+            v.judging = None;
+        }
         let doc = item.output.as_ref().or(item.input.as_ref());
         if (item.kind.ends_with("StateEntered") || item.kind.ends_with("StateExited"))
             && let Some(doc) = doc
+            && !state.is_some_and(hooks::holds_stale_progress)
         {
             v.plan = parse(doc, "plan").or(v.plan.take());
             v.traffic = parse(doc, "traffic").or(v.traffic.take());
             v.progress = parse(doc, "progress").or(v.progress.take());
+            // A check in "Test the step" that decided to roll back carried its progress
+            // out of the Parallel in the failure's cause, as Record rollback reads it.
+            if let Some(f) = parse::<CaughtError>(doc, "failure")
+                && let Some(progress) = v.progress.take()
+            {
+                v.progress = Some(stepshift_core::tasks::record::carried(progress, Some(f)).0);
+            }
         }
-        if item.kind.ends_with("StateEntered") {
-            v.state = item.name.clone();
-        } else if item.kind.ends_with("StateExited") && v.state == item.name {
-            v.state = None;
+        if item.kind.ends_with("StateEntered")
+            && let Some(name) = &item.name
+        {
+            match state {
+                Some(s) if hooks::in_iteration(s) => {}
+                Some(s) if hooks::in_branch(s) => v.open.push(name.clone()),
+                _ => v.open = vec![name.clone()],
+            }
+            if let Some(point) = state.and_then(hooks::judged_point) {
+                // The runs it judges name their step; the progress does too.
+                let runs = item.input.as_ref().and_then(|i| i.get("tests")).and_then(Value::as_array);
+                let step = runs.and_then(|r| r.iter().find_map(|run| run.get("step")?.as_u64()));
+                let step = step.map(|s| s as usize).or(v.progress.as_ref().map(|p| p.cursor.index));
+                v.judging = Some((point, step));
+            }
+        } else if (item.kind.ends_with("StateExited") || item.kind.ends_with("StateAborted"))
+            && let Some(i) = v.open.iter().rposition(|n| Some(n) == item.name.as_ref())
+        {
+            // A Parallel takes what is left of its branches with it.
+            if item.kind.starts_with("Parallel") {
+                v.open.truncate(i);
+            } else {
+                v.open.remove(i);
+            }
         }
+        v.state = v.open.last().cloned();
         match item.kind.as_str() {
             "TaskScheduled" if item.resource.as_deref().is_some_and(|r| r.contains("waitForTaskToken")) => {
                 let token = item
@@ -102,6 +150,16 @@ impl View {
             | "ExecutionSucceeded" | "ExecutionAborted" | "ExecutionTimedOut" => v.pending_approval = None,
             _ => {}
         }
+        if item.kind == "TaskScheduled" {
+            v.last_task = item.resource.clone();
+        }
+    }
+
+    /// Whether a `TaskFailed` or `TaskTimedOut` event is a hook's invocation failing,
+    /// which its judge reports.
+    fn is_hook_failure(&self, item: &Item) -> bool {
+        matches!(item.kind.as_str(), "TaskFailed" | "TaskTimedOut")
+            && item.resource.as_ref().or(self.last_task.as_ref()).is_some_and(|r| hooks::is_hook_invocation(r))
     }
 }
 
@@ -131,7 +189,35 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
     if caught && item.kind == "TaskStateExited" && !matches!(state, Some(State::RollBack | State::RecordRollback)) {
         return None;
     }
+    // A hook's invocation failing is one of its results, which its judge reports.
+    if before.is_hook_failure(item) {
+        return None;
+    }
+    if let Some(tests) = hooks::judged(item, before) {
+        return Some(capitalised(&tests.line()));
+    }
     match (item.kind.as_str(), state) {
+        ("MapStateEntered", Some(map)) if hooks::tested_point(map).is_some() => {
+            let point = hooks::tested_point(map)?;
+            // The Map's input is the deployment's state: its plan lists the hooks.
+            let key = point.field().trim_start_matches("hooks.");
+            let listed = item.input.as_ref().and_then(|i| i.get("plan")?.get("hooks")?.get(key)?.as_array().cloned());
+            let names: Vec<String> = match listed {
+                Some(list) => list.iter().filter_map(|h| h["name"].as_str().map(str::to_owned)).collect(),
+                None => plan.map_or(Vec::new(), |p| p.hooks.at(point).iter().map(|h| h.name.clone()).collect()),
+            };
+            let at = match (point, before.progress.as_ref()) {
+                (Point::EachStep, Some(p)) => {
+                    format!("at {}", step_label(plan, p.cursor.index, p.cursor.weight_percent))
+                }
+                _ => point.describe().to_owned(),
+            };
+            Some(match names.len() {
+                0 => format!("Testing {at}"),
+                1 => format!("Testing {at}: 1 hook ({})", names[0]),
+                n => format!("Testing {at}: {n} hooks ({})", names.join(", ")),
+            })
+        }
         ("TaskStateExited", Some(State::BeginDeployment)) => {
             let plan: Plan = parse(out?, "plan")?;
             let targets: Vec<String> =
@@ -140,7 +226,7 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
                 plan.steps.iter().map(|s| format!("{}%", percent_text(s.weight_percent / 100.0))).collect();
             Some(format!("Deploying {} in steps {}", targets.join(", "), steps.join(" → ")))
         }
-        ("TaskStateExited", Some(shift @ (State::ShiftTraffic | State::ShiftThenSync))) => {
+        ("TaskStateExited", Some(shift @ (State::ShiftTraffic | State::ShiftThenSync | State::ShiftThenTest))) => {
             let t: Traffic = parse(out?, "traffic")?;
             let who: Vec<String> = plan.map_or(Vec::new(), |p| {
                 p.targets
@@ -156,7 +242,7 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
                 who.join(", ")
             ))
         }
-        ("TaskStateExited", Some(State::CheckHealth)) => {
+        ("TaskStateExited", Some(State::CheckHealth | State::CheckTheStep)) => {
             let p: Progress = parse(out?, "progress")?;
             let v = p.verdict.as_ref()?;
             let at = before.progress.as_ref().map_or(&p.cursor, |b| &b.cursor);
@@ -226,6 +312,16 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
             let why = match (failure, error.and_then(ErrorName::from_name)) {
                 (_, Some(ErrorName::ApprovalRejected)) => "the approval was rejected".to_owned(),
                 (_, Some(ErrorName::ApprovalTimedOut)) => "nobody answered the approval in time".to_owned(),
+                // Its own line said which hooks failed, and why.
+                (_, Some(ErrorName::HookFailed)) => match before.hooks.last() {
+                    Some(t) if t.point == Point::BeforeTraffic => {
+                        format!("the tests {} failed, and no traffic had moved", t.label())
+                    }
+                    Some(t) => format!("the tests {} failed", t.label()),
+                    None => "a validation hook failed".to_owned(),
+                },
+                // A check in "Test the step" decided it; its line said why.
+                (_, Some(ErrorName::RollBackDecided)) => "the candidate did not pass its checks".to_owned(),
                 (Some(_), _) => format!("{} failed", error.unwrap_or("a task")),
                 (None, _) => "the candidate did not pass its checks".to_owned(),
             };
@@ -250,6 +346,12 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// `text` with a capital first letter.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_uppercase().chain(chars).collect())
 }
 
 /// Items from the local runner's history.
@@ -330,5 +432,81 @@ mod tests {
             narrate(&failed, &View::default(), "arn").unwrap(),
             "Unhealthy: Rolled back orders:live from 42 to 41: ..."
         );
+    }
+
+    /// The narration of `items` and the deployment they leave.
+    fn narrated(items: &[Item]) -> (Vec<String>, View) {
+        let mut view = View::default();
+        let mut lines = Vec::new();
+        for item in items {
+            lines.extend(narrate(item, &view, "arn"));
+            view.apply(item);
+        }
+        (lines, view)
+    }
+
+    #[test]
+    fn hooks_before_traffic_read_as_two_lines() {
+        let items = hooks::fixtures::passing_before_traffic();
+        let (lines, v) = narrated(&items);
+        assert_eq!(
+            lines,
+            [
+                "Testing before traffic: 2 hooks (smoke, invoke orders:7)",
+                "Tests before traffic: passed (2): smoke, invoke orders:7"
+            ]
+        );
+        assert_eq!(v.hooks.len(), 1);
+        assert_eq!(v.hooks[0].line(), "tests before traffic: passed (2): smoke, invoke orders:7");
+        // While the hooks run, the deployment is in the Map, not in one of its iterations.
+        let during = view(&items[..6]);
+        assert_eq!(during.state.as_deref(), Some(State::TestBeforeTraffic.as_str()));
+        assert_eq!(v.state, None);
+    }
+
+    #[test]
+    fn failed_hooks_at_a_step_read_as_their_judges_sentence() {
+        let items = hooks::fixtures::failing_at_step_2();
+        let (lines, v) = narrated(&items);
+        assert_eq!(
+            lines,
+            [
+                "Testing at step 2 (50%): 2 hooks (smoke, load)",
+                "Tests at step 2: FAILED: smoke: Error: boom; load: did not answer within 30 s (timeout_seconds)",
+                "Rolling back: the tests at step 2 failed",
+            ]
+        );
+        let tests = &v.hooks[..];
+        assert_eq!(tests.len(), 1);
+        assert_eq!((tests[0].point, tests[0].step, tests[0].passed), (Point::EachStep, Some(1), false));
+        assert_eq!(tests[0].sentence, hooks::fixtures::AT_STEP_2);
+        assert_eq!(tests[0].results, None);
+        assert_eq!(v.state.as_deref(), Some(State::RollBack.as_str()));
+    }
+
+    #[test]
+    fn the_step_is_in_its_bake_while_its_hooks_branch_carries_an_older_progress() {
+        let items = hooks::fixtures::failing_at_step_2();
+        let judge = items.iter().position(|i| i.name.as_deref() == Some(State::JudgeTestsAtStep.as_str())).unwrap();
+        let before = view(&items[..judge]);
+        assert_eq!(before.state.as_deref(), Some(State::BakeTheStep.as_str()));
+        let during = view(&items[..=judge]);
+        assert_eq!(during.state.as_deref(), Some(State::JudgeTestsAtStep.as_str()));
+        assert_eq!(during.judging, Some((Point::EachStep, Some(1))));
+        // The check's progress (one extension used), not the judge's input's.
+        assert_eq!(during.progress.unwrap().cursor.extensions_used, 1);
+    }
+
+    #[test]
+    fn a_check_in_the_step_that_rolls_back_carries_its_progress_to_the_view() {
+        let mut decided = hooks::fixtures::progress(1, 2, "roll_back");
+        decided["steps"] = json!([{"index": 1, "weight_percent": 50.0, "checks": 3, "extensions": 2, "status": "unhealthy", "reason": "5% errors"}]);
+        let failure = json!({"Error": "RollBackDecided", "Cause": decided.to_string()});
+        let mut entered = item("TaskStateEntered", Some(State::RollBack.as_str()));
+        entered.input = Some(json!({"progress": hooks::fixtures::progress(1, 0, "advance"), "failure": failure}));
+        let (lines, v) = narrated(&[entered]);
+        assert_eq!(lines, ["Rolling back: the candidate did not pass its checks"]);
+        let p = v.progress.unwrap();
+        assert_eq!((p.cursor.extensions_used, p.steps.len()), (2, 1));
     }
 }

@@ -355,3 +355,101 @@ fn a_closed_pipe_ends_the_output_quietly() {
     let err = stderr(&out);
     assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
 }
+
+#[test]
+fn hook_flags_add_hooks_and_bad_ones_exit_2_naming_the_flag_or_field() {
+    let dir = std::env::temp_dir().join(format!("stepshift-cli-hooks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let payload = dir.join("event.json");
+    std::fs::write(&payload, r#"{"rawPath": "/health"}"#).unwrap();
+    let out = stepshift()
+        .args(DEPLOY)
+        .args(["--strategy", "canary-10-5m", "--dry-run", "--test-each-step", "orders-load", "--hook-timeout", "45s"])
+        .arg("--invoke-candidate")
+        .arg(&payload)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let request: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(request["hooks"]["each_step"][0]["function"], "orders-load");
+    assert_eq!(request["hooks"]["each_step"][0]["timeout_seconds"], 45);
+    assert_eq!(request["hooks"]["before_traffic"][0]["invoke_candidate"]["payload"]["rawPath"], "/health");
+
+    let missing = dir.join("missing.json");
+    let cases: [(Vec<String>, String); 3] = [
+        (
+            vec!["--strategy".into(), "all-at-once".into(), "--test-each-step".into(), "orders-load".into()],
+            "hooks.each_step: the strategy moves all traffic at once".into(),
+        ),
+        (
+            vec![
+                "--strategy".into(),
+                "canary-10-5m".into(),
+                "--invoke-candidate".into(),
+                missing.display().to_string(),
+            ],
+            format!("--invoke-candidate {}", missing.display()),
+        ),
+        (
+            vec![
+                "--strategy".into(),
+                "canary-10-5m".into(),
+                "--test-after".into(),
+                "e2e".into(),
+                "--hook-timeout".into(),
+                "20m".into(),
+            ],
+            "--hook-timeout: must be whole seconds from 1s to 900s".into(),
+        ),
+    ];
+    for (extra, expected) in cases {
+        let out = stepshift().args(DEPLOY).args(&extra).arg("--dry-run").output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(stderr(&out).contains(&expected), "{extra:?}: {}", stderr(&out));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_simulation_with_hooks_reports_them() {
+    let (status, doc) = simulate(&["--test-before", "orders-smoke", "--test-each-step", "orders-load"]);
+    assert_eq!(status, Some(0), "{doc}");
+    let hooks = doc["hooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 2, "{doc}");
+    assert_eq!(hooks[0]["point"], "before_traffic");
+    assert_eq!(hooks[0]["results"][0]["name"], "orders-smoke");
+    assert_eq!((hooks[1]["point"].as_str(), hooks[1]["step"].as_u64()), (Some("each_step"), Some(0)));
+    let out = stepshift().args(["simulate", "--test-each-step", "orders-load", "--speed", "1000000"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Tests at step 1: passed (1): orders-load"), "{text}");
+    assert!(text.contains("\ntests at step 1: passed (1): orders-load\n"), "{text}");
+}
+
+#[test]
+fn simulate_models_a_hook_before_traffic_that_passes_fails_or_hangs() {
+    let run = |flags: &[&str]| {
+        let out = stepshift().arg("simulate").args(flags).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, text) = run(&["--hook", "pass"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("tests before traffic: passed (1): simulated hook"), "{text}");
+
+    let (code, text) = run(&["--hook", "fail"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("Stopped before any traffic moved: the tests before traffic failed"), "{text}");
+    assert!(!text.contains("step 1 of 2"), "no step ran: {text}");
+
+    let (code, text) = run(&["--hook", "hang", "--hook-timeout", "45s", "--output", "json"]);
+    assert_eq!(code, Some(1), "{text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["hooks"][0]["point"], "before_traffic");
+    assert_eq!(doc["hooks"][0]["passed"], false);
+    let sentence = doc["hooks"][0]["sentence"].as_str().unwrap();
+    assert!(sentence.contains("simulated hook: did not answer within 45 s"), "{sentence}");
+
+    // A Route53 release has no version to invoke: the hook runs a simulated test function.
+    let (code, text) = run(&["--frontend", "--hook", "fail"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("simulated hook"), "{text}");
+}

@@ -199,3 +199,41 @@ async fn an_execution_can_be_named_instead_of_given_by_arn() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["status"], "SUCCEEDED", "{doc}");
 }
+
+/// Hooks before traffic that passed: a Pass state stands in for the judging task, its
+/// output the judge's report.
+fn tested_before_traffic() -> Value {
+    use stepshift_core::State;
+    let report = json!({"point": "before_traffic", "step": null, "results": [
+        {"name": "smoke", "function": "orders-smoke", "outcome": "passed", "detail": "passed"},
+        {"name": "invoke orders:42", "function": "orders:42", "outcome": "passed", "detail": "passed"}]});
+    let mut states = serde_json::Map::new();
+    states.insert(
+        State::JudgeTestsBeforeTraffic.to_string(),
+        json!({"Type": "Pass", "Result": report, "ResultPath": "$.tests", "Next": State::Bake.as_str()}),
+    );
+    let promoting = promoting();
+    for (name, state) in promoting["States"].as_object().unwrap() {
+        if name != State::BeginDeployment.as_str() {
+            states.insert(name.clone(), state.clone());
+        }
+    }
+    json!({"StartAt": State::JudgeTestsBeforeTraffic.as_str(), "States": states})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_wait_and_status_show_the_hooks_reports() {
+    let sm = machine(tested_before_traffic()).await;
+    let out = stepshift().arg("deploy").args(REQUEST).arg(&sm).args(["--wait", "--poll", "200ms"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Tests before traffic: passed (2): smoke, invoke orders:42"), "narrated: {text}");
+    assert!(text.contains("\ntests before traffic: passed (2): smoke, invoke orders:42\n"), "summed up: {text}");
+    let arn = text.split_whitespace().find(|w| w.starts_with("arn:aws:states:")).unwrap();
+    let out = stepshift().args(["status", arn, "--output", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["hooks"][0]["passed"], true, "{doc}");
+    assert_eq!(doc["hooks"][0]["sentence"], "the tests before traffic passed (2)", "{doc}");
+    assert_eq!(doc["hooks"][0]["results"][1]["function"], "orders:42", "{doc}");
+}

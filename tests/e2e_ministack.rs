@@ -131,6 +131,8 @@ enum UserCode {
     /// The `e2e-orders` fixture: version 1 answers, version 2 (published with
     /// `ORDERS_BROKEN` set) fails every invocation.
     BrokenCandidate,
+    /// The `e2e-orders` fixture, both versions answering.
+    HealthyCandidate,
 }
 
 async fn install() -> Install {
@@ -186,6 +188,9 @@ async fn install_with(code: UserCode) -> Install {
         .variables("AWS_ACCESS_KEY_ID", "test")
         .variables("AWS_SECRET_ACCESS_KEY", "test")
         .variables("STEPSHIFT_PARAMETER_PREFIX", &prefix)
+        // The stack's HookFunctionPattern, as template.yaml passes it: this
+        // installation's test functions (`Install::test_function`) only.
+        .variables("STEPSHIFT_HOOK_FUNCTION_PATTERN", format!("{id}-*-smoke"))
         .variables("RUST_LOG", "info")
         .build();
     let mut substitutions = std::collections::HashMap::new();
@@ -211,7 +216,7 @@ async fn install_with(code: UserCode) -> Install {
     let target = format!("{id}-orders");
     let zip = match code {
         UserCode::Empty => empty_zip(),
-        UserCode::BrokenCandidate => Blob::new(orders_zip().clone()),
+        UserCode::BrokenCandidate | UserCode::HealthyCandidate => Blob::new(orders_zip().clone()),
     };
     lambda
         .create_function()
@@ -1201,4 +1206,253 @@ async fn the_fast_path_rolls_back_a_failing_candidate_on_lambda_destinations_eve
         log_lines(&tally_log).iter().any(|l| l.contains("names no alias") && l.contains(&by_number)).then_some(())
     })
     .await;
+}
+
+// Validation hooks: the Map of "Test before traffic", the Parallel of "Test the step" and
+// the Map of "Test after promotion" run in ministack, their `lambda:invoke` tasks
+// invoking the candidate version by its qualified name (`function:2`) or a test function
+// (the `e2e-orders` fixture again, answering stepshift's HookEvent).
+//
+// Not tested here, because ministack 1.5.33 does not do it: a hook that never answers
+// (ministack ignores `TimeoutSecondsPath`, so the task runs until the function's own
+// timeout, and succeeds if it answers by then), and a failing branch of "Test the step"
+// stopping the other at once (ministack's Parallel waits for every branch to end before
+// it fails). tests/scenarios.rs covers both on the local runner.
+
+/// A canary with one step before promotion, short enough for a test.
+fn hooks_canary() -> Value {
+    json!([{"weight_percent": 50, "bake_seconds": 3}, {"weight_percent": 100}])
+}
+
+/// The line the fixture logs with each HookEvent it receives (tests/fixtures/orders.rs).
+const HOOK_EVENT_LINE: &str = "e2e hook event: ";
+
+impl Install {
+    /// Creates a test function for hooks, `<target>-smoke`: the `e2e-orders` fixture,
+    /// which answers a HookEvent, failing its hook with `fails` as the start of its
+    /// reason when given (`E2E_HOOK_FAILS`). Returns its name.
+    async fn test_function(&self, fails: Option<&str>) -> String {
+        let lambda = aws_sdk_lambda::Client::new(&self.config);
+        let name = format!("{}-smoke", self.target);
+        let mut environment = Environment::builder().variables("RUST_LOG", "info");
+        if let Some(why) = fails {
+            environment = environment.variables("E2E_HOOK_FAILS", why);
+        }
+        lambda
+            .create_function()
+            .function_name(&name)
+            .runtime(Runtime::Providedal2023)
+            .role("arn:aws:iam::000000000000:role/orders-smoke")
+            .handler("bootstrap")
+            .timeout(10)
+            .environment(environment.build())
+            .code(FunctionCode::builder().zip_file(Blob::new(orders_zip().clone())).build())
+            .send()
+            .await
+            .expect("create the test function");
+        name
+    }
+
+    /// The unqualified ARN of a function.
+    async fn function_arn(&self, name: &str) -> String {
+        let lambda = aws_sdk_lambda::Client::new(&self.config);
+        let function = lambda.get_function().function_name(name).send().await.expect("get_function");
+        function.configuration().and_then(|c| c.function_arn()).unwrap().to_owned()
+    }
+}
+
+/// The HookEvents the test function `name` has logged, once there are `count`.
+async fn hook_events(name: &str, count: usize) -> Vec<Value> {
+    let group = format!("/aws/lambda/{name}");
+    eventually(Duration::from_secs(20), &format!("{count} HookEvents in {group}"), || {
+        let groups = logs_call("DescribeLogGroups", &json!({"logGroupNamePrefix": group}));
+        if groups["logGroups"].as_array().is_none_or(|g| g.is_empty()) {
+            return None;
+        }
+        let events: Vec<Value> = log_lines(&group)
+            .iter()
+            .filter_map(|l| l.split_once(HOOK_EVENT_LINE))
+            .map(|(_, event)| serde_json::from_str(event.trim()).unwrap_or_else(|e| panic!("{e}: {event}")))
+            .collect();
+        (events.len() >= count).then_some(events)
+    })
+    .await
+}
+
+/// Asserts the candidate as a HookEvent names it: version 2 of the target behind `live`.
+fn assert_hook_candidate(i: &Install, event: &Value, qualified_arn: &str) {
+    let candidate = json!({
+        "target": format!("{}:live", i.target),
+        "version": "2",
+        "function": i.target,
+        "alias": "live",
+        "qualified_arn": qualified_arn,
+    });
+    assert_eq!(event["candidate"], candidate, "{event}");
+    assert_eq!(event["candidates"], json!([candidate]), "{event}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_candidate_fails_its_test_before_traffic_and_nothing_moves() {
+    let i = install_with(UserCode::BrokenCandidate).await;
+    let mut request = i.request(hooks_canary(), health());
+    request["hooks"] =
+        json!({"before_traffic": [{"invoke_candidate": {"payload": {"order": 7}}, "timeout_seconds": 20}]});
+    let clock = Instant::now();
+    let exec = i.start(&request).await;
+    let out = i.finish(&exec).await;
+    let path = i.path(&exec).await;
+    eprintln!(
+        "test before traffic (broken candidate): ended after {:.1} s\n  {:?}",
+        clock.elapsed().as_secs_f64(),
+        out.cause()
+    );
+
+    assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
+    assert_eq!(out.error(), Some("HookFailed"), "{:?}; path {path:?}", out.cause());
+    let cause = out.cause().unwrap();
+    // Nothing moved, the hook is named after what it invoked, and the candidate's own
+    // error is the reason.
+    let failed = format!("Stopped before any traffic moved: the tests before traffic failed: invoke {}:2: ", i.target);
+    assert!(cause.starts_with(&failed), "{cause}");
+    assert!(cause.ends_with(": version 2: the orders table is unreachable."), "{cause}");
+    // Nothing moved: the alias never left version 1, and the lock is released.
+    assert_eq!(i.alias().await, ("1".to_owned(), None), "live still on version 1 alone");
+    assert_eq!(i.parameter("lock").await, None, "the lock is released");
+    let moved = [State::ShiftTraffic, State::ShiftThenTest, State::Bake, State::Promote];
+    assert!(!path.iter().any(|s| moved.iter().any(|m| s == m)), "{path:?}");
+    let expected =
+        [State::TestsBeforeTrafficChoice, State::TestBeforeTraffic, State::JudgeTestsBeforeTraffic, State::RollBack];
+    assert!(path.windows(4).any(|w| w == expected), "{path:?}");
+    assert_eq!(path.last().map(String::as_str), Some(State::DeploymentRolledBack.as_str()), "{path:?}");
+
+    // The Map invoked version 2 by its qualified name, and its Catch kept the error.
+    let tested = i.state_output(&exec, State::TestBeforeTraffic).await.expect("Test before traffic's output");
+    let runs = tested["tests"].as_array().unwrap_or_else(|| panic!("{tested}"));
+    assert_eq!(runs.len(), 1, "{tested}");
+    assert_eq!(runs[0]["hook"]["function"], format!("{}:2", i.target), "{tested}");
+    assert_eq!(runs[0]["invocation"], Value::Null, "{tested}");
+    let caught = runs[0]["error"]["Cause"].as_str().unwrap_or_default();
+    assert!(caught.contains("version 2: the orders table is unreachable"), "{tested}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_healthy_candidate_passes_its_hooks_and_the_test_function_gets_each_event() {
+    let i = install_with(UserCode::HealthyCandidate).await;
+    let smoke = i.test_function(None).await;
+    i.metrics("2", 100.0, 0.0).await;
+    i.metrics("1", 900.0, 1.0).await;
+    let strategy = json!([
+        {"weight_percent": 25, "bake_seconds": 2},
+        {"weight_percent": 50, "bake_seconds": 2},
+        {"weight_percent": 100}
+    ]);
+    let mut request = i.request(strategy, health());
+    request["hooks"] = json!({
+        "before_traffic": [{
+            "invoke_candidate": {"payload": {"order": 7}, "expect": {"contains": {"order": 7, "version": "2"}}},
+            "timeout_seconds": 20
+        }],
+        "each_step": [{"function": smoke, "payload": {"orders": 3}, "timeout_seconds": 20}],
+        "after_promotion": [{"function": smoke, "name": "post-promotion smoke", "timeout_seconds": 20}]
+    });
+    let clock = Instant::now();
+    let exec = i.start(&request).await;
+    let out = i.finish(&exec).await;
+    let path = i.path(&exec).await;
+    eprintln!("hooks at every point (all passing): ended after {:.1} s", clock.elapsed().as_secs_f64());
+
+    assert_eq!(out.status().as_str(), "SUCCEEDED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
+    assert_eq!(i.alias().await, ("2".to_owned(), None), "all traffic on the candidate");
+    assert_eq!(i.parameter("lock").await, None, "the lock is released");
+    let before = [State::TestBeforeTraffic, State::JudgeTestsBeforeTraffic];
+    assert!(path.windows(2).any(|w| w == before), "{path:?}");
+    let step = [State::ShiftThenTest, State::TestTheStep, State::ChooseNextStep];
+    assert_eq!(path.windows(3).filter(|w| *w == step).count(), 2, "two steps with hooks: {path:?}");
+    let after = [State::RecordPromotion, State::TestsAfterPromotionChoice, State::TestAfterPromotion];
+    assert!(path.windows(3).any(|w| w == after), "{path:?}");
+    assert!(path.windows(2).any(|w| w == [State::JudgeTestsAfterPromotion, State::Bake]), "{path:?}");
+
+    // Before traffic, version 2 itself answered (not the alias's version 1), and the
+    // answer met the expectation.
+    let tested = i.state_output(&exec, State::TestBeforeTraffic).await.expect("Test before traffic's output");
+    assert_eq!(tested["tests"][0]["invocation"]["payload"], json!({"order": 7, "version": "2"}), "{tested}");
+    let judged = i.state_output(&exec, State::JudgeTestsBeforeTraffic).await.expect("the judgement's output");
+    let result = &judged["tests"]["results"][0];
+    assert_eq!(result["function"], format!("{}:2", i.target), "{judged}");
+    assert_eq!(result["outcome"], "passed", "{judged}");
+    let promoted = i.state_output(&exec, State::JudgeTestsAfterPromotion).await.expect("the judgement's output");
+    assert_eq!(promoted["tests"]["results"][0]["name"], "post-promotion smoke", "{promoted}");
+    assert_eq!(promoted["tests"]["results"][0]["outcome"], "passed", "{promoted}");
+
+    // The test function got one HookEvent at each step and one after promotion.
+    let qualified_arn = format!("{}:2", i.function_arn(&i.target).await);
+    let mut events = hook_events(&smoke, 3).await;
+    assert_eq!(events.len(), 3, "{events:#?}");
+    events.sort_by_key(|e| e["step"].as_u64());
+    for e in &events {
+        assert_eq!((&e["stepshift"], &e["execution"]), (&json!(1), &json!(exec)), "{e}");
+        assert_hook_candidate(&i, e, &qualified_arn);
+    }
+    let seen: Vec<(&str, Option<u64>, Option<f64>, &Value)> = events
+        .iter()
+        .map(|e| {
+            (e["point"].as_str().unwrap_or_default(), e["step"].as_u64(), e["weight_percent"].as_f64(), &e["payload"])
+        })
+        .collect();
+    let (orders, null) = (json!({"orders": 3}), Value::Null);
+    assert_eq!(
+        seen,
+        [
+            ("each_step", Some(0), Some(25.0), &orders),
+            ("each_step", Some(1), Some(50.0), &orders),
+            ("after_promotion", Some(2), Some(100.0), &null)
+        ],
+        "{events:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_test_function_failing_at_a_step_rolls_back_with_its_reason() {
+    let i = install().await;
+    let smoke = i.test_function(Some("checkout returned 502")).await;
+    i.metrics("2", 100.0, 0.0).await;
+    i.metrics("1", 900.0, 1.0).await;
+    let mut request = i.request(hooks_canary(), health());
+    request["hooks"] = json!({"each_step": [{"function": smoke, "timeout_seconds": 20}]});
+    let clock = Instant::now();
+    let exec = i.start(&request).await;
+    let out = i.finish(&exec).await;
+    let path = i.path(&exec).await;
+    eprintln!(
+        "a failing test function at the step: ended after {:.1} s\n  {:?}",
+        clock.elapsed().as_secs_f64(),
+        out.cause()
+    );
+
+    assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
+    assert_eq!(out.error(), Some("HookFailed"), "{:?}; path {path:?}", out.cause());
+    // The test function's reason, with the point and step it was told.
+    let cause = format!(
+        "Rolled back {}:live from 2 to 1: the tests at step 1 failed: {smoke}: checkout returned 502 (point \"each_step\", \
+         step 0).",
+        i.target
+    );
+    assert_eq!(out.cause(), Some(cause.as_str()));
+    assert_eq!(i.alias().await, ("1".to_owned(), None), "back on the stable version, routing cleared");
+    assert_eq!(i.parameter("lock").await, None, "the lock is released");
+    let step = [State::ShiftThenTest, State::TestTheStep, State::RollBack, State::RecordRollback];
+    assert!(path.windows(4).any(|w| w == step), "{path:?}");
+    assert!(!path.iter().any(|s| *s == State::Promote), "{path:?}");
+
+    let events = hook_events(&smoke, 1).await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let e = &events[0];
+    assert_eq!(
+        (&e["point"], &e["step"], e["weight_percent"].as_f64()),
+        (&json!("each_step"), &json!(0), Some(50.0)),
+        "{e}"
+    );
+    assert_eq!(e["payload"], Value::Null, "{e}");
+    assert_hook_candidate(&i, e, &format!("{}:2", i.function_arn(&i.target).await));
 }

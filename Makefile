@@ -62,6 +62,9 @@ demo:
 	@echo "== 2. A faulty candidate (8% errors): rolled back at its first step"
 	./target/debug/stepshift simulate --scenario error-spike; test $$? -eq 1
 	@echo
+	@echo "== 3. A candidate that fails its test before traffic (a validation hook): nothing moves"
+	./target/debug/stepshift simulate --hook fail; test $$? -eq 1
+	@echo
 	@echo "Try your own settings: ./target/debug/stepshift simulate --help"
 
 ## bench-judge: stepshift's judge against the alternatives; writes docs/benchmarks.md

@@ -123,7 +123,10 @@ const HOOKS: Fields = &[
 /// validation.
 const HOOK: Fields = &[
     optional("name"),
-    object("invoke_candidate", &[optional("payload"), object("expect", &[optional("status_below"), optional("contains")])]),
+    object(
+        "invoke_candidate",
+        &[optional("payload"), object("expect", &[optional("status_below"), optional("contains")])],
+    ),
     optional("function"),
     optional("payload"),
     optional("timeout_seconds"),

@@ -80,21 +80,28 @@ impl Point {
     }
 }
 
-/// The request's `hooks` section.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// One list per point, in the order a deployment meets them: the request's hooks
+/// ([`Hooks`]) and the planned invocations ([`PlannedHooks`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Hooks {
+pub struct ByPoint<T> {
     /// Run before any traffic moves.
-    pub before_traffic: Vec<Hook>,
+    pub before_traffic: Vec<T>,
     /// Run after every shift, alongside the bake.
-    pub each_step: Vec<Hook>,
+    pub each_step: Vec<T>,
     /// Run right after promotion, before the lock-in watch.
-    pub after_promotion: Vec<Hook>,
+    pub after_promotion: Vec<T>,
 }
 
-impl Hooks {
-    /// The hooks at `point`.
-    pub fn at(&self, point: Point) -> &[Hook] {
+impl<T> Default for ByPoint<T> {
+    fn default() -> Self {
+        ByPoint { before_traffic: Vec::new(), each_step: Vec::new(), after_promotion: Vec::new() }
+    }
+}
+
+impl<T> ByPoint<T> {
+    /// The list at `point`.
+    pub fn at(&self, point: Point) -> &[T] {
         match point {
             Point::BeforeTraffic => &self.before_traffic,
             Point::EachStep => &self.each_step,
@@ -102,24 +109,24 @@ impl Hooks {
         }
     }
 
-    /// Whether there are none at all.
+    /// Whether every list is empty.
     pub fn is_empty(&self) -> bool {
         Point::ALL.iter().all(|p| self.at(*p).is_empty())
     }
 
-    fn at_mut(&mut self, point: Point) -> &mut Vec<Hook> {
+    /// Adds `item` at `point` (the CLI's `--test-before` and friends).
+    pub fn push(&mut self, point: Point, item: T) {
         match point {
             Point::BeforeTraffic => &mut self.before_traffic,
             Point::EachStep => &mut self.each_step,
             Point::AfterPromotion => &mut self.after_promotion,
         }
-    }
-
-    /// Adds a hook at `point` (the CLI's `--test-before` and friends).
-    pub fn push(&mut self, point: Point, hook: Hook) {
-        self.at_mut(point).push(hook);
+        .push(item);
     }
 }
+
+/// The request's `hooks` section.
+pub type Hooks = ByPoint<Hook>;
 
 fn default_timeout() -> u64 {
     DEFAULT_TIMEOUT_SECONDS
@@ -250,32 +257,7 @@ pub struct PlannedHook {
 
 /// The planned hooks of every point, in `$.plan.hooks`; the state machine runs a
 /// point's Map only when its list has an element.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PlannedHooks {
-    /// Before traffic.
-    pub before_traffic: Vec<PlannedHook>,
-    /// At every step.
-    pub each_step: Vec<PlannedHook>,
-    /// After promotion.
-    pub after_promotion: Vec<PlannedHook>,
-}
-
-impl PlannedHooks {
-    /// The hooks at `point`.
-    pub fn at(&self, point: Point) -> &[PlannedHook] {
-        match point {
-            Point::BeforeTraffic => &self.before_traffic,
-            Point::EachStep => &self.each_step,
-            Point::AfterPromotion => &self.after_promotion,
-        }
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        Point::ALL.iter().all(|p| self.at(*p).is_empty())
-    }
-}
+pub type PlannedHooks = ByPoint<PlannedHook>;
 
 /// The event a test function receives. The state machine builds it (the Map's
 /// "run the test function" task's `Payload`); `tests/static_checks.rs` checks that its

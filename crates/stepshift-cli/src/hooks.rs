@@ -202,7 +202,10 @@ pub fn judged(item: &Item, before: &View) -> Option<PointTests> {
             if output.get("failure").is_some_and(|f| !f.is_null()) {
                 return None;
             }
-            let report: HookReport = serde_json::from_value(output.get("tests")?.clone()).ok()?;
+            // The state with its `$.tests`, or (at a step, whose judging task's
+            // OutputPath is `$.tests`) the report alone.
+            let report = output.get("tests").unwrap_or(output);
+            let report: HookReport = serde_json::from_value(report.clone()).ok()?;
             Some(PointTests::from_report(report))
         }
         "LambdaFunctionFailed" | "TaskFailed" if item.error.as_deref() == Some(ErrorName::HookFailed.as_str()) => {

@@ -134,8 +134,6 @@ names! {
         ShiftThenSync = "Shift traffic, then sync",
         /// Task (shift-weight): a step with hooks at every step; "Test the step" follows.
         ShiftThenTest = "Shift traffic, then test",
-        /// Choice: after a sync, whether the step has hooks.
-        TestsAtStepChoice = "Tests at this step?",
         /// Parallel: the step's hooks beside its bake and checks.
         TestTheStep = "Test the step",
         /// Map (in "Test the step"): the hooks at the step.
@@ -160,7 +158,7 @@ names! {
         StepRollsBack = "Step rolls back",
         /// Succeed (in "Test the step"): the step's checks are done.
         StepBaked = "Step baked",
-        /// Choice: whether a change is still pending.
+        /// Choice: whether a change is still pending; then whether the step has hooks.
         InSync = "In sync?",
         /// Wait: between sync polls.
         WaitForSync = "Wait for sync",

@@ -23,8 +23,9 @@ pub struct PointTests {
     pub passed: bool,
     /// The judge's sentence: "the tests at step 2 failed: load: ...".
     pub sentence: String,
-    /// Each hook's result, in the request's order. `null` when the judge failed: its
-    /// error carries the sentence only.
+    /// Each hook's result, in the request's order: from the judge's report, or when the
+    /// judge failed, judged again from the runs it was given (`null` if the history
+    /// did not show them).
     pub results: Option<Vec<HookResult>>,
 }
 
@@ -213,7 +214,10 @@ pub fn judged(item: &Item, before: &View) -> Option<PointTests> {
                 CaughtError { error: ErrorName::HookFailed.to_string(), cause: item.cause.clone().unwrap_or_default() }
                     .message();
             let (point, step) = before.judging.unwrap_or((point_of(&sentence), None));
-            Some(PointTests::failed(point, step, sentence))
+            let mut failed = PointTests::failed(point, step, sentence);
+            failed.results =
+                before.judging_runs.as_deref().map(|runs| stepshift_core::hooks::report(point, runs).results);
+            Some(failed)
         }
         _ => None,
     }

@@ -696,7 +696,7 @@ mod tests {
             view.hooks[0].line(),
             "tests before traffic: FAILED: orders-smoke: did not answer within 20 s (timeout_seconds)"
         );
-        assert!(lines.contains(&"Rolling back: the tests before traffic failed, and no traffic had moved".to_owned()));
+        assert!(lines.contains(&"Stopping: the tests before traffic failed; no traffic had moved".to_owned()));
         assert!(!lines.iter().any(|l| l.starts_with("Shifted")), "{lines:#?}");
     }
 }

@@ -63,6 +63,9 @@ pub struct View {
     pub hooks: Vec<PointTests>,
     /// The judging task under way, if any: its point, and at a step the step's index.
     pub judging: Option<(Point, Option<usize>)>,
+    /// The runs the judging task under way was given, to report each hook even when
+    /// the task fails (its error carries the sentence only).
+    pub judging_runs: Option<Vec<stepshift_core::hooks::HookRun>>,
     /// The states entered and not yet exited, outermost first: a Parallel's branches
     /// run side by side. Hook iterations' own states are left out; their Map stands
     /// for them.
@@ -93,6 +96,7 @@ impl View {
         if let Some(tests) = hooks::judged(item, v) {
             v.hooks.push(tests);
             v.judging = None;
+            v.judging_runs = None;
         }
         let doc = item.output.as_ref().or(item.input.as_ref());
         if (item.kind.ends_with("StateEntered") || item.kind.ends_with("StateExited"))
@@ -124,6 +128,7 @@ impl View {
                 let step = runs.and_then(|r| r.iter().find_map(|run| run.get("step")?.as_u64()));
                 let step = step.map(|s| s as usize).or(v.progress.as_ref().map(|p| p.cursor.index));
                 v.judging = Some((point, step));
+                v.judging_runs = runs.and_then(|r| serde_json::from_value(Value::Array(r.clone())).ok());
             }
         } else if (item.kind.ends_with("StateExited") || item.kind.ends_with("StateAborted"))
             && let Some(i) = v.open.iter().rposition(|n| Some(n) == item.name.as_ref())
@@ -315,7 +320,8 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
                 // Its own line said which hooks failed, and why.
                 (_, Some(ErrorName::HookFailed)) => match before.hooks.last() {
                     Some(t) if t.point == Point::BeforeTraffic => {
-                        format!("the tests {} failed, and no traffic had moved", t.label())
+                        // Roll back finds nothing to restore; it releases the lock.
+                        return Some(format!("Stopping: the tests {} failed; no traffic had moved", t.label()));
                     }
                     Some(t) => format!("the tests {} failed", t.label()),
                     None => "a validation hook failed".to_owned(),

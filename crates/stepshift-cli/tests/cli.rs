@@ -447,6 +447,9 @@ fn simulate_models_a_hook_before_traffic_that_passes_fails_or_hangs() {
     assert_eq!(doc["hooks"][0]["passed"], false);
     let sentence = doc["hooks"][0]["sentence"].as_str().unwrap();
     assert!(sentence.contains("simulated hook: did not answer within 45 s"), "{sentence}");
+    // Each hook's result, judged again from the runs the failed judging task was given.
+    assert_eq!(doc["hooks"][0]["results"][0]["name"], "simulated hook", "{doc}");
+    assert_eq!(doc["hooks"][0]["results"][0]["outcome"], "timed_out", "{doc}");
 
     // A Route53 release has no version to invoke: the hook runs a simulated test function.
     let (code, text) = run(&["--frontend", "--hook", "fail"]);

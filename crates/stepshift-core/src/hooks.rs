@@ -398,10 +398,14 @@ impl HookReport {
 /// Judges one point's runs: `Ok` when every hook passed, else
 /// [`TaskError::HookFailed`] with the report's sentence.
 pub fn judge(input: JudgeInput) -> Result<HookReport, TaskError> {
-    let step = input.runs.iter().find_map(|r| r.step);
-    let results = input.runs.iter().map(judge_run).collect();
-    let report = HookReport { point: input.point, step, results };
+    let report = report(input.point, &input.runs);
     if report.passed() { Ok(report) } else { Err(TaskError::HookFailed(report.sentence())) }
+}
+
+/// The report of one point's runs, passed or not (the CLI rebuilds a failed point's
+/// report from the runs the judging task was given).
+pub fn report(point: Point, runs: &[HookRun]) -> HookReport {
+    HookReport { point, step: runs.iter().find_map(|r| r.step), results: runs.iter().map(judge_run).collect() }
 }
 
 fn judge_run(run: &HookRun) -> HookResult {

@@ -404,6 +404,26 @@ fn a_long_deployment_is_checked_less_often_to_fit_the_history_limit() {
 }
 
 #[test]
+fn hooks_count_in_the_history_budget() {
+    // 39 one-hour steps checked every minute: 2340 checks of 9 events fit, with the
+    // 2000 reserved and 40 × 34 for the steps (24420 in all). Ten step hooks add
+    // 39 × (17 + 10 × 12) = 5343 events, so the checks must come less often.
+    let mut v = valid();
+    let mut steps: Vec<Value> = (1..40).map(|w| json!({"weight_percent": w * 2, "bake_seconds": 3600})).collect();
+    steps.push(json!({"weight_percent": 100}));
+    v["strategy"] = json!(steps);
+    v["lock_in_seconds"] = json!(0);
+    let plain = DeploymentRequest::from_value(v.clone()).unwrap();
+    assert_eq!(plain.check_interval().unwrap(), 60);
+    v["hooks"] = json!({"each_step": (0..10).map(|i| json!({"function": format!("smoke-{i}")})).collect::<Vec<_>>()});
+    let hooked = DeploymentRequest::from_value(v.clone()).unwrap();
+    assert_eq!(hooked.check_interval().unwrap(), 120);
+    v["health"] = json!({"check_interval_seconds": 60});
+    let e = DeploymentRequest::from_value(v).unwrap_err();
+    assert_eq!(e.0[0].field, "health.check_interval_seconds", "{e:?}");
+}
+
+#[test]
 fn an_interval_that_cannot_fit_the_history_limit_is_refused_with_the_arithmetic() {
     let mut v = two_weeks();
     v["health"] = json!({"check_interval_seconds": 60});

@@ -335,6 +335,22 @@ impl Install {
         out.parameters().first().and_then(|p| p.value().map(str::to_owned))
     }
 
+    /// Starts a deployment of `request`, waits for its end, and prints how long it took
+    /// (with its cause) under `what`: the execution's ARN, its end, and the states it
+    /// entered.
+    async fn run(
+        &self,
+        request: &Value,
+        what: &str,
+    ) -> (String, aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput, Vec<String>) {
+        let clock = Instant::now();
+        let exec = self.start(request).await;
+        let out = self.finish(&exec).await;
+        let path = self.path(&exec).await;
+        eprintln!("{what}: ended after {:.1} s\n  {:?}", clock.elapsed().as_secs_f64(), out.cause());
+        (exec, out, path)
+    }
+
     async fn path(&self, execution: &str) -> Vec<String> {
         let sfn = aws_sdk_sfn::Client::new(&self.config);
         let history = sfn.get_execution_history().execution_arn(execution).max_results(1000).send().await.unwrap();
@@ -1298,15 +1314,7 @@ async fn a_broken_candidate_fails_its_test_before_traffic_and_nothing_moves() {
     let mut request = i.request(hooks_canary(), health());
     request["hooks"] =
         json!({"before_traffic": [{"invoke_candidate": {"payload": {"order": 7}}, "timeout_seconds": 20}]});
-    let clock = Instant::now();
-    let exec = i.start(&request).await;
-    let out = i.finish(&exec).await;
-    let path = i.path(&exec).await;
-    eprintln!(
-        "test before traffic (broken candidate): ended after {:.1} s\n  {:?}",
-        clock.elapsed().as_secs_f64(),
-        out.cause()
-    );
+    let (exec, out, path) = i.run(&request, "test before traffic (broken candidate)").await;
 
     assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
     assert_eq!(out.error(), Some("HookFailed"), "{:?}; path {path:?}", out.cause());
@@ -1356,11 +1364,7 @@ async fn a_healthy_candidate_passes_its_hooks_and_the_test_function_gets_each_ev
         "each_step": [{"function": smoke, "payload": {"orders": 3}, "timeout_seconds": 20}],
         "after_promotion": [{"function": smoke, "name": "post-promotion smoke", "timeout_seconds": 20}]
     });
-    let clock = Instant::now();
-    let exec = i.start(&request).await;
-    let out = i.finish(&exec).await;
-    let path = i.path(&exec).await;
-    eprintln!("hooks at every point (all passing): ended after {:.1} s", clock.elapsed().as_secs_f64());
+    let (exec, out, path) = i.run(&request, "hooks at every point (all passing)").await;
 
     assert_eq!(out.status().as_str(), "SUCCEEDED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
     assert_eq!(i.alias().await, ("2".to_owned(), None), "all traffic on the candidate");
@@ -1420,15 +1424,7 @@ async fn a_test_function_failing_at_a_step_rolls_back_with_its_reason() {
     i.metrics("1", 900.0, 1.0).await;
     let mut request = i.request(hooks_canary(), health());
     request["hooks"] = json!({"each_step": [{"function": smoke, "timeout_seconds": 20}]});
-    let clock = Instant::now();
-    let exec = i.start(&request).await;
-    let out = i.finish(&exec).await;
-    let path = i.path(&exec).await;
-    eprintln!(
-        "a failing test function at the step: ended after {:.1} s\n  {:?}",
-        clock.elapsed().as_secs_f64(),
-        out.cause()
-    );
+    let (_, out, path) = i.run(&request, "a failing test function at the step").await;
 
     assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
     assert_eq!(out.error(), Some("HookFailed"), "{:?}; path {path:?}", out.cause());

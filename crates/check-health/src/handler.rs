@@ -12,7 +12,7 @@ pub async fn handle<P: ObservePorts + AlarmSource + OutcomeSource + Clock>(
     _config: &TaskConfig,
     input: Value,
 ) -> Result<Value, TaskError> {
-    if input.get("action").and_then(Value::as_str) == Some(stepshift_core::hooks::JUDGE_ACTION) {
+    if stepshift_core::hooks::is_judge_input(&input) {
         let input: stepshift_core::hooks::JudgeInput = decode("check-health judge_hooks", input)?;
         return encode(stepshift_core::hooks::judge(input)?);
     }

@@ -321,6 +321,12 @@ pub struct HookRun {
     pub error: Option<CaughtError>,
 }
 
+/// Whether check-health's `input` asks it to judge hook runs ([`JudgeInput`], with
+/// `"action"` [`JUDGE_ACTION`]) rather than the health.
+pub fn is_judge_input(input: &Value) -> bool {
+    input.get("action").and_then(Value::as_str) == Some(JUDGE_ACTION)
+}
+
 /// check-health's input for [`judge`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JudgeInput {

@@ -290,7 +290,7 @@ impl LocalEnvironment {
     }
 
     fn call_handler(&self, function: &str, input: Value) -> Result<Value, TaskError> {
-        let judging_hooks = input.get("action").and_then(Value::as_str) == Some(stepshift_core::hooks::JUDGE_ACTION);
+        let judging_hooks = stepshift_core::hooks::is_judge_input(&input);
         if let (Some(check), "stepshift-check-health", false) = (&self.check_override, function, judging_hooks) {
             return check(&self.aws, input);
         }

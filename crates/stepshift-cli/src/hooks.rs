@@ -213,10 +213,10 @@ pub fn judged(item: &Item, before: &View) -> Option<PointTests> {
             let sentence =
                 CaughtError { error: ErrorName::HookFailed.to_string(), cause: item.cause.clone().unwrap_or_default() }
                     .message();
-            let (point, step) = before.judging.unwrap_or((point_of(&sentence), None));
+            let (point, step) = before.judging.as_ref().map_or((point_of(&sentence), None), |j| (j.point, j.step));
             let mut failed = PointTests::failed(point, step, sentence);
-            failed.results =
-                before.judging_runs.as_deref().map(|runs| stepshift_core::hooks::report(point, runs).results);
+            let runs = before.judging.as_ref().and_then(|j| j.runs.as_deref());
+            failed.results = runs.map(|runs| stepshift_core::hooks::report(point, runs).results);
             Some(failed)
         }
         _ => None,

@@ -61,17 +61,26 @@ pub struct View {
     pub pending_approval: Option<PendingApproval>,
     /// The validation hooks' judgements, one per point (and step) judged, in order.
     pub hooks: Vec<PointTests>,
-    /// The judging task under way, if any: its point, and at a step the step's index.
-    pub judging: Option<(Point, Option<usize>)>,
-    /// The runs the judging task under way was given, to report each hook even when
-    /// the task fails (its error carries the sentence only).
-    pub judging_runs: Option<Vec<stepshift_core::hooks::HookRun>>,
+    /// The judging task under way, if any.
+    pub judging: Option<Judging>,
     /// The states entered and not yet exited, outermost first: a Parallel's branches
     /// run side by side. Hook iterations' own states are left out; their Map stands
     /// for them.
     pub open: Vec<String>,
     /// The resource of the task scheduled last.
     pub last_task: Option<String>,
+}
+
+/// A judging task under way ("Judge the tests ...").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judging {
+    /// The point it judges.
+    pub point: Point,
+    /// At a step, the step's index.
+    pub step: Option<usize>,
+    /// The runs it was given, to report each hook even when the task fails (its error
+    /// carries the sentence only).
+    pub runs: Option<Vec<stepshift_core::hooks::HookRun>>,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(doc: &Value, key: &str) -> Option<T> {
@@ -96,7 +105,6 @@ impl View {
         if let Some(tests) = hooks::judged(item, v) {
             v.hooks.push(tests);
             v.judging = None;
-            v.judging_runs = None;
         }
         let doc = item.output.as_ref().or(item.input.as_ref());
         if (item.kind.ends_with("StateEntered") || item.kind.ends_with("StateExited"))
@@ -127,8 +135,8 @@ impl View {
                 let runs = item.input.as_ref().and_then(|i| i.get("tests")).and_then(Value::as_array);
                 let step = runs.and_then(|r| r.iter().find_map(|run| run.get("step")?.as_u64()));
                 let step = step.map(|s| s as usize).or(v.progress.as_ref().map(|p| p.cursor.index));
-                v.judging = Some((point, step));
-                v.judging_runs = runs.and_then(|r| serde_json::from_value(Value::Array(r.clone())).ok());
+                let runs = runs.and_then(|r| serde_json::from_value(Value::Array(r.clone())).ok());
+                v.judging = Some(Judging { point, step, runs });
             }
         } else if (item.kind.ends_with("StateExited") || item.kind.ends_with("StateAborted"))
             && let Some(i) = v.open.iter().rposition(|n| Some(n) == item.name.as_ref())
@@ -498,7 +506,7 @@ mod tests {
         assert_eq!(before.state.as_deref(), Some(State::BakeTheStep.as_str()));
         let during = view(&items[..=judge]);
         assert_eq!(during.state.as_deref(), Some(State::JudgeTestsAtStep.as_str()));
-        assert_eq!(during.judging, Some((Point::EachStep, Some(1))));
+        assert_eq!(during.judging.map(|j| (j.point, j.step)), Some((Point::EachStep, Some(1))));
         // The check's progress (one extension used), not the judge's input's.
         assert_eq!(during.progress.unwrap().cursor.extensions_used, 1);
     }

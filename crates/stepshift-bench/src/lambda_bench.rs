@@ -216,6 +216,7 @@ async fn prepare(emulator: &Emulator) -> HashMap<&'static str, Value> {
         decision: stepshift_core::deployment::Decision::Advance,
         verdict: None,
         steps: Vec::new(),
+        control: Default::default(),
     })
     .unwrap_or_default();
     progress["cursor"] = cursor.clone();

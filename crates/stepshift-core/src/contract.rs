@@ -255,6 +255,11 @@ names! {
         /// A check inside "Test the step" decided to roll back: the "Step rolls back" Fail
         /// state's error, whose cause is the progress (`States.JsonToString($.progress)`).
         RollBackDecided = "RollBackDecided",
+        /// A person aborted the deployment (`stepshift abort`), at a check or by failing
+        /// an approval's task token ([`crate::control`]).
+        Aborted = "Aborted",
+        /// A pause (`stepshift pause`) ran out with `pause_timeout: roll_back`.
+        PauseTimedOut = "PauseTimedOut",
         /// Rolled back for no reason the records name.
         RolledBack = "RolledBack",
         /// The rollback itself failed after its retries.

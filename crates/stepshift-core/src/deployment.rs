@@ -94,6 +94,12 @@ pub struct Plan {
     /// The validation hooks, planned ([`crate::hooks`]); empty lists when none.
     #[serde(default)]
     pub hooks: crate::hooks::PlannedHooks,
+    /// The control record's parameter name ([`crate::control`]); `null` reads none.
+    #[serde(default)]
+    pub control: Option<String>,
+    /// What a pause that runs out does (the request's `pause_timeout`).
+    #[serde(default)]
+    pub pause_timeout: crate::control::PauseTimeout,
 }
 
 /// The last RevisionId stepshift saw or wrote for one alias.
@@ -200,6 +206,9 @@ pub struct Progress {
     pub verdict: Option<Verdict>,
     /// One summary per step that was checked.
     pub steps: Vec<StepSummary>,
+    /// The commands applied and a pause under way ([`crate::control`]).
+    #[serde(default, skip_serializing_if = "crate::control::Control::is_empty")]
+    pub control: crate::control::Control,
 }
 
 /// The whole state after "Begin deployment".
@@ -275,7 +284,13 @@ impl Plan {
 
     /// The progress before the first step.
     pub fn start(&self) -> Progress {
-        Progress { cursor: self.cursor(0), decision: Decision::Advance, verdict: None, steps: Vec::new() }
+        Progress {
+            cursor: self.cursor(0),
+            decision: Decision::Advance,
+            verdict: None,
+            steps: Vec::new(),
+            control: crate::control::Control::default(),
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 pub mod baseline;
 pub mod compare;
 pub mod contract;
+pub mod control;
 pub mod deployment;
 pub mod error;
 pub mod hooks;

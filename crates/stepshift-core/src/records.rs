@@ -65,6 +65,11 @@ impl RecordKeys {
         self.name(LOCK)
     }
 
+    /// The control record's parameter name ([`crate::control`]).
+    pub fn control(&self) -> String {
+        self.name(crate::control::LEAF)
+    }
+
     fn all(&self) -> Vec<String> {
         [CURRENT, PREVIOUS, LAST_KNOWN_GOOD, TIMESTAMP, HISTORY, LOCK].iter().map(|l| self.name(l)).collect()
     }
@@ -269,11 +274,14 @@ pub async fn acquire_lock<S: ParameterStore>(
     }))
 }
 
-/// Releases the alias's lock if `execution` holds it. Returns whether it did; a lock held
-/// by someone else is left alone.
+/// Releases the alias's lock if `execution` holds it, and the control record beside it
+/// (a command given too late to be applied, [`crate::control`]), first, so that nothing
+/// is left for the next deployment. Returns whether it did; a lock held by someone else
+/// is left alone.
 pub async fn release_lock<S: ParameterStore>(store: &S, keys: &RecordKeys, execution: &str) -> PortResult<bool> {
     match load(store, keys).await?.lock {
         Some(held) if held.execution == execution => {
+            store.delete(&keys.control()).await?;
             store.delete(&keys.lock()).await?;
             Ok(true)
         }

@@ -24,6 +24,8 @@ fn plan(steps: &[(f64, u64, bool)], lock_in: u64, health: HealthSettings) -> Pla
         approval_timeout_seconds: 3600,
         fast_path: None,
         hooks: Default::default(),
+        control: None,
+        pause_timeout: Default::default(),
     }
 }
 
@@ -50,7 +52,13 @@ fn checks_every_minute_by_default() {
     let p = plan(&[(10.0, 300, false), (100.0, 0, true)], 600, HealthSettings::default());
     assert_eq!(p.start().cursor.wait_seconds, 60);
     assert_eq!(p.cursor(1).wait_seconds, 60, "the lock-in too");
-    let first = Progress { cursor: p.cursor(0), decision: Decision::Advance, verdict: None, steps: Vec::new() };
+    let first = Progress {
+        cursor: p.cursor(0),
+        decision: Decision::Advance,
+        verdict: None,
+        steps: Vec::new(),
+        control: Default::default(),
+    };
     let next = decide(&p, &first, t(0), verdict(VerdictStatus::Healthy, 60), t(60));
     assert_eq!((next.decision, next.cursor.wait_seconds), (Decision::Wait, 60));
     let last = decide(&p, &first, t(0), verdict(VerdictStatus::Healthy, 270), t(270));
@@ -142,7 +150,13 @@ fn inconclusive_extends_then_follows_the_policy() {
 #[test]
 fn lock_in_ends_in_confirm() {
     let p = canary();
-    let promoting = Progress { cursor: p.cursor(1), decision: Decision::Advance, verdict: None, steps: Vec::new() };
+    let promoting = Progress {
+        cursor: p.cursor(1),
+        decision: Decision::Advance,
+        verdict: None,
+        steps: Vec::new(),
+        control: Default::default(),
+    };
     let early = decide(&p, &promoting, t(1000), verdict(VerdictStatus::Healthy, 1300), t(1300));
     assert_eq!((early.decision, early.cursor.wait_seconds), (Decision::Wait, 300));
     let done = decide(&p, &early, t(1000), verdict(VerdictStatus::Healthy, 1600), t(1600));

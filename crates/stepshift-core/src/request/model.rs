@@ -332,6 +332,10 @@ pub struct DeploymentRequest {
     /// How long an approval pause waits before it counts as rejected.
     #[serde(default = "default_approval_timeout_seconds")]
     pub approval_timeout_seconds: u64,
+    /// What a pause (`stepshift pause`) does when it runs out: roll back (the default)
+    /// or go on.
+    #[serde(default)]
+    pub pause_timeout: crate::control::PauseTimeout,
     /// Tests of the candidate before traffic, at every step and after promotion.
     #[serde(default, skip_serializing_if = "crate::hooks::Hooks::is_empty")]
     pub hooks: crate::hooks::Hooks,

@@ -109,6 +109,7 @@ pub(super) const REQUEST: Fields = &[
     optional("lock_in_seconds"),
     optional("keep_versions"),
     optional("approval_timeout_seconds"),
+    optional("pause_timeout"),
     object("hooks", HOOKS),
 ];
 

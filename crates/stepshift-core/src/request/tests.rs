@@ -593,6 +593,7 @@ fn every_field(targets: Targets) -> Value {
         lock_in_seconds: 300,
         keep_versions: Some(3),
         approval_timeout_seconds: 3600,
+        pause_timeout: crate::control::PauseTimeout::Resume,
         // Every field of a hook at every point, for the tables (validation would refuse
         // both kinds in one hook).
         hooks: {

@@ -107,6 +107,8 @@ pub async fn begin<P: RecordPorts>(
     }
     let router = routers::kind_of(&request.targets);
     let hooks = crate::hooks::plan(&request.hooks, &targets, &input.execution);
+    // The control record lives beside the first target's lock, which this execution holds.
+    let control = targets.first().map(|t| RecordKeys::of(&config.parameter_prefix, &t.identity()).control());
     let plan = Plan {
         execution: input.execution,
         started_at: input.started_at,
@@ -120,6 +122,8 @@ pub async fn begin<P: RecordPorts>(
         approval_timeout_seconds: request.approval_timeout_seconds,
         fast_path: None,
         hooks,
+        control,
+        pause_timeout: request.pause_timeout,
     };
     info!(execution = %plan.execution, targets = plan.targets.len(), steps = plan.steps.len(), "deployment planned");
     Ok(DeploymentState {

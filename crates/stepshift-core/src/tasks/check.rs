@@ -7,11 +7,12 @@ use tracing::info;
 use crate::compare::{
     BaselineRate, Budget, Comparison, MinutePair, TESTS_PER_TARGET, TestSettings, compare, pair_minutes,
 };
+use crate::control;
 use crate::deployment::{Decision, Plan, PlannedTarget, Progress, Traffic, decide};
 use crate::error::TaskError;
 use crate::judge::{TargetSample, VersionSample, Window, judge};
 use crate::outcomes::OutcomeSource;
-use crate::ports::{AlarmSource, MinuteCounts, VersionMetrics};
+use crate::ports::{AlarmSource, MinuteCounts, ParameterStore, VersionMetrics};
 use crate::routers::{self, ObservePorts, Observed, Side};
 use crate::time::{Clock, Timestamp};
 
@@ -55,7 +56,7 @@ pub struct CheckInput {
 /// its tests. Those tests can only add a failure: the fast path rolls back, never
 /// promotes. When it cannot be read, the check goes on without it and says so in the
 /// verdict's notes.
-pub async fn check<P: ObservePorts + AlarmSource + OutcomeSource + Clock>(
+pub async fn check<P: ObservePorts + AlarmSource + OutcomeSource + ParameterStore + Clock>(
     ports: &P,
     input: CheckInput,
 ) -> Result<Progress, TaskError> {
@@ -64,8 +65,8 @@ pub async fn check<P: ObservePorts + AlarmSource + OutcomeSource + Clock>(
         TaskError::InvalidTaskInput("check-health: traffic.step_started_at is null; no traffic was shifted yet".into())
     })?;
     let cursor = &progress.cursor;
-    if cursor.promote && plan.lock_in_seconds == 0 {
-        // No lock-in window was asked for: nothing to watch after promotion.
+    if cursor.promote && (plan.lock_in_seconds == 0 || progress.control.skip_lock_in) {
+        // No lock-in window was asked for (or a person skipped it): nothing to watch.
         return Ok(Progress { decision: Decision::Confirm, ..progress });
     }
     let now = ports.now();
@@ -90,7 +91,17 @@ pub async fn check<P: ObservePorts + AlarmSource + OutcomeSource + Clock>(
     let mut verdict = judge(&plan.health, samples, alarms, step, now);
     verdict.notes = notes;
     info!(step = cursor.index, status = ?verdict.status, reasons = ?verdict.reasons, "health checked");
-    Ok(decide(&plan, &progress, started, verdict, now))
+    let decided = decide(&plan, &progress, started, verdict, now);
+    // The command is read after the metrics, so that one given during the check counts.
+    let command = match &plan.control {
+        Some(name) => control::read(ports, name, &plan.execution).await?,
+        None => None,
+    };
+    let next = control::apply(&plan, &progress, decided, command, now);
+    if let Some(note) = &next.control.note {
+        info!(step = cursor.index, note, "command applied");
+    }
+    Ok(next)
 }
 
 /// What every target of one check shares.

@@ -412,6 +412,8 @@ mod tests {
             approval_timeout_seconds: 3600,
             fast_path: None,
             hooks: Default::default(),
+            control: None,
+            pause_timeout: Default::default(),
         }
     }
 

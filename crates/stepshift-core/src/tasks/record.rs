@@ -273,8 +273,16 @@ pub fn rollback_reason(plan: &Plan, progress: &Progress, failure: Option<&Caught
             Some(name @ (ErrorName::AliasDrift | ErrorName::RecordDrift)) => (name.to_string(), f.message()),
             // The hooks' sentence names the point and each failed hook.
             Some(ErrorName::HookFailed) => (ErrorName::HookFailed.to_string(), f.message()),
+            // `stepshift abort` at an approval pause fails its task token.
+            Some(ErrorName::Aborted) => (
+                ErrorName::Aborted.to_string(),
+                format!("aborted at {step} while it waited for approval: {}", f.message()),
+            ),
             _ => (f.error.clone(), format!("a task failed at {step}: {}: {}", f.error, f.message())),
         };
+    }
+    if let Some(commanded) = crate::control::rollback_reason(&progress.control, &step) {
+        return commanded;
     }
     match &progress.verdict {
         Some(v) if v.status == VerdictStatus::Unhealthy => (

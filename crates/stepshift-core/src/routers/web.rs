@@ -628,7 +628,8 @@ mod tests {
             let aws = account();
             aws.set_web_update_seconds(20);
             let targets = vec![planned(&aws).await];
-            let input = ShiftInput { targets: targets.clone(), traffic: start(), cursor: cursor(10.0) };
+            let input =
+                ShiftInput { targets: targets.clone(), traffic: start(), cursor: cursor(10.0), execution: None };
             let traffic = traffic::shift(&aws, input).await.unwrap();
             assert_eq!(traffic.pending_changes.len(), 1, "the update is asynchronous");
             assert_eq!(aws.web_serving("orders-web", "live").unwrap(), single("rev-1"));
@@ -638,13 +639,20 @@ mod tests {
 
             // A retried shift finds its own weights and writes nothing.
             let writes = aws.writes();
-            let input = ShiftInput { targets: targets.clone(), traffic: traffic.clone(), cursor: cursor(10.0) };
+            let input = ShiftInput {
+                targets: targets.clone(),
+                traffic: traffic.clone(),
+                cursor: cursor(10.0),
+                execution: None,
+            };
             traffic::shift(&aws, input).await.unwrap();
             assert_eq!(aws.writes(), writes);
 
-            let input = ShiftInput { targets: targets.clone(), traffic, cursor: cursor(50.0) };
+            let input = ShiftInput { targets: targets.clone(), traffic, cursor: cursor(50.0), execution: None };
             let traffic = settle(&aws, &targets, traffic::shift(&aws, input).await.unwrap()).await;
-            let traffic = traffic::promote(&aws, TargetsInput { targets: targets.clone(), traffic }).await.unwrap();
+            let traffic = traffic::promote(&aws, TargetsInput { targets: targets.clone(), traffic, execution: None })
+                .await
+                .unwrap();
             assert_eq!(traffic.weight_percent, 100.0);
             aws.advance(20);
             assert_eq!(aws.web_serving("orders-web", "live").unwrap(), single("rev-2"));
@@ -654,10 +662,16 @@ mod tests {
         async fn someone_elses_weights_are_drift_and_a_rollback_leaves_them_alone() {
             let aws = account();
             let targets = vec![planned(&aws).await];
-            let input = ShiftInput { targets: targets.clone(), traffic: start(), cursor: cursor(10.0) };
+            let input =
+                ShiftInput { targets: targets.clone(), traffic: start(), cursor: cursor(10.0), execution: None };
             let traffic = settle(&aws, &targets, traffic::shift(&aws, input).await.unwrap()).await;
             aws.put_web_weights("orders-web", "live", split("rev-1", "rev-2", 30.0));
-            let input = ShiftInput { targets: targets.clone(), traffic: traffic.clone(), cursor: cursor(50.0) };
+            let input = ShiftInput {
+                targets: targets.clone(),
+                traffic: traffic.clone(),
+                cursor: cursor(50.0),
+                execution: None,
+            };
             let e = traffic::shift(&aws, input).await.unwrap_err();
             assert_eq!(e.name(), "EndpointDrift");
             assert!(
@@ -665,15 +679,18 @@ mod tests {
                 "{e}"
             );
             // Its own two revisions at any weights are still stepshift's to restore.
-            let report = traffic::rollback(&aws, TargetsInput { targets: targets.clone(), traffic: traffic.clone() })
-                .await
-                .unwrap();
+            let report = traffic::rollback(
+                &aws,
+                TargetsInput { targets: targets.clone(), traffic: traffic.clone(), execution: None },
+            )
+            .await
+            .unwrap();
             assert_eq!(report.targets[0].action, RollbackAction::Restored);
             assert_eq!(aws.web_serving("orders-web", "live").unwrap(), single("rev-1"));
             // A third revision is someone else's release.
             aws.add_web_revisions("orders-web", &["rev-4"], RevisionState::Active);
             aws.put_web_weights("orders-web", "live", single("rev-4"));
-            let report = traffic::rollback(&aws, TargetsInput { targets, traffic }).await.unwrap();
+            let report = traffic::rollback(&aws, TargetsInput { targets, traffic, execution: None }).await.unwrap();
             assert_eq!(report.targets[0].action, RollbackAction::LeftAlone);
             assert_eq!(report.targets[0].now.as_deref(), Some("rev-4 (100%)"));
             assert_eq!(aws.web_serving("orders-web", "live").unwrap(), single("rev-4"));
@@ -684,7 +701,8 @@ mod tests {
             let aws = account();
             let targets = vec![planned(&aws).await];
             aws.fail_next_web_update("not enough capacity in us-east-1");
-            let input = ShiftInput { targets: targets.clone(), traffic: start(), cursor: cursor(10.0) };
+            let input =
+                ShiftInput { targets: targets.clone(), traffic: start(), cursor: cursor(10.0), execution: None };
             let mut traffic = traffic::shift(&aws, input).await.unwrap();
             let mut last = None;
             for _ in 0..3 {

@@ -28,9 +28,12 @@ pub struct ShiftInput {
     pub traffic: Traffic,
     /// `$.progress.cursor`: the step to shift to.
     pub cursor: Cursor,
+    /// `$$.Execution.Id`, for the lifecycle events.
+    #[serde(default)]
+    pub execution: Option<String>,
 }
 
-/// Input of "Promote" and "Roll back".
+/// Input of "Promote".
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetsInput {
@@ -38,6 +41,39 @@ pub struct TargetsInput {
     pub targets: Vec<PlannedTarget>,
     /// `$.traffic`.
     pub traffic: Traffic,
+    /// `$$.Execution.Id`, for the lifecycle events.
+    #[serde(default)]
+    pub execution: Option<String>,
+}
+
+/// Input of "Roll back": the targets and traffic, and what the lifecycle event needs to
+/// say why ([`crate::tasks::record::rollback_reason`]).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackInput {
+    /// `$.plan.targets`.
+    pub targets: Vec<PlannedTarget>,
+    /// `$.traffic`.
+    pub traffic: Traffic,
+    /// `$$.Execution.Id`.
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// `$.plan`.
+    #[serde(default)]
+    pub plan: Option<crate::deployment::Plan>,
+    /// `$.progress`.
+    #[serde(default)]
+    pub progress: Option<crate::deployment::Progress>,
+    /// `$.failure`: the caught error that led here, if any.
+    #[serde(default)]
+    pub failure: Option<crate::tasks::CaughtError>,
+}
+
+impl RollbackInput {
+    /// What the rollback itself needs.
+    pub fn targets(&self) -> TargetsInput {
+        TargetsInput { targets: self.targets.clone(), traffic: self.traffic.clone(), execution: self.execution.clone() }
+    }
 }
 
 /// Input of "Check sync".
@@ -91,7 +127,7 @@ pub struct RollbackReport {
 /// Shifts every target to the cursor's weight. Changes that take effect later are left
 /// in `pending_changes` for "Check sync".
 pub async fn shift<P: MovePorts>(ports: &P, input: ShiftInput) -> Result<Traffic, TaskError> {
-    let ShiftInput { targets, mut traffic, cursor } = input;
+    let ShiftInput { targets, mut traffic, cursor, .. } = input;
     let w = cursor.weight_percent;
     if !(w > 0.0 && w < 100.0) {
         return Err(TaskError::InvalidTaskInput(format!(
@@ -138,7 +174,7 @@ pub async fn sync<P: MovePorts>(ports: &P, input: SyncInput) -> Result<Traffic, 
 /// Gives every target's candidate all traffic, in its router's final shape (an alias
 /// without a routing configuration, a simple record for green, one revision at 100).
 pub async fn promote<P: MovePorts>(ports: &P, input: TargetsInput) -> Result<Traffic, TaskError> {
-    let TargetsInput { targets, mut traffic } = input;
+    let TargetsInput { targets, mut traffic, .. } = input;
     routers::promote(ports, &targets, &mut traffic).await?;
     // The lock-in does not wait for a promotion to sync: its first checks read minutes
     // from before it anyway (the metric lag), and a rollback restores from any state.

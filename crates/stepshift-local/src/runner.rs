@@ -94,6 +94,17 @@ pub enum Action {
         /// The log group, e.g. `/aws/lambda/orders`.
         log_group: String,
     },
+    /// A person gives the running deployment a command (`stepshift abort`, `promote`,
+    /// `pause`, `resume`): the simulation writes the control record as the CLI does,
+    /// or, at an approval pause, answers the pause as the CLI does
+    /// ([`Simulation::answer`]).
+    Command {
+        /// What is asked.
+        command: stepshift_core::control::Action,
+        /// Why.
+        #[serde(default)]
+        reason: Option<String>,
+    },
     /// Someone sets a Web Function endpoint's weights by hand (drift).
     SetWebWeights {
         /// The Web Function.
@@ -252,9 +263,17 @@ pub struct LocalEnvironment {
     pub check_override: Option<CheckOverride>,
     /// The functions validation hooks invoke, and every invocation they made.
     pub hooks: crate::hooks::HookFunctions,
+    /// The commands given to the deployment (written to its control record, or
+    /// answered at an approval pause), in order.
+    pub commands: Vec<stepshift_core::control::Command>,
+    /// The running deployment's control record and execution, once Begin planned them.
+    control: Option<(String, String)>,
     actions: Vec<TimedAction>,
     origin: Timestamp,
 }
+
+/// Who gives the simulation's commands.
+pub const SIMULATED_OPERATOR: &str = "arn:aws:iam::000000000000:user/simulated-operator";
 
 impl LocalEnvironment {
     /// The environment of `scenario`.
@@ -284,8 +303,55 @@ impl LocalEnvironment {
             task_faults: Vec::new(),
             check_override: None,
             hooks,
+            commands: Vec::new(),
+            control: None,
             actions,
             origin: scenario.start,
+        }
+    }
+
+    /// The command `action` (with `reason`) as the CLI would write it at `now`, for the
+    /// running deployment; `None` before Begin planned one.
+    fn command(
+        &self,
+        action: stepshift_core::control::Action,
+        reason: Option<String>,
+        now: Timestamp,
+    ) -> Option<(String, stepshift_core::control::Command)> {
+        let (name, execution) = self.control.clone()?;
+        let seq = self.commands.iter().filter(|c| c.execution == execution).count() as u64 + 1;
+        let by = SIMULATED_OPERATOR.to_owned();
+        Some((name, stepshift_core::control::Command { seq, execution, action, by, reason, at: now }))
+    }
+
+    /// Writes a command into the running deployment's control record.
+    fn give(&mut self, action: stepshift_core::control::Action, reason: Option<String>, now: Timestamp) {
+        let Some((name, command)) = self.command(action, reason, now) else { return };
+        let value = serde_json::to_string(&command).unwrap_or_default();
+        let _ = block_on(stepshift_core::ports::ParameterStore::put(&self.aws.aws, &name, &value));
+        self.commands.push(command);
+    }
+
+    /// Takes the first scripted command due at or before `until`, with its time.
+    fn take_command(
+        &mut self,
+        until: Timestamp,
+    ) -> Option<(Timestamp, stepshift_core::control::Action, Option<String>)> {
+        let i = self.actions.iter().position(|a| {
+            matches!(a.action, Action::Command { .. }) && self.origin.plus_secs(a.after_seconds as i64) <= until
+        })?;
+        let TimedAction { after_seconds, action } = self.actions.remove(i);
+        let Action::Command { command, reason } = action else { return None };
+        Some((self.origin.plus_secs(after_seconds as i64), command, reason))
+    }
+
+    /// Remembers the control record Begin planned, from its output.
+    fn planned(&mut self, function: &str, output: &Value) {
+        let plan = &output["plan"];
+        if function == "stepshift-record-version"
+            && let (Some(name), Some(execution)) = (plan["control"].as_str(), plan["execution"].as_str())
+        {
+            self.control = Some((name.to_owned(), execution.to_owned()));
         }
     }
 
@@ -346,6 +412,9 @@ impl Environment for LocalEnvironment {
         }
         let _ = self.aws.aws.take_crash();
         let result = self.call_handler(&function, call.input.clone());
+        if let Ok(output) = &result {
+            self.planned(&function, output);
+        }
         if self.aws.aws.take_crash() {
             // What the handler did after the crash never happened in a real process: the
             // simulated AWS refused every call after it.
@@ -380,6 +449,7 @@ impl Environment for LocalEnvironment {
                     self.aws.generate();
                     self.aws.aws.put_web_weights(&function, &endpoint, weights);
                 }
+                Action::Command { command, reason } => self.give(command, reason, now),
                 Action::RemoveLogFilters { log_group } => {
                     self.aws.generate();
                     for name in self.aws.aws.subscription_filters(&log_group) {
@@ -490,10 +560,23 @@ impl Simulation {
     /// Answers the pause `exec` waits in with the scenario's next answer (approve after
     /// 60 s when the answers run out). Call [`Execution::run`] afterwards.
     pub fn answer(&mut self, exec: &mut Execution) {
-        let Status::Waiting { token, .. } = exec.status().clone() else { return };
+        let Status::Waiting { token, deadline, .. } = exec.status().clone() else { return };
         let answer =
             if self.answers.is_empty() { Answer::Approve { after_seconds: 60 } } else { self.answers.remove(0) };
         let waiting = |exec: &Execution| matches!(exec.status(), Status::Waiting { token: t, .. } if *t == token);
+        // A command given during the pause is answered as the CLI answers it.
+        let answered_at = match &answer {
+            Answer::Approve { after_seconds } | Answer::Reject { after_seconds, .. } => {
+                exec.now().plus_secs(*after_seconds as i64)
+            }
+            Answer::Ignore => deadline.unwrap_or(exec.now()),
+        };
+        if let Some((at, command, reason)) = self.env.take_command(answered_at) {
+            exec.advance(at.secs_since(exec.now()).max(0), &mut self.env);
+            if waiting(exec) && self.command_at_approval(exec, &token, command, reason) {
+                return;
+            }
+        }
         match answer {
             Answer::Approve { after_seconds } => {
                 exec.advance(after_seconds as i64, &mut self.env);
@@ -509,6 +592,35 @@ impl Simulation {
                 }
             }
             Answer::Ignore => exec.advance(400 * 24 * 3600, &mut self.env),
+        }
+    }
+
+    /// Answers an approval pause with a person's command, as `stepshift` does: an abort
+    /// fails the pause ([`ErrorName::Aborted`]); a promotion is written to the control
+    /// record and approves the pause. Pause and resume are refused there (the CLI exits
+    /// 1); returns whether the pause was answered.
+    fn command_at_approval(
+        &mut self,
+        exec: &mut Execution,
+        token: &str,
+        command: stepshift_core::control::Action,
+        reason: Option<String>,
+    ) -> bool {
+        use stepshift_core::control::Action as Command;
+        let now = exec.now();
+        match command {
+            Command::Abort => {
+                let Some((_, c)) = self.env.command(Command::Abort, reason, now) else { return false };
+                let cause = format!("by {}: {}", c.by, c.reason.as_deref().unwrap_or("no reason given"));
+                self.env.commands.push(c);
+                exec.send_task_failure(token, ErrorName::Aborted.as_str(), &cause, &mut self.env).is_ok()
+            }
+            promote @ Command::Promote { .. } => {
+                self.env.give(promote, reason, now);
+                exec.send_task_success(token, json!({"approved_by": SIMULATED_OPERATOR, "comment": "promote now"}))
+                    .is_ok()
+            }
+            Command::Pause { .. } | Command::Resume => false,
         }
     }
 

@@ -138,6 +138,10 @@ pub struct Released {
     /// Things that went wrong without stopping the release (such as a version that could not be pruned).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The commands people gave the deployment (`stepshift promote`, `pause`, ...), in
+    /// order, with who and why ([`crate::control`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<crate::control::Command>,
 }
 
 /// Everything "record-version" calls: Begin's reads (aliases, records, versions, alarms,
@@ -461,6 +465,7 @@ pub async fn confirmed<P: ParameterStore + VersionCatalog + Clock>(
         targets: released,
         steps: progress.steps,
         warnings,
+        commands: progress.control.log,
     })
 }
 

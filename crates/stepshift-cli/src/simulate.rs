@@ -20,7 +20,7 @@ use stepshift_core::routers::route53::CLOUDFRONT_ZONE;
 use stepshift_core::{State, Timestamp, percent_text};
 use stepshift_local::asl::{Execution, Status};
 use stepshift_local::hooks::HookBehaviour;
-use stepshift_local::runner::TimedAction;
+use stepshift_local::runner::{Action, TimedAction};
 use stepshift_local::scenario::Played;
 use stepshift_local::scenario::{WEB_ALARM, web_request};
 use stepshift_local::sim::{Behavior, Change, ScheduledAlarm, VersionModel};
@@ -110,6 +110,8 @@ pub struct SimulateArgs {
     /// (a Lambda alias release), or a simulated test function `simulated-test`.
     #[arg(long, value_enum, value_name = "OUTCOME")]
     pub hook: Option<HookMode>,
+    #[command(flatten)]
+    pub commands: CommandArgs,
     /// Seed of the simulation.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -119,6 +121,59 @@ pub struct SimulateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Format,
+}
+
+/// A person's commands during the simulated deployment, as `stepshift abort`,
+/// `promote`, `pause` and `resume` give them, at times counted from the start.
+#[derive(Debug, clap::Args)]
+pub struct CommandArgs {
+    /// `stepshift abort` this long into the deployment.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub abort_after: Option<Duration>,
+    /// `stepshift promote` this long into the deployment.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub promote_after: Option<Duration>,
+    /// With --promote-after: `--skip-lock-in` too.
+    #[arg(long, requires = "promote_after")]
+    pub skip_lock_in: bool,
+    /// `stepshift pause` this long into the deployment.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub pause_after: Option<Duration>,
+    /// With --pause-after: how long the pause lasts (default: the request's
+    /// approval_timeout_seconds); what happens then is the request's pause_timeout.
+    #[arg(long = "pause-for", value_parser = humantime::parse_duration, value_name = "DURATION", requires = "pause_after")]
+    pub pause_for: Option<Duration>,
+    /// `stepshift resume` this long into the deployment.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub resume_after: Option<Duration>,
+}
+
+impl CommandArgs {
+    /// The scripted commands, for a deployment starting at `start` whose request waits
+    /// `approval_timeout` at an approval.
+    fn actions(&self, start: Timestamp, approval_timeout: u64) -> Vec<TimedAction> {
+        use stepshift_core::control::Action as Command;
+        let secs = |d: &Duration| d.as_secs();
+        let said = |reason: &str| Some(format!("simulated: {reason}"));
+        let mut actions = Vec::new();
+        let mut give = |after: &Option<Duration>, command: Command, reason: &str| {
+            if let Some(after) = after {
+                actions.push(TimedAction {
+                    after_seconds: secs(after),
+                    action: Action::Command { command, reason: said(reason) },
+                });
+            }
+        };
+        give(&self.abort_after, Command::Abort, "--abort-after");
+        give(&self.promote_after, Command::Promote { skip_lock_in: self.skip_lock_in }, "--promote-after");
+        if let Some(after) = &self.pause_after {
+            let lasts = self.pause_for.as_ref().map_or(approval_timeout, secs);
+            let until = start.plus_secs((secs(after) + lasts) as i64);
+            give(&self.pause_after, Command::Pause { until }, "--pause-after");
+        }
+        give(&self.resume_after, Command::Resume, "--resume-after");
+        actions
+    }
 }
 
 /// The traffic router a simulated release goes through, as the flags choose it: the one
@@ -325,6 +380,7 @@ pub fn setup(args: &SimulateArgs) -> Result<Setup, CliError> {
     if args.scenario == Preset::Drift {
         scenario.actions = vec![TimedAction { after_seconds: 180, action: drift }];
     }
+    scenario.actions.extend(args.commands.actions(scenario.start, request.approval_timeout_seconds));
     // The simulated account holds the test functions the hooks name, and they pass
     // (a candidate version invoked by a hook passes unscripted).
     for point in Point::ALL {

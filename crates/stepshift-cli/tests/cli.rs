@@ -456,3 +456,23 @@ fn simulate_models_a_hook_before_traffic_that_passes_fails_or_hangs() {
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("simulated hook"), "{text}");
 }
+
+#[test]
+fn simulated_commands_abort_promote_and_pause_the_deployment() {
+    let (status, doc) = simulate(&["--abort-after", "3m"]);
+    assert_eq!((status, doc["error"].as_str()), (Some(1), Some("Aborted")), "{doc}");
+    assert!(doc["cause"].as_str().unwrap().contains("simulated: --abort-after"), "{doc}");
+
+    let (status, doc) = simulate(&["--strategy", "linear-10-every-1m", "--promote-after", "2m", "--skip-lock-in"]);
+    assert_eq!((status, doc["verdict"].as_str()), (Some(0), Some("promoted")), "{doc}");
+    assert!(doc["duration_seconds"].as_i64().unwrap() < 4 * 60, "promoted early, no lock-in: {doc}");
+
+    let (status, doc) = simulate(&["--pause-after", "2m", "--pause-for", "20m"]);
+    assert_eq!((status, doc["error"].as_str()), (Some(1), Some("PauseTimedOut")), "{doc}");
+    let (status, doc) = simulate(&["--pause-after", "2m", "--pause-for", "20m", "--resume-after", "8m"]);
+    assert_eq!((status, doc["verdict"].as_str()), (Some(0), Some("promoted")), "{doc}");
+
+    // --pause-for and --skip-lock-in need their command.
+    let out = stepshift().args(["simulate", "--pause-for", "5m"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -28,6 +28,7 @@ fn every_deployment_ends_cleanly_under_random_faults() {
     assert!(report.outcomes.len() >= 4, "a variety of endings: {:?}", report.outcomes);
     assert!(report.faults_injected.keys().any(|k| k.starts_with("crash")), "{:?}", report.faults_injected);
     assert!(report.outcomes.contains_key("HookFailed"), "some validation hooks failed: {:?}", report.outcomes);
+    assert!(report.outcomes.contains_key("Aborted"), "some deployments were aborted: {:?}", report.outcomes);
 }
 
 #[test]

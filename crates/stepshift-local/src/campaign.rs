@@ -227,7 +227,32 @@ pub fn setup(seed: u64) -> Setup {
         });
     }
     add_hooks(seed, &mut scenario, &mut request);
+    add_commands(seed, &mut scenario);
     Setup { scenario, request, faults, task_faults, drift }
+}
+
+/// Gives a third of the deployments one to three random commands (`stepshift abort`,
+/// `promote`, `pause`, `resume`) at random times, from their own stream of draws: some
+/// land mid-bake, some at an approval pause, in the lock-in, during a rollback, or
+/// after the end (never given, as the CLI refuses them).
+fn add_commands(seed: u64, scenario: &mut Scenario) {
+    use stepshift_core::control::Action as Command;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636f_6d6d_616e_6473);
+    if !rng.random_bool(0.3) {
+        return;
+    }
+    for _ in 0..rng.random_range(1..=3) {
+        let after_seconds = rng.random_range(5..1200);
+        let command = match rng.random_range(0..4) {
+            0 => Command::Abort,
+            1 => Command::Promote { skip_lock_in: rng.random_bool(0.5) },
+            2 => Command::Pause { until: scenario.start.plus_secs((after_seconds + rng.random_range(30..900)) as i64) },
+            _ => Command::Resume,
+        };
+        let action = Action::Command { command, reason: Some("campaign".into()) };
+        scenario.actions.push(TimedAction { after_seconds, action });
+    }
+    scenario.actions.sort_by_key(|a| a.after_seconds);
 }
 
 /// The hook function of the campaign's deployments.
@@ -334,6 +359,9 @@ fn check(sim: &Simulation, setup: &Setup, o: &Outcome, broken: &mut Vec<String>)
         }
         if let Some(lock) = param("lock") {
             broken.push(format!("{name}:live is still locked: {lock}"));
+        }
+        if let Some(command) = param(stepshift_core::control::LEAF) {
+            broken.push(format!("{name}:live still has a control record: {command}"));
         }
         let versions = sim.env.aws.aws.versions(name);
         for leaf in ["current-version", "previous-version", "last-known-good-version"] {

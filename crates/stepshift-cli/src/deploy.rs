@@ -1,5 +1,5 @@
 //! `deploy`, `watch`, `status`, `approve` and `reject`: the commands that talk to the
-//! state machine.
+//! state machine. (`abort`, `promote`, `pause`, `resume` and `retry` are in `control`.)
 
 use std::time::{Duration, Instant};
 
@@ -200,6 +200,7 @@ pub async fn status(execution: &str, target: &Target, format: Format) -> Result<
 
 /// `status --output json`.
 fn status_document(arn: &str, info: &ExecutionInfo, view: &View) -> serde_json::Value {
+    let control = view.progress.as_ref().map(|p| &p.control).filter(|c| !c.is_empty());
     json!({
         "execution": arn,
         "status": info.status,
@@ -208,6 +209,8 @@ fn status_document(arn: &str, info: &ExecutionInfo, view: &View) -> serde_json::
         "weight_percent": view.traffic.as_ref().map(|t| t.weight_percent),
         "last_verdict": view.progress.as_ref().and_then(|p| p.verdict.as_ref()),
         "pending_approval": view.pending_approval.as_ref().map(|p| json!({"since": p.since, "token": p.token})),
+        "paused": control.and_then(|c| c.paused.as_ref()).filter(|_| !info.ended()),
+        "control": control,
         "hooks": view.hooks,
         "error": info.error,
         "cause": info.cause,
@@ -251,6 +254,16 @@ fn status_lines(arn: &str, info: &ExecutionInfo, view: &View) -> Vec<String> {
     }
     for line in crate::hooks::summary_lines(&view.hooks) {
         lines.push(format!("tests      {}", line.trim_start_matches("tests ")));
+    }
+    if let Some(control) = view.progress.as_ref().map(|p| &p.control) {
+        if let Some(p) = control.paused.as_ref().filter(|_| !info.ended()) {
+            lines.push(format!("paused     by {} until {}: stepshift resume {arn}", p.command.by, p.until));
+        }
+        if let Some(note) = &control.note {
+            lines.push(format!("command    {note}"));
+        } else if let Some(last) = control.log.last() {
+            lines.push(format!("command    {} (command {}, given at {})", last.describe(), last.seq, last.at));
+        }
     }
     if view.pending_approval.is_some() {
         lines.push(format!("waiting    for approval: stepshift approve {arn}  |  stepshift reject {arn} --reason ..."));
@@ -329,6 +342,8 @@ mod tests {
             output: None,
             error: Some("HookFailed".into()),
             cause: Some("Rolled back orders:live: the tests at step 2 failed".into()),
+            state_machine: "arn:aws:states:us-east-1:1:stateMachine:sm".into(),
+            input: None,
         }
     }
 
@@ -353,6 +368,59 @@ mod tests {
             status.iter().any(|l| l.starts_with("tests      at step 2: FAILED: smoke: Error: boom; load: ")),
             "{status:?}"
         );
+    }
+
+    /// A deployment held by `stepshift pause` (command 2), whose check just applied it.
+    fn paused() -> View {
+        let mut progress = crate::hooks::fixtures::progress(1, 0, "wait");
+        let pause = json!({"seq": 2, "execution": "arn", "action": {"command": "pause", "until": "2026-11-30T12:00:00Z"},
+            "by": "arn:aws:iam::1:user/ana", "reason": "ticket 42", "at": "2026-11-30T11:00:00Z"});
+        progress["control"] = json!({
+            "applied": 2,
+            "log": [pause],
+            "paused": {"command": pause, "since": "2026-11-30T11:01:00Z", "until": "2026-11-30T12:00:00Z"},
+            "note": "pause by arn:aws:iam::1:user/ana (\"ticket 42\"): holding until 2026-11-30T12:00:00Z",
+        });
+        View { progress: Some(serde_json::from_value(progress).unwrap()), ..View::default() }
+    }
+
+    fn running() -> ExecutionInfo {
+        ExecutionInfo { status: "RUNNING".into(), error: None, cause: None, ..failed() }
+    }
+
+    #[test]
+    fn status_shows_a_pause_under_way_and_the_last_command() {
+        let view = paused();
+        let lines = status_lines("arn", &running(), &view);
+        assert!(
+            lines.contains(
+                &"paused     by arn:aws:iam::1:user/ana until 2026-11-30T12:00:00Z: stepshift resume arn".to_owned()
+            ),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(
+                &"command    pause by arn:aws:iam::1:user/ana (\"ticket 42\"): holding until 2026-11-30T12:00:00Z"
+                    .to_owned()
+            ),
+            "{lines:?}"
+        );
+        let doc = status_document("arn", &running(), &view);
+        assert_eq!(doc["paused"]["until"], "2026-11-30T12:00:00Z");
+        assert_eq!(doc["control"]["applied"], 2);
+        // The next check clears the note: the last command stays in view. An ended
+        // deployment is paused no more.
+        let mut later = view.clone();
+        later.progress.as_mut().unwrap().control.note = None;
+        let lines = status_lines("arn", &failed(), &later);
+        assert!(!lines.iter().any(|l| l.starts_with("paused")), "{lines:?}");
+        assert!(
+            lines.contains(&"command    pause by arn:aws:iam::1:user/ana (\"ticket 42\") (command 2, given at 2026-11-30T11:00:00Z)".to_owned()),
+            "{lines:?}"
+        );
+        assert_eq!(status_document("arn", &failed(), &later)["paused"], serde_json::Value::Null);
+        // Nothing commanded: no control in the document.
+        assert_eq!(status_document("arn", &running(), &View::default())["control"], serde_json::Value::Null);
     }
 
     #[test]

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "aws")]
+mod control;
+#[cfg(feature = "aws")]
 mod deploy;
 mod error;
 mod hooks;
@@ -92,6 +94,60 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Abort a running deployment: it rolls back at its next health check (at an
+    /// approval pause: at once).
+    #[cfg(feature = "aws")]
+    Abort {
+        /// Execution ARN, or its name with --state-machine/--stack.
+        execution: String,
+        #[command(flatten)]
+        target: sfn::Target,
+        /// Why (kept in the deployment's history and its cause).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Promote a running deployment now: its next health check skips the remaining steps.
+    #[cfg(feature = "aws")]
+    Promote {
+        /// Execution ARN, or its name with --state-machine/--stack.
+        execution: String,
+        #[command(flatten)]
+        target: sfn::Target,
+        /// Confirm without the lock-in watch (or end a lock-in under way).
+        #[arg(long)]
+        skip_lock_in: bool,
+        /// Why (kept in the deployment's history).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Hold a running deployment at its step; the health checks go on.
+    #[cfg(feature = "aws")]
+    Pause {
+        /// Execution ARN, or its name with --state-machine/--stack.
+        execution: String,
+        #[command(flatten)]
+        target: sfn::Target,
+        /// How long, e.g. 30m, 2h, 90s (default: the deployment's approval timeout).
+        #[arg(long = "for", value_name = "DURATION", value_parser = control::pause_duration, allow_hyphen_values = true)]
+        hold: Option<std::time::Duration>,
+        /// Why (kept in the deployment's history).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// End a pause: the deployment goes on from its step.
+    #[cfg(feature = "aws")]
+    Resume {
+        /// Execution ARN, or its name with --state-machine/--stack.
+        execution: String,
+        #[command(flatten)]
+        target: sfn::Target,
+        /// Why (kept in the deployment's history).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Start a failed deployment again with the same request (with --wait: follow it).
+    #[cfg(feature = "aws")]
+    Retry(Box<control::RetryArgs>),
     /// Roll an alias back by hand (default: to its last-known-good version).
     #[cfg(feature = "aws")]
     Rollback {
@@ -156,6 +212,19 @@ async fn run_aws(command: Command) -> Result<(), CliError> {
         Command::Reject { execution, target, reason, token } => {
             deploy::answer(execution.as_deref().unwrap_or_default(), &target, token, Some(reason), None).await
         }
+        Command::Abort { execution, target, reason } => {
+            control::command(&execution, &target, control::Ask::Abort, Some(reason)).await
+        }
+        Command::Promote { execution, target, skip_lock_in, reason } => {
+            control::command(&execution, &target, control::Ask::Promote { skip_lock_in }, reason).await
+        }
+        Command::Pause { execution, target, hold, reason } => {
+            control::command(&execution, &target, control::Ask::Pause { hold }, reason).await
+        }
+        Command::Resume { execution, target, reason } => {
+            control::command(&execution, &target, control::Ask::Resume, reason).await
+        }
+        Command::Retry(args) => control::retry(*args).await,
         Command::Rollback { alias, to, force } => records::rollback(&alias, to, force).await,
         Command::Unlock { alias, force } => records::unlock(&alias, force).await,
         Command::History { alias, output } => records::history(&alias, output).await,

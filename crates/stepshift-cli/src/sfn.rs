@@ -1,5 +1,5 @@
 //! Step Functions, from the CLI's side: find the state machine, start executions, read
-//! their status and history, answer approval pauses.
+//! their status and history, answer approval pauses (or abort at one).
 
 use aws_config::SdkConfig;
 use aws_sdk_sfn::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
@@ -33,6 +33,10 @@ pub struct ExecutionInfo {
     pub error: Option<String>,
     /// Cause, when it failed.
     pub cause: Option<String>,
+    /// The state machine it runs on.
+    pub state_machine: String,
+    /// Its input (for `retry`).
+    pub input: Option<Value>,
 }
 
 impl ExecutionInfo {
@@ -181,6 +185,8 @@ impl Sfn {
             output: json(out.output()),
             error: out.error().map(str::to_owned),
             cause: out.cause().map(str::to_owned),
+            state_machine: out.state_machine_arn().to_owned(),
+            input: json(out.input()),
         })
     }
 
@@ -229,6 +235,29 @@ impl Sfn {
             .await
             .map_err(|e| aws_error("could not reject", e))?;
         Ok(())
+    }
+
+    /// Aborts a deployment at its approval pause: fails the task with
+    /// [`ErrorName::Aborted`], which rolls back (`stepshift abort`).
+    pub async fn abort(&self, token: &str, cause: &str) -> Result<(), CliError> {
+        self.sfn
+            .send_task_failure()
+            .task_token(token)
+            .error(ErrorName::Aborted.as_str())
+            .cause(cause)
+            .send()
+            .await
+            .map_err(|e| aws_error("could not abort", e))?;
+        Ok(())
+    }
+
+    /// Whether an execution of that ARN exists (so that a new one needs another name).
+    pub async fn exists(&self, execution: &str) -> Result<bool, CliError> {
+        match self.sfn.describe_execution().execution_arn(execution).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) => Ok(false),
+            Err(e) => Err(aws_error(execution, e)),
+        }
     }
 
     /// Whether an execution is still running (for stale-lock checks). An execution that

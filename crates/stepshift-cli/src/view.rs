@@ -257,54 +257,13 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
         }
         ("TaskStateExited", Some(State::CheckHealth | State::CheckTheStep)) => {
             let p: Progress = parse(out?, "progress")?;
-            let v = p.verdict.as_ref()?;
-            let at = before.progress.as_ref().map_or(&p.cursor, |b| &b.cursor);
-            let then = match p.decision {
-                Decision::Wait if p.cursor.extensions_used > at.extensions_used => {
-                    format!(" → baking {} s more (extension {})", p.cursor.wait_seconds, p.cursor.extensions_used)
-                }
-                Decision::Wait => {
-                    // A check in the middle of a bake: one short line, since there is one a minute.
-                    let mut compared: Vec<String> = v
-                        .targets
-                        .iter()
-                        .map(|t| format!("evidence {} against {}", t.evidence_label(), t.baseline_label()))
-                        .collect();
-                    if compared.is_empty() {
-                        // A target judged on its alarms only.
-                        compared = v
-                            .alarms
-                            .iter()
-                            .map(|a| {
-                                let state = a.state.map_or_else(
-                                    || "missing".to_owned(),
-                                    |s| {
-                                        serde_json::to_value(s)
-                                            .ok()
-                                            .and_then(|v| v.as_str().map(str::to_owned))
-                                            .unwrap_or_default()
-                                    },
-                                );
-                                format!("alarm {} {state}", a.name)
-                            })
-                            .collect();
-                    }
-                    let status = match v.status {
-                        VerdictStatus::Inconclusive => "not enough data yet",
-                        _ => "healthy so far",
-                    };
-                    return Some(format!(
-                        "Check at {}: {status} ({}) → again in {} s",
-                        step_label(plan, at.index, at.weight_percent),
-                        compared.join("; "),
-                        p.cursor.wait_seconds
-                    ));
-                }
-                Decision::RollBack => " → rolling back".to_owned(),
-                Decision::Confirm => " → lock-in passed".to_owned(),
-                Decision::Advance => String::new(),
-            };
-            Some(format!("Check at {}: {}{then}", step_label(plan, at.index, at.weight_percent), verdict_line(v)))
+            let line = check_line(&p, before)?;
+            // A person's command the check applied, or the pause it holds.
+            Some(match (&p.control.note, &p.control.paused) {
+                (Some(note), _) => format!("{line} · {note}"),
+                (None, Some(pause)) if p.decision == Decision::Wait => format!("{line} (paused until {})", pause.until),
+                _ => line,
+            })
         }
         ("TaskStateEntered", Some(State::AwaitApproval)) => {
             let cursor = before.progress.as_ref().map(|p| &p.cursor)?;
@@ -325,6 +284,11 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
             let why = match (failure, error.and_then(ErrorName::from_name)) {
                 (_, Some(ErrorName::ApprovalRejected)) => "the approval was rejected".to_owned(),
                 (_, Some(ErrorName::ApprovalTimedOut)) => "nobody answered the approval in time".to_owned(),
+                // `stepshift abort` at the approval pause: the cause is "by ARN: REASON".
+                (Some(f), Some(ErrorName::Aborted)) => match f["Cause"].as_str() {
+                    Some(cause) => format!("aborted {cause}"),
+                    None => "aborted".to_owned(),
+                },
                 // Its own line said which hooks failed, and why.
                 (_, Some(ErrorName::HookFailed)) => match before.hooks.last() {
                     Some(t) if t.point == Point::BeforeTraffic => {
@@ -337,7 +301,7 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
                 // A check in "Test the step" decided it; its line said why.
                 (_, Some(ErrorName::RollBackDecided)) => "the candidate did not pass its checks".to_owned(),
                 (Some(_), _) => format!("{} failed", error.unwrap_or("a task")),
-                (None, _) => "the candidate did not pass its checks".to_owned(),
+                (None, _) => commanded(before).unwrap_or_else(|| "the candidate did not pass its checks".to_owned()),
             };
             Some(format!("Rolling back: {why}"))
         }
@@ -360,6 +324,71 @@ pub fn narrate(item: &Item, before: &View, execution: &str) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Why a check decided to roll back, if a person's command decided it
+/// ([`stepshift_core::control`]).
+fn commanded(before: &View) -> Option<String> {
+    let control = &before.progress.as_ref()?.control;
+    if let Some(a) = &control.aborted {
+        let why = a.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or("no reason given");
+        return Some(format!("aborted by {} at {}: {why}", a.by, a.at));
+    }
+    let p = control.pause_expired.as_ref()?;
+    Some(format!("the {} ran out at {} without a resume", p.command.describe(), p.until))
+}
+
+/// The line of a health check's result, given the view before it.
+fn check_line(p: &Progress, before: &View) -> Option<String> {
+    let plan = before.plan.as_ref();
+    let v = p.verdict.as_ref()?;
+    let at = before.progress.as_ref().map_or(&p.cursor, |b| &b.cursor);
+    let then = match p.decision {
+        Decision::Wait if p.cursor.extensions_used > at.extensions_used => {
+            format!(" → baking {} s more (extension {})", p.cursor.wait_seconds, p.cursor.extensions_used)
+        }
+        Decision::Wait => {
+            // A check in the middle of a bake: one short line, since there is one a minute.
+            let mut compared: Vec<String> = v
+                .targets
+                .iter()
+                .map(|t| format!("evidence {} against {}", t.evidence_label(), t.baseline_label()))
+                .collect();
+            if compared.is_empty() {
+                // A target judged on its alarms only.
+                compared = v
+                    .alarms
+                    .iter()
+                    .map(|a| {
+                        let state = a.state.map_or_else(
+                            || "missing".to_owned(),
+                            |s| {
+                                serde_json::to_value(s)
+                                    .ok()
+                                    .and_then(|v| v.as_str().map(str::to_owned))
+                                    .unwrap_or_default()
+                            },
+                        );
+                        format!("alarm {} {state}", a.name)
+                    })
+                    .collect();
+            }
+            let status = match v.status {
+                VerdictStatus::Inconclusive => "not enough data yet",
+                _ => "healthy so far",
+            };
+            return Some(format!(
+                "Check at {}: {status} ({}) → again in {} s",
+                step_label(plan, at.index, at.weight_percent),
+                compared.join("; "),
+                p.cursor.wait_seconds
+            ));
+        }
+        Decision::RollBack => " → rolling back".to_owned(),
+        Decision::Confirm => " → lock-in passed".to_owned(),
+        Decision::Advance => String::new(),
+    };
+    Some(format!("Check at {}: {}{then}", step_label(plan, at.index, at.weight_percent), verdict_line(v)))
 }
 
 /// `text` with a capital first letter.
@@ -435,6 +464,36 @@ mod tests {
         assert_eq!(line(&entered), "Rolling back: States.Timeout failed");
         entered.input = Some(json!({"failure": null}));
         assert_eq!(line(&entered), "Rolling back: the candidate did not pass its checks");
+    }
+
+    #[test]
+    fn commands_are_narrated_with_who_and_why() {
+        // `stepshift abort` at an approval pause fails the task: its cause says who and why.
+        let mut entered = item("TaskStateEntered", Some(State::RollBack.as_str()));
+        entered.input =
+            Some(json!({"failure": {"Error": "Aborted", "Cause": "by arn:aws:iam::1:user/ana: bad release"}}));
+        let line = |i: &Item, v: &View| narrate(i, v, "arn").unwrap();
+        assert_eq!(line(&entered, &View::default()), "Rolling back: aborted by arn:aws:iam::1:user/ana: bad release");
+        // At a check: the check's line carries the note, the rollback the abort.
+        let abort = json!({"seq": 1, "execution": "arn", "action": {"command": "abort"}, "by": "arn:aws:iam::1:user/ana",
+            "reason": "bad release", "at": "2026-11-30T11:00:00Z"});
+        let mut progress = hooks::fixtures::progress(0, 0, "roll_back");
+        progress["verdict"] = json!({"status": "healthy", "reasons": ["fine"], "checked_at": "2026-11-30T11:01:00Z",
+            "window": {"start": "2026-11-30T11:00:00Z", "end": "2026-11-30T11:01:00Z"}, "targets": [], "alarms": [], "notes": []});
+        progress["control"] = json!({"applied": 1, "log": [abort], "aborted": abort,
+            "note": "abort by arn:aws:iam::1:user/ana (\"bad release\"): rolling back"});
+        let mut checked = item("TaskStateExited", Some(State::CheckHealth.as_str()));
+        checked.output = Some(json!({"progress": progress}));
+        assert_eq!(
+            line(&checked, &View::default()),
+            "Check at step 1 (50%): healthy: fine → rolling back · abort by arn:aws:iam::1:user/ana (\"bad release\"): rolling back"
+        );
+        let after = view(&[checked]);
+        entered.input = Some(json!({"failure": null}));
+        assert_eq!(
+            line(&entered, &after),
+            "Rolling back: aborted by arn:aws:iam::1:user/ana at 2026-11-30T11:00:00Z: bad release"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The `stepshift` binary against an emulated Step Functions API (moto, whose history
 //! carries task parameters as AWS's does): `deploy --wait`, `status`, `approve` and
-//! `reject` finding the task token in the history, and a wait that times out with
-//! exit 1 instead of hanging.
+//! `reject` finding the task token in the history, a wait that times out with exit 1
+//! instead of hanging; and the run-time control commands (`abort`, `promote`, `pause`,
+//! `resume`, with moto's SSM and STS) and `retry`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -236,4 +237,296 @@ async fn deploy_wait_and_status_show_the_hooks_reports() {
     assert_eq!(doc["hooks"][0]["passed"], true, "{doc}");
     assert_eq!(doc["hooks"][0]["sentence"], "the tests before traffic passed (2)", "{doc}");
     assert_eq!(doc["hooks"][0]["results"][1]["function"], "orders:42", "{doc}");
+}
+
+// Run-time control: `abort`, `promote`, `pause`, `resume` write the deployment's control
+// record (an SSM parameter in moto) or, at an approval pause, answer the task token;
+// `retry` starts a failed deployment again.
+
+async fn ssm() -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&Emulator::shared_moto().sdk_config().await)
+}
+
+/// The control record's value, if it exists.
+async fn record(name: &str) -> Option<Value> {
+    match ssm().await.get_parameter().name(name).send().await {
+        Ok(out) => Some(serde_json::from_str(out.parameter().unwrap().value().unwrap()).unwrap()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => None,
+        Err(e) => panic!("get_parameter {name}: {e:?}"),
+    }
+}
+
+/// Who the emulator says the caller is.
+async fn caller() -> String {
+    let sts = aws_sdk_sts::Client::new(&Emulator::shared_moto().sdk_config().await);
+    sts.get_caller_identity().send().await.unwrap().arn().unwrap().to_owned()
+}
+
+/// A deployment whose "Begin deployment" (a Pass state) plans three steps with the
+/// control record `record`, shifts the first (traffic at 10%), then bakes for `bake`
+/// seconds and succeeds.
+fn controlled(record: &str, bake: u64) -> Value {
+    use stepshift_core::deployment::Plan;
+    let mut plan = json!({
+        "execution": "placeholder",
+        "started_at": "2026-11-30T11:00:00Z",
+        "targets": [],
+        "steps": [
+            {"weight_percent": 10.0, "bake_seconds": 600, "approval": false},
+            {"weight_percent": 50.0, "bake_seconds": 600, "approval": false},
+            {"weight_percent": 100.0, "bake_seconds": 0, "approval": false},
+        ],
+        "health": stepshift_core::request::HealthSettings::default(),
+        "lock_in_seconds": 600,
+        "keep_versions": null,
+        "approval_timeout_seconds": 3600,
+        "control": record,
+    });
+    let progress = serde_json::from_value::<Plan>(plan.clone()).unwrap().start();
+    let map = plan.as_object_mut().unwrap();
+    map.remove("execution");
+    map.insert("execution.$".into(), json!("$$.Execution.Id"));
+    let traffic = json!({"weight_percent": 10.0, "step_started_at": "2026-11-30T11:01:00Z", "revisions": []});
+    json!({"StartAt": "Begin deployment", "States": {
+        "Begin deployment": {"Type": "Pass", "Parameters": {"plan": plan, "progress": progress, "traffic": traffic}, "Next": "Bake"},
+        "Bake": {"Type": "Wait", "Seconds": bake, "Next": "Deployment succeeded"},
+        "Deployment succeeded": {"Type": "Succeed"}}})
+}
+
+/// Starts an execution of `machine` with a request for `function` and waits until
+/// "Begin deployment" has run; returns its ARN.
+async fn started(machine: &str, function: &str) -> String {
+    let out = stepshift()
+        .args(["deploy", "--function", function, "--alias", "live", "--version", "42", "--strategy", "canary-10-5m"])
+        .args(["--state-machine", machine, "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arn = doc["execution"].as_str().unwrap().to_owned();
+    let sfn = client().await;
+    for _ in 0..100 {
+        let history = sfn.get_execution_history().execution_arn(&arn).send().await.unwrap();
+        if history.events().iter().any(|e| e.state_exited_event_details().is_some()) {
+            return arn;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{arn} never left Begin deployment");
+}
+
+async fn ended(arn: &str) -> String {
+    let sfn = client().await;
+    for _ in 0..300 {
+        let status = sfn.describe_execution().execution_arn(arn).send().await.unwrap().status().as_str().to_owned();
+        if status != "RUNNING" {
+            return status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{arn} never ended");
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abort_at_an_approval_pause_fails_it_and_the_deployment_ends_aborted() {
+    // The approval task without a Catch: the execution fails with the task's error.
+    let mut definition = approving();
+    definition["States"]["Await approval"].as_object_mut().unwrap().remove("Catch");
+    let sm = machine(definition).await;
+    let arn = start_paused(&sm).await;
+    let out = stepshift().args(["abort", &arn, "--reason", "error budget spent"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let me = caller().await;
+    assert!(
+        stdout(&out).starts_with(&format!(
+            "Aborted {} at its approval pause (by {me}): it rolls back now.",
+            arn.rsplit(':').next().unwrap()
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(ended(&arn).await, "FAILED");
+    let described = client().await.describe_execution().execution_arn(&arn).send().await.unwrap();
+    assert_eq!(described.error(), Some("Aborted"));
+    let history = client().await.get_execution_history().execution_arn(&arn).send().await.unwrap();
+    let failed = history.events().iter().find_map(|e| e.task_failed_event_details()).expect("a TaskFailed event");
+    assert_eq!(failed.error(), Some("Aborted"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_promote_and_abort_write_the_control_record_in_turn() {
+    let name = format!("/stepshift/{}/live/control", unique("orders"));
+    let sm = machine(controlled(&name, 300)).await;
+    let arn = started(&sm, &unique("orders")).await;
+    let me = caller().await;
+    let short = arn.rsplit(':').next().unwrap().to_owned();
+
+    let before = stepshift_core::Clock::now(&stepshift_core::SystemClock);
+    let out = stepshift().args(["pause", &arn, "--for", "30m", "--reason", "looking at a ticket"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with(&format!(
+            "Pause recorded for {short} (command 1, by {me}): applied at the next health check, within 60 s.\n"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let paused = record(&name).await.expect("the control record");
+    assert_eq!(paused["seq"], 1);
+    assert_eq!(paused["execution"], arn.as_str());
+    assert_eq!(paused["by"], me.as_str());
+    assert_eq!(paused["reason"], "looking at a ticket");
+    assert_eq!(paused["action"]["command"], "pause");
+    let until = stepshift_core::Timestamp::parse_rfc3339(paused["action"]["until"].as_str().unwrap()).unwrap();
+    assert!((1799..=1830).contains(&until.secs_since(before)), "{paused}");
+
+    // A pending pause gives way to a promotion, and a pending promotion to an abort.
+    let out = stepshift().args(["promote", &arn, "--skip-lock-in"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let promoted = record(&name).await.unwrap();
+    assert_eq!(promoted["seq"], 2);
+    assert_eq!(promoted["action"], json!({"command": "promote", "skip_lock_in": true}));
+    assert_eq!(promoted["reason"], Value::Null);
+
+    let out = stepshift().args(["abort", &arn, "--reason", "bad release"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with(&format!("Abort recorded for {short} (command 3, by {me})")), "{}", stdout(&out));
+    let aborted = record(&name).await.unwrap();
+    assert_eq!(
+        aborted,
+        json!({"seq": 3, "execution": arn, "action": {"command": "abort"}, "by": me, "reason": "bad release", "at": aborted["at"]})
+    );
+
+    // The pending abort stands.
+    for args in [vec!["pause", &arn], vec!["resume", &arn], vec!["promote", &arn]] {
+        let out = stepshift().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(&format!("an abort by {me} given at ")), "{}", stderr(&out));
+        assert!(stderr(&out).contains(" is pending; it is applied at the next check"), "{}", stderr(&out));
+    }
+    assert_eq!(record(&name).await.unwrap(), aborted, "nothing changed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_to_an_ended_deployment_exit_1_and_write_nothing() {
+    let name = format!("/stepshift/{}/live/control", unique("orders"));
+    let sm = machine(controlled(&name, 0)).await;
+    let arn = started(&sm, &unique("orders")).await;
+    assert_eq!(ended(&arn).await, "SUCCEEDED");
+    for (verb, extra) in
+        [("abort", vec!["--reason", "late"]), ("promote", vec![]), ("pause", vec!["--for", "1h"]), ("resume", vec![])]
+    {
+        let out = stepshift().args([verb, &arn]).args(extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{verb}: {}", stdout(&out));
+        assert!(stderr(&out).contains(&format!("{arn} has ended (SUCCEEDED): nothing to {verb}")), "{}", stderr(&out));
+    }
+    assert_eq!(record(&name).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pause_must_last_and_an_abort_needs_a_reason() {
+    for bad in ["0s", "-5m", "soon"] {
+        let out =
+            stepshift().args(["pause", "arn:aws:states:us-east-1:1:execution:sm:x", "--for", bad]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(stderr(&out).contains("--for"), "{bad}: {}", stderr(&out));
+    }
+    let out = stepshift().args(["abort", "arn:aws:states:us-east-1:1:execution:sm:x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--reason"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_starts_a_failed_deployment_again_with_the_same_input() {
+    let sm = machine(rolling_back()).await;
+    let function = unique("orders");
+    let out = stepshift()
+        .args(["deploy", "--function", &function, "--alias", "live", "--version", "42", "--strategy", "canary-10-5m"])
+        .args(["--state-machine", &sm, "--wait", "--poll", "200ms", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let failed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let old = failed["execution"].as_str().unwrap().to_owned();
+
+    let out = stepshift().args(["retry", &old, "--output", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new = doc["execution"].as_str().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(doc["retry_of"], old.as_str());
+    let sfn = client().await;
+    let (a, b) = (
+        sfn.describe_execution().execution_arn(&old).send().await.unwrap(),
+        sfn.describe_execution().execution_arn(new).send().await.unwrap(),
+    );
+    assert_eq!(a.input(), b.input());
+    assert_eq!(a.state_machine_arn(), b.state_machine_arn());
+    assert!(new.contains(&format!(":{function}-42-")), "a fresh name: {new}");
+
+    // With --wait it follows the new one: it rolls back too, exit 1. (Most likely within
+    // the same second as the first retry: its name, which counts seconds, is the next.)
+    let out = stepshift().args(["retry", &old, "--wait", "--poll", "200ms"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains(&format!("(a retry of {})", old.rsplit(':').next().unwrap())), "{}", stdout(&out));
+    assert!(stderr(&out).contains("FAILED Unhealthy"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_refuses_a_success_a_running_deployment_and_a_held_lock() {
+    let sm = machine(promoting()).await;
+    let out = stepshift()
+        .arg("deploy")
+        .args(REQUEST)
+        .arg(&sm)
+        .args(["--wait", "--poll", "200ms", "--output", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let arn = doc["execution"].as_str().unwrap();
+    let out = stepshift().args(["retry", arn]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&format!("{arn} succeeded (SUCCEEDED): nothing to retry")), "{}", stderr(&out));
+
+    // A failed deployment whose alias another, running deployment has locked since.
+    let function = unique("orders");
+    let failing = machine(rolling_back()).await;
+    let out = stepshift()
+        .args(["deploy", "--function", &function, "--alias", "live", "--version", "42", "--strategy", "canary-10-5m"])
+        .args(["--state-machine", &failing, "--wait", "--poll", "200ms", "--output", "json"])
+        .output()
+        .unwrap();
+    let old = serde_json::from_slice::<Value>(&out.stdout).unwrap()["execution"].as_str().unwrap().to_owned();
+    let waiting =
+        machine(json!({"StartAt": "Bake", "States": {"Bake": {"Type": "Wait", "Seconds": 300, "End": true}}})).await;
+    let out = stepshift().arg("deploy").args(REQUEST).arg(&waiting).args(["--output", "json"]).output().unwrap();
+    let running = serde_json::from_slice::<Value>(&out.stdout).unwrap()["execution"].as_str().unwrap().to_owned();
+    let lock = json!({"execution": running, "candidate": "43", "acquired_at": "2026-11-30T11:00:00Z"});
+    ssm()
+        .await
+        .put_parameter()
+        .name(format!("/stepshift/{function}/live/lock"))
+        .value(lock.to_string())
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let out = stepshift().args(["retry", &old]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "{function}:live is locked by {running} (candidate 43, since 2026-11-30T11:00:00Z), which is still running"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    // The running one cannot be retried either.
+    let out = stepshift().args(["retry", &running]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("is still running (RUNNING): nothing to retry"), "{}", stderr(&out));
 }

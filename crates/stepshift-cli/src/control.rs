@@ -9,12 +9,13 @@
 
 use std::time::Duration;
 
-use aws_sdk_ssm::types::ParameterType;
 use serde_json::json;
+use stepshift_aws::AwsPorts;
 use stepshift_core::control::{Action, Command, PauseTimeout};
 use stepshift_core::deployment::{Decision, Plan, Progress};
+use stepshift_core::ports::ParameterStore;
 use stepshift_core::request::{DeploymentRequest, EVENTS_PER_CHECK, HISTORY_EVENT_LIMIT, RESERVED_EVENTS};
-use stepshift_core::{Clock, SystemClock, Timestamp};
+use stepshift_core::{Clock, PortError, SystemClock, Timestamp};
 
 use crate::deploy::{FollowArgs, console_url, follow};
 use crate::error::CliError;
@@ -85,18 +86,27 @@ pub fn pause_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// The clients the commands use: Step Functions, SSM (the control record) and STS (who
-/// gives the command).
+/// The clients the commands use: Step Functions, the parameter store (SSM, where the
+/// control record lives) and STS (who gives the command).
 pub struct Clients {
     sfn: Sfn,
-    ssm: aws_sdk_ssm::Client,
+    store: AwsPorts,
     sts: aws_sdk_sts::Client,
+}
+
+/// A port error of the control record `what` names, as a CLI error: AWS's (exit 3), as
+/// the records commands report them.
+fn store_error(what: String) -> impl FnOnce(PortError) -> CliError {
+    move |e| match CliError::from(e) {
+        CliError::Aws(detail) => CliError::Aws(format!("{what}: {detail}")),
+        other => other,
+    }
 }
 
 impl Clients {
     /// Clients from one configuration.
     pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Clients { sfn: Sfn::new(config), ssm: aws_sdk_ssm::Client::new(config), sts: aws_sdk_sts::Client::new(config) }
+        Clients { sfn: Sfn::new(config), store: AwsPorts::new(config), sts: aws_sdk_sts::Client::new(config) }
     }
 
     /// The caller's ARN, which signs the command.
@@ -110,42 +120,25 @@ impl Clients {
         out.arn().map(str::to_owned).ok_or_else(|| CliError::Aws("STS GetCallerIdentity returned no ARN".into()))
     }
 
-    /// The command in the control record `name` for `execution`, if any. A value that is
-    /// not a command, or one for another execution, counts as none, as the checks read it
-    /// ([`stepshift_core::control::read`]).
+    /// The command in the control record `name` for `execution`, if any, read as the
+    /// checks read it ([`stepshift_core::control::read`]): a value that is not a command,
+    /// or one for another execution, counts as none.
     async fn recorded(&self, name: &str, execution: &str) -> Result<Option<Command>, CliError> {
-        match self.ssm.get_parameter().name(name).send().await {
-            Ok(out) => {
-                let raw = out.parameter().and_then(|p| p.value()).unwrap_or_default();
-                Ok(serde_json::from_str::<Command>(raw).ok().filter(|c| c.execution == execution))
-            }
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(None),
-            Err(e) => Err(aws_error(&format!("could not read the control record {name}"), e)),
-        }
+        stepshift_core::control::read(&self.store, name, execution)
+            .await
+            .map_err(store_error(format!("could not read the control record {name}")))
     }
 
     /// Writes `command` to the control record `name`.
     async fn record(&self, name: &str, command: &Command) -> Result<(), CliError> {
         let value = serde_json::to_string(command).unwrap_or_default();
-        self.ssm
-            .put_parameter()
-            .name(name)
-            .value(value)
-            .r#type(ParameterType::String)
-            .overwrite(true)
-            .send()
-            .await
-            .map_err(|e| aws_error(&format!("could not write the control record {name}"), e))?;
-        Ok(())
+        self.store.put(name, &value).await.map_err(store_error(format!("could not write the control record {name}")))
     }
 
-    /// Deletes the control record `name` (a command that came too late).
+    /// Deletes the control record `name` (a command that came too late); a record that is
+    /// gone already is no error.
     async fn withdraw(&self, name: &str) -> Result<(), CliError> {
-        match self.ssm.delete_parameter().name(name).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(()),
-            Err(e) => Err(aws_error(&format!("could not delete the control record {name}"), e)),
-        }
+        self.store.delete(name).await.map_err(store_error(format!("could not delete the control record {name}")))
     }
 }
 
@@ -529,6 +522,7 @@ fn prefix_of(plan: &Plan) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use aws_config::BehaviorVersion;
     use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
     use aws_sdk_sfn::operation::get_execution_history::GetExecutionHistoryOutput;
     use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureOutput;
@@ -537,10 +531,9 @@ mod tests {
         ExecutionStatus, HistoryEvent, HistoryEventType, StateExitedEventDetails, TaskScheduledEventDetails,
     };
     use aws_sdk_ssm::operation::delete_parameter::DeleteParameterOutput;
-    use aws_sdk_ssm::operation::get_parameter::{GetParameterError, GetParameterOutput};
+    use aws_sdk_ssm::operation::get_parameters::GetParametersOutput;
     use aws_sdk_ssm::operation::put_parameter::PutParameterOutput;
-    use aws_sdk_ssm::types::Parameter;
-    use aws_sdk_ssm::types::error::ParameterNotFound;
+    use aws_sdk_ssm::types::{Parameter, ParameterType};
     use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput;
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use serde_json::Value;
@@ -669,15 +662,18 @@ mod tests {
             .then_output(move || GetExecutionHistoryOutput::builder().set_events(Some(events.clone())).build().unwrap())
     }
 
+    /// GetParameters of the control record alone, as the checks read it: SSM names a
+    /// missing parameter among the invalid ones.
     fn no_record() -> Rule {
-        mock!(aws_sdk_ssm::Client::get_parameter)
-            .then_error(|| GetParameterError::ParameterNotFound(ParameterNotFound::builder().build()))
+        mock!(aws_sdk_ssm::Client::get_parameters)
+            .match_requests(|r| r.names() == [RECORD])
+            .then_output(|| GetParametersOutput::builder().invalid_parameters(RECORD).build())
     }
 
     fn record_holding(command: &Command) -> Rule {
         let value = serde_json::to_string(command).unwrap();
-        mock!(aws_sdk_ssm::Client::get_parameter).match_requests(|r| r.name() == Some(RECORD)).then_output(move || {
-            GetParameterOutput::builder().parameter(Parameter::builder().name(RECORD).value(&value).build()).build()
+        mock!(aws_sdk_ssm::Client::get_parameters).match_requests(|r| r.names() == [RECORD]).then_output(move || {
+            GetParametersOutput::builder().parameters(Parameter::builder().name(RECORD).value(&value).build()).build()
         })
     }
 
@@ -702,7 +698,16 @@ mod tests {
                 mock_client!(aws_sdk_sfn, RuleMode::MatchAny, sfn.iter().copied()),
                 mock_client!(aws_sdk_cloudformation, RuleMode::MatchAny, std::iter::empty::<&Rule>()),
             ),
-            ssm: mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm.iter().copied()),
+            // Only SSM answers: the commands use no other port.
+            store: AwsPorts::from_clients(
+                aws_sdk_lambda::Client::from_conf(
+                    aws_sdk_lambda::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
+                ),
+                aws_sdk_cloudwatch::Client::from_conf(
+                    aws_sdk_cloudwatch::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
+                ),
+                mock_client!(aws_sdk_ssm, RuleMode::MatchAny, ssm.iter().copied()),
+            ),
             sts: mock_client!(aws_sdk_sts, RuleMode::MatchAny, sts.iter().copied()),
         }
     }
@@ -743,7 +748,7 @@ mod tests {
         let (record, sts) = (no_record(), ana());
         let c = clients(&[&describe, &history], &[&record, &put], &[&sts]);
         let lines = give(&c, ARN, &Ask::Abort, Some("bad release".into()), t(200)).await.unwrap();
-        assert_eq!(put.num_calls(), 1);
+        assert_eq!((record.num_calls(), put.num_calls()), (1, 1), "GetParameters of the record, then PutParameter");
         assert_eq!(
             lines[0],
             format!("Abort recorded for run-1 (command 1, by {ANA}): applied at the next health check, within 60 s.")
@@ -951,6 +956,35 @@ mod tests {
         let e = give(&c, ARN, &Ask::Abort, None, t(200)).await.unwrap_err();
         assert!(matches!(&e, CliError::Aws(m) if m.starts_with("could not tell who you are")), "{e:?}");
         assert_eq!(put.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_control_record_ssm_will_not_read_is_an_aws_error() {
+        let (describe, history, sts, put) = (statuses(&[RUNNING]), history_rule(history(true, 0, 0)), ana(), put());
+        let read = mock!(aws_sdk_ssm::Client::get_parameters).sequence().http_status(403, None).build();
+        let c = clients(&[&describe, &history], &[&read, &put], &[&sts]);
+        let e = give(&c, ARN, &Ask::Abort, None, t(200)).await.unwrap_err();
+        assert!(
+            matches!(&e, CliError::Aws(m) if m.starts_with(&format!("could not read the control record {RECORD}: SSM"))),
+            "{e:?}"
+        );
+        assert_eq!(e.exit_code(), std::process::ExitCode::from(crate::error::code::AWS));
+        assert_eq!((read.num_calls(), put.num_calls()), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn withdrawing_a_record_that_is_gone_already_is_no_error() {
+        let (describe, history) = (statuses(&[RUNNING, ExecutionStatus::Aborted]), history_rule(history(true, 0, 0)));
+        let gone = mock!(aws_sdk_ssm::Client::delete_parameter).then_error(|| {
+            aws_sdk_ssm::operation::delete_parameter::DeleteParameterError::ParameterNotFound(
+                aws_sdk_ssm::types::error::ParameterNotFound::builder().build(),
+            )
+        });
+        let (record, put, sts) = (no_record(), put(), ana());
+        let c = clients(&[&describe, &history], &[&record, &put, &gone], &[&sts]);
+        let m = failed(give(&c, ARN, &Ask::Abort, Some("bad release".into()), t(200)).await);
+        assert_eq!(m, format!("{ARN} ended (ABORTED) before the abort could be applied; the command was withdrawn"));
+        assert_eq!((put.num_calls(), gone.num_calls()), (1, 1));
     }
 
     #[test]

@@ -284,18 +284,74 @@ fn scenario_start() -> stepshift_core::Timestamp {
     Scenario::default().start
 }
 
-fn approval_request() -> serde_json::Value {
-    let mut req = request(json!([
-        {"weight_percent": 10, "bake_seconds": 120},
-        {"weight_percent": 50, "bake_seconds": 120, "approval": true},
-        {"weight_percent": 100}
-    ]));
-    req["approval_timeout_seconds"] = json!(600);
-    req
+fn tested(
+    mut s: Scenario,
+    hooks: serde_json::Value,
+    script: Vec<stepshift_local::hooks::HookBehaviour>,
+) -> (Scenario, serde_json::Value) {
+    s.hooks = [("orders-smoke".to_owned(), script)].into();
+    let mut req = request(json!("canary-10-5m"));
+    req["hooks"] = hooks;
+    (s, req)
 }
 
-fn with_lock_in(strategy: &str, lock_in_seconds: u64) -> serde_json::Value {
-    let mut r = request(json!(strategy));
-    r["lock_in_seconds"] = json!(lock_in_seconds);
-    r
+#[test]
+fn an_abort_during_the_tests_before_traffic_stops_before_any_traffic_moves() {
+    use stepshift_local::hooks::HookBehaviour;
+    let (s, req) = tested(
+        given(scenario(steady(stable())), vec![command(30, Command::Abort, "wrong build")]),
+        json!({"before_traffic": [{"function": "orders-smoke"}]}),
+        vec![HookBehaviour::Pass { after_seconds: 120 }],
+    );
+    let o = run(s, req);
+    assert_eq!(o.error.as_deref(), Some("Aborted"), "{o:#?}");
+    let cause = o.cause.as_deref().unwrap();
+    assert!(
+        cause.starts_with("Stopped before any traffic moved: aborted during the tests before traffic, by ")
+            && cause.ends_with(": wrong build."),
+        "{cause}"
+    );
+    assert_eq!(o.calls.get(&stepshift_core::memory::Call::UpdateAlias), None, "no alias write: {:?}", o.calls);
+    assert_clean(&o, "41");
+}
+
+/// When a healthy canary-10-5m with a test after promotion is promoted, in a run with
+/// no command.
+fn promoted_at() -> i64 {
+    use stepshift_local::hooks::HookBehaviour;
+    let (s, req) = tested(
+        scenario(steady(stable())),
+        json!({"after_promotion": [{"function": "orders-smoke", "timeout_seconds": 900}]}),
+        vec![HookBehaviour::Pass { after_seconds: 1 }],
+    );
+    entered(&run(s, req), State::Promote).unwrap()
+}
+
+#[test]
+fn the_lock_in_is_watched_and_commanded_while_the_tests_after_promotion_run() {
+    use stepshift_local::hooks::HookBehaviour;
+    let promoted = promoted_at();
+    // A test that never answers (900 s timeout) after promotion; an abort 90 s in.
+    let after = json!({"after_promotion": [{"function": "orders-smoke", "timeout_seconds": 900}]});
+    let abort = command(promoted as u64 + 90, Command::Abort, "pager");
+    let (s, req) = tested(given(scenario(steady(stable())), vec![abort]), after.clone(), vec![HookBehaviour::Hang]);
+    let o = run(s, req);
+    assert_eq!(o.error.as_deref(), Some("Aborted"), "{o:#?}");
+    let rolled_back = entered(&o, State::RollBack).unwrap();
+    assert!(rolled_back <= promoted + 90 + 62, "not at the test's timeout: {rolled_back} s");
+    assert_clean(&o, "41");
+    // The candidate breaking after promotion is caught by the lock-in's checks, while
+    // the test still runs.
+    let breaks = VersionModel {
+        behavior: stable(),
+        changes: vec![Change {
+            after_seconds: promoted as u64 + 30,
+            behavior: Behavior { error_rate: 0.2, ..stable() },
+        }],
+    };
+    let (s, req) = tested(scenario(breaks), after, vec![HookBehaviour::Hang]);
+    let o = run(s, req);
+    assert_eq!(o.error.as_deref(), Some("Unhealthy"), "{o:#?}");
+    assert!(entered(&o, State::RollBack).unwrap() < promoted + 600, "before the test's 900 s timeout");
+    assert_clean(&o, "41");
 }

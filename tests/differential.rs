@@ -62,6 +62,11 @@ impl Environment for Queue {
         if call.token.is_some() {
             return TaskResult::Pending;
         }
+        // moto puts the lifecycle event ("Announce the start") on its own bus, without
+        // taking a result from the queue.
+        if call.resource == PUT_EVENTS {
+            return TaskResult::Output(json!({"Entries": [{"EventId": "local"}], "FailedEntryCount": 0}));
+        }
         match self.0.pop_front() {
             // A canned result is what the function returned; the lambda:invoke
             // integration wraps it, as moto's does (StatusCode, ExecutedVersion, Payload).
@@ -104,6 +109,9 @@ fn local(case: &Case) -> Ending {
         cause: cause.map(|c| c.replace(&arn, OWN_ARN)),
     }
 }
+
+/// The `events:putEvents` integration without a task token ("Announce the start").
+const PUT_EVENTS: &str = "arn:aws:states:::events:putEvents";
 
 /// What an execution's own ARN reads as in the outputs compared: each side names its
 /// executions its own way.
@@ -358,7 +366,7 @@ fn scenario_case(name: &str, scenario: stepshift_local::Scenario, request: Value
 }
 
 /// As [`scenario_case`], but every bake that follows "Begin deployment" or "Check the
-/// step" waits `step_wait` seconds (see [`STEP_WAIT_SECONDS`]); the hooks' invocations
+/// step", and the lock-in's first, waits `step_wait` seconds (see [`STEP_WAIT_SECONDS`]); the hooks' invocations
 /// (`lambda:invoke`, which moto answers from the same queue) are in the results too.
 fn scenario_case_with(name: &str, scenario: stepshift_local::Scenario, request: Value, step_wait: u64) -> Case {
     let mut sim = stepshift_local::Simulation::new(scenario).unwrap();
@@ -375,7 +383,10 @@ fn scenario_case_with(name: &str, scenario: stepshift_local::Scenario, request: 
             }
             "LambdaFunctionSucceeded" => {
                 let mut v = e.details["output"].clone();
-                let wait = if ["Begin deployment", "Check the step"].contains(&state.as_str()) { step_wait } else { 0 };
+                // The bakes in "Test the step", the promotion's lock-in included.
+                let promoting = v.pointer("/cursor/promote") == Some(&json!(true));
+                let tested = ["Begin deployment", "Check the step"].contains(&state.as_str()) || promoting;
+                let wait = if tested { step_wait } else { 0 };
                 if let Some(w) = v.pointer_mut("/cursor/wait_seconds") {
                     *w = json!(wait);
                 }
@@ -385,6 +396,8 @@ fn scenario_case_with(name: &str, scenario: stepshift_local::Scenario, request: 
                 results.push(v);
             }
             "TaskSucceeded" if resource == LAMBDA_INVOKE => results.push(e.details["output"]["Payload"].clone()),
+            // The lifecycle event: moto publishes it itself.
+            "TaskSucceeded" if resource == PUT_EVENTS => {}
             "TaskFailed" | "TaskTimedOut" if resource == LAMBDA_INVOKE => {
                 panic!("{name}: a hook's invocation failed ({}), which moto's Lambda cannot do", e.details)
             }
@@ -453,7 +466,8 @@ fn hook_cases() -> Vec<Case> {
             "deployment: invoke_candidate before traffic and a test function after promotion, passing",
             with_smoke(),
             candidate_and_after,
-            0,
+            // The tests after promotion run in "Test the step", beside the lock-in's bake.
+            STEP_WAIT_SECONDS,
         ),
     ]
 }

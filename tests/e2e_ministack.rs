@@ -1373,9 +1373,11 @@ async fn a_healthy_candidate_passes_its_hooks_and_the_test_function_gets_each_ev
     assert!(path.windows(2).any(|w| w == before), "{path:?}");
     let step = [State::ShiftThenTest, State::TestTheStep, State::ChooseNextStep];
     assert_eq!(path.windows(3).filter(|w| *w == step).count(), 2, "two steps with hooks: {path:?}");
-    let after = [State::RecordPromotion, State::TestsAfterPromotionChoice, State::TestAfterPromotion];
+    // After promotion, the tests run in "Test the step", beside the lock-in's checks.
+    let after = [State::RecordPromotion, State::TestsAfterPromotionChoice, State::TestTheStep];
     assert!(path.windows(3).any(|w| w == after), "{path:?}");
-    assert!(path.windows(2).any(|w| w == [State::JudgeTestsAfterPromotion, State::Bake]), "{path:?}");
+    // (ministack's history leaves out the states inside a Parallel's branches: the test
+    // function's events below show that the tests after promotion ran.)
 
     // Before traffic, version 2 itself answered (not the alias's version 1), and the
     // answer met the expectation.
@@ -1385,9 +1387,6 @@ async fn a_healthy_candidate_passes_its_hooks_and_the_test_function_gets_each_ev
     let result = &judged["tests"]["results"][0];
     assert_eq!(result["function"], format!("{}:2", i.target), "{judged}");
     assert_eq!(result["outcome"], "passed", "{judged}");
-    let promoted = i.state_output(&exec, State::JudgeTestsAfterPromotion).await.expect("the judgement's output");
-    assert_eq!(promoted["tests"]["results"][0]["name"], "post-promotion smoke", "{promoted}");
-    assert_eq!(promoted["tests"]["results"][0]["outcome"], "passed", "{promoted}");
 
     // The test function got one HookEvent at each step and one after promotion.
     let qualified_arn = format!("{}:2", i.function_arn(&i.target).await);

@@ -256,6 +256,13 @@ fn task_policy() -> Vec<(State, Value, Value)> {
         // Before anything moved: a failure is a rejection.
         (State::BeginDeployment, standard.clone(), catch(&[(StatesAll, "$", State::RecordRejection)])),
         (State::RecordRejection, standard.clone(), catch(&[(StatesAll, "$", State::DeploymentRejected)])),
+        // A lifecycle event is a notification: retried twice, then the deployment goes
+        // on without it.
+        (
+            State::AnnounceTheStart,
+            json!([{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "BackoffRate": 2, "MaxAttempts": 2, "JitterStrategy": "FULL"}]),
+            catch(&[(StatesAll, "$.announce_failure", State::TestsBeforeTrafficChoice)]),
+        ),
         // A person answers, or the timeout does: nothing to retry.
         (
             State::AwaitApproval,
@@ -292,14 +299,13 @@ fn task_policy() -> Vec<(State, Value, Value)> {
         State::CheckHealth,
         State::Promote,
         State::RecordPromotion,
-        State::JudgeTestsAfterPromotion,
         State::ConfirmRelease,
     ] {
         policy.push((state, standard.clone(), to_roll_back.clone()));
     }
     // Inside "Test the step" an error fails the branch, which stops the other one, and
     // the Parallel's Catch rolls back.
-    for state in [State::JudgeTestsAtStep, State::CheckTheStep] {
+    for state in [State::JudgeTestsAtStep, State::JudgeTestsAfterPromotion, State::CheckTheStep] {
         policy.push((state, standard.clone(), Value::Null));
     }
     // A hook's invocation retries only Lambda's own errors, and whatever else happens ends
@@ -329,17 +335,21 @@ fn every_task_retries_and_catches_as_documented() {
         assert!(got_catch == catch, "\"{state}\": Catch is\n{got_catch:#}\nwhere the policy says\n{catch:#}");
     }
     // The standard Retry everywhere but in the documented exceptions: the approval (a
-    // person answers), the rollback (more attempts, longer waits) and the hooks'
-    // invocations (Lambda's own errors only).
+    // person answers), the rollback (more attempts, longer waits), the hooks'
+    // invocations (Lambda's own errors only) and the lifecycle event (best effort).
     let exceptions: BTreeSet<&str> =
         policy.iter().filter(|(_, r, _)| *r != retry(6, 60)).map(|(state, ..)| state.as_str()).collect();
-    let mut documented_exceptions: BTreeSet<&str> = [State::AwaitApproval.as_str(), State::RollBack.as_str()].into();
+    let mut documented_exceptions: BTreeSet<&str> =
+        [State::AwaitApproval.as_str(), State::RollBack.as_str(), State::AnnounceTheStart.as_str()].into();
     documented_exceptions.extend(hook_invocations().iter().map(|s| s.as_str()));
     assert_eq!(exceptions, documented_exceptions, "every other Task state has the standard Retry");
-    // "Test the step" and the two Maps retry nothing (their tasks retry) and roll back
-    // whatever fails them: a failed hook, a check's error, a check's decision
-    // (RollBackDecided), or an output over 256 KiB, which States.ALL does not match.
-    for state in [State::TestTheStep, State::TestBeforeTraffic, State::TestAfterPromotion] {
+    // "Test the step" and the Map before traffic retry nothing (their tasks retry) and
+    // roll back whatever fails them: a failed hook, a check's error, a check's decision
+    // (RollBackDecided), or an output over 256 KiB, which States.ALL does not match. The
+    // Map after promotion runs inside "Test the step", whose Catch is its own.
+    let inside = &states[State::TestAfterPromotion.as_str()];
+    assert_eq!((inside.get("Retry"), inside.get("Catch")), (None, None));
+    for state in [State::TestTheStep, State::TestBeforeTraffic] {
         let s = &states[state.as_str()];
         assert_eq!(s.get("Retry"), None, "{state}");
         let rolls_back = catch(&[
@@ -598,7 +608,12 @@ fn no_iam_statement_grants_a_wildcard_action() {
         actions(&r, &mut v);
         v
     };
-    assert_eq!(check_health, ["cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms"]);
+    // Besides the metrics and alarms: the lifecycle events, and the control record
+    // (`.../*/control` only).
+    assert_eq!(
+        check_health,
+        ["events:PutEvents", "cloudwatch:GetMetricData", "cloudwatch:DescribeAlarms", "ssm:GetParameters"]
+    );
 }
 
 #[test]

@@ -36,6 +36,25 @@ pub fn request(strategy: Value) -> Value {
     stepshift_local::scenario::orders_request(strategy, 300)
 }
 
+/// [`request`] in three steps: 10% for 2 minutes, 50% after an approval (which waits
+/// at most 600 s) for 2 minutes, then 100%.
+pub fn approval_request() -> Value {
+    let mut req = request(serde_json::json!([
+        {"weight_percent": 10, "bake_seconds": 120},
+        {"weight_percent": 50, "bake_seconds": 120, "approval": true},
+        {"weight_percent": 100}
+    ]));
+    req["approval_timeout_seconds"] = serde_json::json!(600);
+    req
+}
+
+/// [`request`] with the preset `strategy` and a lock-in of `lock_in_seconds`.
+pub fn with_lock_in(strategy: &str, lock_in_seconds: u64) -> Value {
+    let mut r = request(serde_json::json!(strategy));
+    r["lock_in_seconds"] = serde_json::json!(lock_in_seconds);
+    r
+}
+
 /// Asserts the alias ended at `version` alone, the lock is free, and the records match.
 pub fn assert_settled(o: &Outcome, function: &str, version: &str) {
     assert_eq!(o.routing(function, "live"), Some(&AliasRouting::single(version)), "{function}:live routing; {o:#?}");

@@ -3,7 +3,9 @@
 //! and returns the progress with the next decision and the verdict's numbers.
 //!
 //! Input: `{"plan": $.plan, "traffic": $.traffic, "progress": $.progress}`.
-//! Output: the new `$.progress`.
+//! Output: the new `$.progress`. Publishes `Health Checked`, `Deployment Paused` /
+//! `Deployment Resumed` and `Release Confirmed` on the event bus (best effort;
+//! [`stepshift_core::events`]).
 
 mod handler;
 

@@ -314,3 +314,22 @@ async fn green_rolls_back_on_5xx_and_on_a_confident_rise_in_4xx() {
     let reasons = progress["verdict"]["reasons"].to_string();
     assert!(reasons.contains("answers 4xx"), "{reasons}");
 }
+
+#[tokio::test]
+async fn every_check_publishes_health_checked_with_its_verdict() {
+    let aws = account();
+    let progress = check(&aws, fixture()).await.unwrap();
+    let events = aws.lifecycle_events();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].detail_type.as_str(), "Health Checked");
+    let d = serde_json::to_value(&events[0].detail).unwrap();
+    assert_eq!(d["decision"], progress["decision"]);
+    assert_eq!(d["verdict"]["status"], "healthy");
+    assert_eq!(d["verdict"]["reasons"], progress["verdict"]["reasons"]);
+    assert_eq!((d["step"].clone(), d["weight_percent"].clone()), (json!(1), json!(10.0)));
+
+    let judged = aws.lifecycle_events().len();
+    let runs = json!({"action": "judge_hooks", "point": "before_traffic", "runs": []});
+    let _ = check(&aws, runs).await;
+    assert_eq!(aws.lifecycle_events().len(), judged, "judging hooks publishes nothing");
+}

@@ -48,3 +48,17 @@ async fn drift_stops_the_promotion() {
     assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::split("41", "42", 0.5));
     assert_eq!(aws.calls().get(&Call::UpdateAlias), None);
 }
+
+#[tokio::test]
+async fn a_promotion_publishes_deployment_promoted() {
+    let aws = account();
+    let mut input = fixture();
+    input["execution"] = serde_json::json!("arn:aws:states:us-east-1:123456789012:execution:sm:orders-42");
+    promote(&aws, input).await.unwrap();
+    let events = aws.lifecycle_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].detail_type.as_str(), "Deployment Promoted");
+    assert_eq!(events[0].detail.weight_percent, Some(100.0));
+    assert_eq!(events[0].detail.at, Timestamp::parse_rfc3339("2026-11-24T20:05:10Z").unwrap());
+    assert_eq!(events[0].detail.targets[0].target, "orders:live");
+}

@@ -93,3 +93,72 @@ async fn throttling_is_reported_for_the_state_machine_to_retry() {
     let report = rollback(&aws).await.unwrap();
     assert_eq!(actions(&report), ["restored", "restored"]);
 }
+
+/// The fixture as "Roll back" gets it from the state machine: with the execution, and
+/// the plan, progress and failure that say why.
+fn with_why(failure: serde_json::Value) -> Value {
+    let mut input = fixture();
+    let targets = input["targets"].clone();
+    input["execution"] = serde_json::json!("arn:aws:states:us-east-1:123456789012:execution:sm:orders-42");
+    input["plan"] = serde_json::json!({
+        "execution": "arn:aws:states:us-east-1:123456789012:execution:sm:orders-42",
+        "started_at": "2026-11-24T20:00:00Z",
+        "targets": targets,
+        "steps": [
+            {"weight_percent": 10.0, "bake_seconds": 300, "approval": false},
+            {"weight_percent": 100.0, "bake_seconds": 0, "approval": false}
+        ],
+        "health": {},
+        "lock_in_seconds": 600,
+        "keep_versions": null,
+        "approval_timeout_seconds": 3600
+    });
+    input["progress"] = serde_json::json!({
+        "cursor": {"index": 0, "weight_percent": 10.0, "approval": false, "promote": false, "wait_seconds": 60, "extensions_used": 0},
+        "decision": "advance",
+        "verdict": null,
+        "steps": []
+    });
+    input["failure"] = failure;
+    input
+}
+
+#[tokio::test]
+async fn a_rollback_publishes_why() {
+    let aws = account();
+    let drift = serde_json::json!({"Error": "AliasDrift", "Cause": "{\"errorType\":\"AliasDrift\",\"errorMessage\":\"billing:live was changed\"}"});
+    rollback::handle(&aws, &TaskConfig::default(), with_why(drift)).await.unwrap();
+    let events = aws.lifecycle_events();
+    assert_eq!(events.len(), 1);
+    let d = &events[0].detail;
+    assert_eq!(events[0].detail_type.as_str(), "Deployment Rolled Back");
+    assert_eq!((d.error.as_deref(), d.cause.as_deref()), (Some("AliasDrift"), Some("billing:live was changed")));
+    assert_eq!((d.step, d.steps, d.weight_percent), (Some(1), Some(2), Some(10.0)));
+}
+
+#[tokio::test]
+async fn a_rollback_that_fails_for_good_publishes_deployment_failed_and_still_fails() {
+    let aws = account();
+    let denied = PortError::Other { service: Service::Lambda, message: "AccessDeniedException".into() };
+    aws.inject(Call::UpdateAlias, Fault::Fail(denied));
+    let e = rollback::handle(&aws, &TaskConfig::default(), with_why(Value::Null)).await.unwrap_err();
+    assert_eq!(e.name(), "AwsError", "the state machine still sees the failure");
+    let events = aws.lifecycle_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].detail_type.as_str(), "Deployment Failed");
+    assert_eq!(events[0].detail.error.as_deref(), Some("RollbackFailed"));
+    let cause = events[0].detail.cause.as_deref().unwrap();
+    assert!(cause.contains("stepshift rollback --function orders --alias live --to 41"), "{cause}");
+}
+
+#[tokio::test]
+async fn a_rollback_the_state_machine_retries_publishes_nothing_yet() {
+    let aws = account();
+    aws.inject(
+        Call::UpdateAlias,
+        Fault::Fail(PortError::Throttled { service: Service::Lambda, message: "Rate exceeded".into() }),
+    );
+    let e = rollback::handle(&aws, &TaskConfig::default(), with_why(Value::Null)).await.unwrap_err();
+    assert_eq!(e.name(), "Throttled");
+    assert!(aws.lifecycle_events().is_empty());
+}

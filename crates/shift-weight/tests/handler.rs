@@ -133,3 +133,49 @@ async fn the_full_step_is_not_a_shift() {
     assert_eq!(err.name(), "InvalidTaskInput");
     assert_eq!(aws.writes(), 0);
 }
+
+const EXECUTION: &str = "arn:aws:states:us-east-1:123456789012:execution:stepshift-deployment:orders-42";
+
+#[tokio::test]
+async fn a_shift_publishes_traffic_shifted_with_its_step_and_weight() {
+    let aws = account();
+    let mut input = fixture();
+    input["execution"] = json!(EXECUTION);
+    shift(&aws, input).await.unwrap();
+    let events = aws.lifecycle_events();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].detail_type.as_str(), "Traffic Shifted");
+    let d = serde_json::to_value(&events[0].detail).unwrap();
+    assert_eq!(d["execution"], EXECUTION);
+    assert_eq!((d["step"].clone(), d["weight_percent"].clone()), (json!(1), json!(10.0)));
+    assert_eq!(d["at"], "2026-11-24T20:00:05Z");
+    assert_eq!(d["targets"].as_array().unwrap().len(), 2);
+
+    let quiet = account();
+    shift(&quiet, fixture()).await.unwrap();
+    assert!(quiet.lifecycle_events().is_empty(), "no execution to name, no event");
+}
+
+#[tokio::test]
+async fn a_shift_whose_event_cannot_be_published_still_succeeds() {
+    let aws = account();
+    let down = PortError::Unavailable { service: Service::CloudWatch, message: "EventBridge is down".into() };
+    aws.inject_at(Call::PutEvents, 1, Fault::Fail(down.clone()));
+    aws.inject_at(Call::PutEvents, 2, Fault::Fail(down));
+    let mut input = fixture();
+    input["execution"] = json!(EXECUTION);
+    let traffic = shift(&aws, input).await.unwrap();
+    assert_eq!(traffic["weight_percent"], 10.0);
+    assert_eq!(aws.calls()[&Call::PutEvents], 2, "tried, retried once, and gave up");
+    assert_eq!(aws.alias("orders", "live").unwrap().routing, AliasRouting::split("41", "42", 0.1));
+}
+
+#[tokio::test]
+async fn a_refused_shift_publishes_nothing() {
+    let aws = account();
+    aws.put_alias("orders", "live", AliasRouting::single("40"));
+    let mut input = fixture();
+    input["execution"] = json!(EXECUTION);
+    assert!(shift(&aws, input).await.is_err());
+    assert_eq!(aws.calls().get(&Call::PutEvents), None);
+}

@@ -2,12 +2,14 @@
 //!
 //! [`AwsPorts`] holds one client per service, all built from one `SdkConfig`, so
 //! `AWS_ENDPOINT_URL` (and the per-service `AWS_ENDPOINT_URL_LAMBDA`, `_SSM`,
-//! `_CLOUDWATCH`, `_CLOUDWATCH_LOGS`) point them at an emulator. Build it once per process: loading the
+//! `_CLOUDWATCH`, `_CLOUDWATCH_LOGS`, `_EVENTBRIDGE`) point them at an emulator. Build it once per process: loading the
 //! configuration is the expensive part, building clients is cheap.
 
 mod classify;
 #[cfg(feature = "cloudwatch-api")]
 mod cloudwatch;
+#[cfg(feature = "events-api")]
+pub mod events;
 #[cfg(feature = "lambda-api")]
 mod lambda;
 #[cfg(feature = "lambdaweb-api")]
@@ -30,8 +32,8 @@ use stepshift_core::{Clock, SystemClock, Timestamp};
 
 /// Clients implementing the stepshift ports of the enabled services: Lambda
 /// (`AliasRouter`, `VersionCatalog`), CloudWatch (`MetricsSource`, `AlarmSource`,
-/// `OutcomeSource`, `OutcomeSink`), SSM (`ParameterStore`) and CloudWatch Logs with
-/// Lambda (`LogSubscriptions`).
+/// `OutcomeSource`, `OutcomeSink`), SSM (`ParameterStore`), CloudWatch Logs with
+/// Lambda (`LogSubscriptions`) and EventBridge (`EventSink`).
 #[derive(Clone, Debug)]
 pub struct AwsPorts {
     #[cfg(feature = "lambda-api")]
@@ -47,10 +49,16 @@ pub struct AwsPorts {
     #[cfg(feature = "logs-api")]
     #[cfg_attr(not(feature = "lambda-api"), allow(dead_code))] // `LogSubscriptions` needs both
     logs: aws_sdk_cloudwatchlogs::Client,
+    #[cfg(feature = "events-api")]
+    events: aws_sdk_eventbridge::Client,
+    /// The bus lifecycle events go to (`STEPSHIFT_EVENT_BUS`); `None` publishes nothing.
+    #[cfg(feature = "events-api")]
+    event_bus: Option<String>,
 }
 
 impl AwsPorts {
-    /// Clients built from one shared configuration.
+    /// Clients built from one shared configuration. With `events-api`, the event bus
+    /// comes from `STEPSHIFT_EVENT_BUS` ([`events::EVENT_BUS_VAR`]).
     pub fn new(#[allow(unused_variables)] config: &SdkConfig) -> Self {
         Self {
             #[cfg(feature = "lambda-api")]
@@ -65,6 +73,10 @@ impl AwsPorts {
             lambdaweb: aws_sdk_lambdaweb::Client::new(config),
             #[cfg(feature = "logs-api")]
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            #[cfg(feature = "events-api")]
+            events: events::client(config),
+            #[cfg(feature = "events-api")]
+            event_bus: events::bus_from_env(),
         }
     }
 
@@ -94,6 +106,12 @@ impl AwsPorts {
             logs: aws_sdk_cloudwatchlogs::Client::from_conf(
                 aws_sdk_cloudwatchlogs::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
             ),
+            #[cfg(feature = "events-api")]
+            events: aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
+            ),
+            #[cfg(feature = "events-api")]
+            event_bus: None,
         }
     }
 
@@ -116,6 +134,14 @@ impl AwsPorts {
     #[allow(clippy::needless_update)] // with logs-api alone, logs is the only field
     pub fn with_logs(self, logs: aws_sdk_cloudwatchlogs::Client) -> Self {
         Self { logs, ..self }
+    }
+
+    /// Ports on an existing EventBridge client publishing to `bus` (`None`: nothing), the
+    /// others as they are.
+    #[cfg(feature = "events-api")]
+    #[allow(clippy::needless_update)] // with events-api alone, these are the only fields
+    pub fn with_events(self, events: aws_sdk_eventbridge::Client, bus: Option<String>) -> Self {
+        Self { events, event_bus: bus, ..self }
     }
 
     /// Clients from the environment's configuration (region, credentials, endpoints).

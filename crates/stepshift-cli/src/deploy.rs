@@ -46,11 +46,7 @@ pub struct FollowArgs {
     pub poll: Duration,
 }
 
-/// The Step Functions console page of an execution.
-pub fn console_url(execution: &str) -> String {
-    let region = execution.split(':').nth(3).unwrap_or("us-east-1");
-    format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}")
-}
+pub use stepshift_core::events::console_url;
 
 /// `deploy`.
 pub async fn deploy(args: DeployArgs) -> Result<(), CliError> {

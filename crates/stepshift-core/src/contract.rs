@@ -96,6 +96,8 @@ names! {
     pub enum State {
         /// Task (record-version `begin`): validate, lock and plan.
         BeginDeployment = "Begin deployment",
+        /// Task (events:putEvents): publish `Deployment Started` ([`crate::events`]).
+        AnnounceTheStart = "Announce the start",
         /// Task (record-version `rejected`): release the locks and explain.
         RecordRejection = "Record rejection",
         /// Fail: the request was refused and nothing moved.
@@ -172,9 +174,12 @@ names! {
         Promote = "Promote",
         /// Task (record-version `promoted`).
         RecordPromotion = "Record promotion",
+        /// Choice (in "Test the step"): the hooks after promotion at the promotion step,
+        /// the step hooks at any other.
+        WhichTests = "Which tests?",
         /// Choice: whether the plan has hooks after promotion.
         TestsAfterPromotionChoice = "Tests after promotion?",
-        /// Map: the hooks after promotion.
+        /// Map (in "Test the step", at the promotion step): the hooks after promotion.
         TestAfterPromotion = "Test after promotion",
         /// Choice (in "Test after promotion"): which kind of hook.
         AfterPromotionWhichTest = "After promotion: which test?",

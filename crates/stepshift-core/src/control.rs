@@ -29,6 +29,10 @@ use crate::time::Timestamp;
 /// The control record's leaf name under the first target's record keys.
 pub const LEAF: &str = "control";
 
+/// How an abort during the tests before traffic is described (the cause of its
+/// `Aborted` failure starts with it).
+pub const DURING_TESTS_BEFORE_TRAFFIC: &str = "during the tests before traffic";
+
 /// What a command asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]

@@ -84,6 +84,8 @@ pub enum Service {
     LambdaWeb,
     /// Amazon CloudWatch Logs.
     CloudWatchLogs,
+    /// Amazon EventBridge (the lifecycle events).
+    EventBridge,
 }
 
 impl fmt::Display for Service {
@@ -96,6 +98,7 @@ impl fmt::Display for Service {
             Service::Route53 => "Route 53",
             Service::LambdaWeb => "Lambda Web",
             Service::CloudWatchLogs => "CloudWatch Logs",
+            Service::EventBridge => "EventBridge",
         })
     }
 }
@@ -264,11 +267,15 @@ pub enum TaskError {
     /// A validation hook failed: the report's sentence ([`crate::hooks::HookReport`]).
     #[error("{0}")]
     HookFailed(String),
+    /// A person aborted the deployment while its tests before traffic ran
+    /// ([`crate::control`]); the message says who and why.
+    #[error("{0}")]
+    Aborted(String),
 }
 
 impl TaskError {
     /// Every name [`TaskError::name`] can return, in the order of the variants.
-    pub const NAMES: [ErrorName; 14] = [
+    pub const NAMES: [ErrorName; 15] = [
         ErrorName::InvalidRequest,
         ErrorName::DeploymentInProgress,
         ErrorName::AliasDrift,
@@ -283,6 +290,7 @@ impl TaskError {
         ErrorName::AwsError,
         ErrorName::InvalidTaskInput,
         ErrorName::HookFailed,
+        ErrorName::Aborted,
     ];
 
     /// The stable error name the state machine matches on.
@@ -302,6 +310,7 @@ impl TaskError {
             Self::AwsError(_) => ErrorName::AwsError,
             Self::InvalidTaskInput(_) => ErrorName::InvalidTaskInput,
             Self::HookFailed(_) => ErrorName::HookFailed,
+            Self::Aborted(_) => ErrorName::Aborted,
         }
     }
 
@@ -368,6 +377,7 @@ mod tests {
             TaskError::AwsError(port),
             TaskError::InvalidTaskInput("x".into()),
             TaskError::HookFailed("x".into()),
+            TaskError::Aborted("x".into()),
         ];
         let names: Vec<_> = all.iter().map(TaskError::error_name).collect();
         assert_eq!(names, TaskError::NAMES);

@@ -336,6 +336,13 @@ pub struct JudgeInput {
     pub point: Point,
     /// The Map's output.
     pub runs: Vec<HookRun>,
+    /// Before traffic: `$.plan.control`, the control record to read, so that an abort
+    /// given during the tests stops the deployment before any traffic moves.
+    #[serde(default)]
+    pub control: Option<String>,
+    /// `$$.Execution.Id`, with `control`.
+    #[serde(default)]
+    pub execution: Option<String>,
 }
 
 /// How one hook ended.
@@ -399,6 +406,28 @@ impl HookReport {
             format!("the tests {at} failed: {}", failed.join("; "))
         }
     }
+}
+
+/// [`judge`], after reading the control record when the input names one (the tests
+/// before traffic): an abort given while they ran fails the task with
+/// [`TaskError::Aborted`], whatever the tests said.
+pub async fn judge_point<S: crate::ports::ParameterStore>(
+    store: &S,
+    input: JudgeInput,
+) -> Result<HookReport, TaskError> {
+    if let (Some(name), Some(execution)) = (&input.control, &input.execution)
+        && let Some(c) = crate::control::read(store, name, execution).await?
+        && c.action == crate::control::Action::Abort
+    {
+        let why = c.reason.as_deref().filter(|r| !r.is_empty()).unwrap_or("no reason given");
+        return Err(TaskError::Aborted(format!(
+            "{}, by {} at {}: {why}",
+            crate::control::DURING_TESTS_BEFORE_TRAFFIC,
+            c.by,
+            c.at
+        )));
+    }
+    judge(input)
 }
 
 /// Judges one point's runs: `Ok` when every hook passed, else
@@ -847,12 +876,25 @@ mod tests {
     fn judge_fails_with_every_failed_hook_in_one_sentence() {
         let ok = run(HookKind::Function, None, Some(json!({})), None);
         assert!(
-            judge(JudgeInput { action: JUDGE_ACTION.into(), point: Point::EachStep, runs: vec![ok.clone()] }).is_ok()
+            judge(JudgeInput {
+                action: JUDGE_ACTION.into(),
+                point: Point::EachStep,
+                runs: vec![ok.clone()],
+                control: None,
+                execution: None
+            })
+            .is_ok()
         );
         let mut bad = run(HookKind::Function, None, None, Some(("States.Timeout", "")));
         bad.hook.name = "load".into();
-        let e =
-            judge(JudgeInput { action: JUDGE_ACTION.into(), point: Point::EachStep, runs: vec![ok, bad] }).unwrap_err();
+        let e = judge(JudgeInput {
+            action: JUDGE_ACTION.into(),
+            point: Point::EachStep,
+            runs: vec![ok, bad],
+            control: None,
+            execution: None,
+        })
+        .unwrap_err();
         assert_eq!(e.error_name(), ErrorName::HookFailed);
         assert_eq!(e.to_string(), "the tests at step 2 failed: load: did not answer within 30 s (timeout_seconds)");
     }

@@ -20,6 +20,7 @@ pub mod contract;
 pub mod control;
 pub mod deployment;
 pub mod error;
+pub mod events;
 pub mod hooks;
 pub mod judge;
 pub mod memory;

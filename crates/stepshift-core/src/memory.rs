@@ -66,6 +66,9 @@ pub enum Call {
     DeleteSubscriptionFilter,
     /// CloudWatch PutMetricData (the fast path's outcome counts; reads are GetMetricData).
     PutMetricData,
+    /// EventBridge PutEvents (the lifecycle events). Not a write: it changes no resource
+    /// a deployment reads, and a retried task publishes again.
+    PutEvents,
 }
 
 impl Call {
@@ -111,6 +114,7 @@ impl Call {
             Call::GetWebFunctionEndpoint | Call::UpdateWebFunctionEndpoint | Call::GetWebFunctionRevision => {
                 Service::LambdaWeb
             }
+            Call::PutEvents => crate::events::SERVICE,
             _ => Service::Lambda,
         }
     }
@@ -160,6 +164,8 @@ struct State {
     web: web::WebState,
     /// Subscription filters, log groups and published outcome counts.
     outcomes: outcomes::OutcomeState,
+    /// The lifecycle events published, in order.
+    events: Vec<crate::events::LifecycleEvent>,
     calls: BTreeMap<Call, u64>,
     /// Faults by the call count of their kind at which they strike.
     faults: Vec<(Call, u64, Fault)>,
@@ -330,6 +336,11 @@ impl MemoryAws {
     /// How many calls of each kind were made (including failed ones).
     pub fn calls(&self) -> BTreeMap<Call, u64> {
         self.lock().calls.clone()
+    }
+
+    /// The lifecycle events published so far, in order.
+    pub fn lifecycle_events(&self) -> Vec<crate::events::LifecycleEvent> {
+        self.lock().events.clone()
     }
 
     /// How many calls that change state were made.
@@ -569,6 +580,15 @@ impl ParameterStore for MemoryAws {
     async fn delete(&self, name: &str) -> PortResult<()> {
         self.serve(Call::DeleteParameter, |s| {
             s.parameters.remove(name);
+            Ok(())
+        })
+    }
+}
+
+impl crate::ports::EventSink for MemoryAws {
+    async fn publish(&self, events: &[crate::events::LifecycleEvent]) -> PortResult<()> {
+        self.serve(Call::PutEvents, |s| {
+            s.events.extend_from_slice(events);
             Ok(())
         })
     }

@@ -251,6 +251,14 @@ pub trait ParameterStore: Send + Sync {
     fn delete(&self, name: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// Publishes lifecycle events ([`crate::events`]) on the deployment's event bus
+/// (EventBridge PutEvents, source [`crate::events::SOURCE`]). The tasks publish through
+/// [`crate::events::publish`], which never fails them.
+pub trait EventSink: Send + Sync {
+    /// Publishes every event, in order. An error may leave some of them published.
+    fn publish(&self, events: &[crate::events::LifecycleEvent]) -> impl Future<Output = PortResult<()>> + Send;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -345,6 +345,12 @@ impl LocalEnvironment {
         Some((self.origin.plus_secs(after_seconds as i64), command, reason))
     }
 
+    /// The PutEvents entries that asked for an approval (the bus also carries the
+    /// lifecycle event `Deployment Started`).
+    pub fn approval_requests(&self) -> impl Iterator<Item = &Value> {
+        self.events.iter().filter(|e| e["DetailType"] == "Deployment approval requested")
+    }
+
     /// Remembers the control record Begin planned, from its output.
     fn planned(&mut self, function: &str, output: &Value) {
         let plan = &output["plan"];
@@ -696,7 +702,7 @@ impl Simulation {
                 })
                 .collect(),
             calls,
-            approvals_requested: self.env.events.len(),
+            approvals_requested: self.env.approval_requests().count(),
             history: exec.history().to_vec(),
         }
     }

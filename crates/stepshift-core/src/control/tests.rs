@@ -1,12 +1,10 @@
 use super::*;
 use crate::deployment::decide;
-use crate::judge::{Verdict, VerdictStatus, Window};
+use crate::judge::VerdictStatus;
 use crate::request::HealthSettings;
 use crate::strategy::Step;
 
-fn t(secs: i64) -> Timestamp {
-    Timestamp::from_secs(1_700_000_000 + secs)
-}
+use crate::deployment::fixtures::{t, verdict};
 
 /// 10% for 10 minutes, 50% (approval) for 10 minutes, then 100% with a 10-minute
 /// lock-in; checks every minute.
@@ -30,18 +28,6 @@ fn plan(pause_timeout: PauseTimeout) -> Plan {
     ];
     p.pause_timeout = pause_timeout;
     p
-}
-
-fn verdict(status: VerdictStatus, at: i64) -> Verdict {
-    Verdict {
-        status,
-        reasons: vec![format!("{status:?} reason")],
-        checked_at: t(at),
-        window: Window { start: t(0), end: t(at) },
-        targets: Vec::new(),
-        alarms: Vec::new(),
-        notes: Vec::new(),
-    }
 }
 
 fn command(seq: u64, action: Action) -> Command {

@@ -1,11 +1,9 @@
 use super::*;
-use crate::judge::{Verdict, VerdictStatus, Window};
+use crate::judge::VerdictStatus;
 use crate::request::HealthSettings;
 use crate::strategy::Step;
 
-fn t(secs: i64) -> Timestamp {
-    Timestamp::from_secs(1_700_000_000 + secs)
-}
+use super::fixtures::{t, verdict};
 
 fn plan(steps: &[(f64, u64, bool)], lock_in: u64, health: HealthSettings) -> Plan {
     Plan {
@@ -26,18 +24,6 @@ fn plan(steps: &[(f64, u64, bool)], lock_in: u64, health: HealthSettings) -> Pla
         hooks: Default::default(),
         control: None,
         pause_timeout: Default::default(),
-    }
-}
-
-fn verdict(status: VerdictStatus, at: i64) -> Verdict {
-    Verdict {
-        status,
-        reasons: vec![format!("{status:?} reason")],
-        checked_at: t(at),
-        window: Window { start: t(0), end: t(at) },
-        targets: Vec::new(),
-        alarms: Vec::new(),
-        notes: Vec::new(),
     }
 }
 

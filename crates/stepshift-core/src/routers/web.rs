@@ -628,8 +628,13 @@ mod tests {
             let aws = account();
             aws.set_web_update_seconds(20);
             let targets = vec![planned(&aws).await];
-            let input =
-                ShiftInput { targets: targets.clone(), traffic: start(), cursor: cursor(10.0), execution: None };
+            let input = ShiftInput {
+                targets: targets.clone(),
+                traffic: start(),
+                cursor: cursor(10.0),
+                execution: None,
+                steps: None,
+            };
             let traffic = traffic::shift(&aws, input).await.unwrap();
             assert_eq!(traffic.pending_changes.len(), 1, "the update is asynchronous");
             assert_eq!(aws.web_serving("orders-web", "live").unwrap(), single("rev-1"));
@@ -644,11 +649,13 @@ mod tests {
                 traffic: traffic.clone(),
                 cursor: cursor(10.0),
                 execution: None,
+                steps: None,
             };
             traffic::shift(&aws, input).await.unwrap();
             assert_eq!(aws.writes(), writes);
 
-            let input = ShiftInput { targets: targets.clone(), traffic, cursor: cursor(50.0), execution: None };
+            let input =
+                ShiftInput { targets: targets.clone(), traffic, cursor: cursor(50.0), execution: None, steps: None };
             let traffic = settle(&aws, &targets, traffic::shift(&aws, input).await.unwrap()).await;
             let traffic = traffic::promote(&aws, TargetsInput { targets: targets.clone(), traffic, execution: None })
                 .await
@@ -662,8 +669,13 @@ mod tests {
         async fn someone_elses_weights_are_drift_and_a_rollback_leaves_them_alone() {
             let aws = account();
             let targets = vec![planned(&aws).await];
-            let input =
-                ShiftInput { targets: targets.clone(), traffic: start(), cursor: cursor(10.0), execution: None };
+            let input = ShiftInput {
+                targets: targets.clone(),
+                traffic: start(),
+                cursor: cursor(10.0),
+                execution: None,
+                steps: None,
+            };
             let traffic = settle(&aws, &targets, traffic::shift(&aws, input).await.unwrap()).await;
             aws.put_web_weights("orders-web", "live", split("rev-1", "rev-2", 30.0));
             let input = ShiftInput {
@@ -671,6 +683,7 @@ mod tests {
                 traffic: traffic.clone(),
                 cursor: cursor(50.0),
                 execution: None,
+                steps: None,
             };
             let e = traffic::shift(&aws, input).await.unwrap_err();
             assert_eq!(e.name(), "EndpointDrift");
@@ -701,8 +714,13 @@ mod tests {
             let aws = account();
             let targets = vec![planned(&aws).await];
             aws.fail_next_web_update("not enough capacity in us-east-1");
-            let input =
-                ShiftInput { targets: targets.clone(), traffic: start(), cursor: cursor(10.0), execution: None };
+            let input = ShiftInput {
+                targets: targets.clone(),
+                traffic: start(),
+                cursor: cursor(10.0),
+                execution: None,
+                steps: None,
+            };
             let mut traffic = traffic::shift(&aws, input).await.unwrap();
             let mut last = None;
             for _ in 0..3 {

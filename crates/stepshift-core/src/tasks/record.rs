@@ -277,11 +277,17 @@ pub fn rollback_reason(plan: &Plan, progress: &Progress, failure: Option<&Caught
             Some(name @ (ErrorName::AliasDrift | ErrorName::RecordDrift)) => (name.to_string(), f.message()),
             // The hooks' sentence names the point and each failed hook.
             Some(ErrorName::HookFailed) => (ErrorName::HookFailed.to_string(), f.message()),
-            // `stepshift abort` at an approval pause fails its task token.
-            Some(ErrorName::Aborted) => (
-                ErrorName::Aborted.to_string(),
-                format!("aborted at {step} while it waited for approval: {}", f.message()),
-            ),
+            // `stepshift abort` at an approval pause fails its task token; during the tests
+            // before traffic, their judging task fails.
+            Some(ErrorName::Aborted) => {
+                let m = f.message();
+                let sentence = if m.starts_with(crate::control::DURING_TESTS_BEFORE_TRAFFIC) {
+                    format!("aborted {m}")
+                } else {
+                    format!("aborted at {step} while it waited for approval: {m}")
+                };
+                (ErrorName::Aborted.to_string(), sentence)
+            }
             _ => (f.error.clone(), format!("a task failed at {step}: {}: {}", f.error, f.message())),
         };
     }

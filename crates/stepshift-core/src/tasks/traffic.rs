@@ -31,6 +31,10 @@ pub struct ShiftInput {
     /// `$$.Execution.Id`, for the lifecycle events.
     #[serde(default)]
     pub execution: Option<String>,
+    /// How many steps the plan has (`States.ArrayLength($.plan.steps)`), for the
+    /// lifecycle events.
+    #[serde(default)]
+    pub steps: Option<usize>,
 }
 
 /// Input of "Promote".

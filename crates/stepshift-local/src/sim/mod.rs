@@ -188,7 +188,7 @@ pub enum Published {
 }
 
 /// An alarm on a stream's share of errors (5xx), as a team would put on an endpoint:
-/// ALARM when the delivered minutes of the last `minutes` hold at least `min_requests`
+/// ALARM when the newest `minutes` delivered minutes hold at least `min_requests`
 /// requests and more than `threshold_percent` of them failed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -560,9 +560,13 @@ impl AlarmSource for SimAws {
             if let Some((stream, alarm)) =
                 traffic.streams.iter().find_map(|t| t.route.alarm().filter(|a| a.name == s.name).map(|a| (t, a)))
             {
-                let span = i64::try_from(alarm.minutes).unwrap_or(5) * 60;
-                let minutes = stream.totals(now.floor_minute().plus_secs(-span), now, now);
-                let (n, k) = minutes.values().fold((0, 0), |(n, k), (a, b)| (n + a, k + b));
+                // Like CloudWatch with TreatMissingData "missing": the most recent
+                // `minutes` periods that have data, looking back past the ones not yet
+                // delivered (their lag is up to three minutes).
+                let span = i64::try_from(alarm.minutes).unwrap_or(5) * 60 + 180;
+                let delivered = stream.totals(now.floor_minute().plus_secs(-span), now, now);
+                let recent = delivered.values().rev().take(usize::try_from(alarm.minutes).unwrap_or(5));
+                let (n, k) = recent.fold((0, 0), |(n, k), (a, b)| (n + a, k + b));
                 let breaching = n >= alarm.min_requests && 100.0 * k as f64 > alarm.threshold_percent * n as f64;
                 s.state = Some(if breaching { AlarmValue::Alarm } else { AlarmValue::Ok });
                 s.reason = Some(format!(
@@ -604,6 +608,21 @@ impl ParameterStore for SimAws {
 impl Clock for SimAws {
     fn now(&self) -> Timestamp {
         self.aws.now()
+    }
+}
+
+/// The lifecycle events go to [`MemoryAws`], which records them in order: read them
+/// with [`SimAws::lifecycle_events`].
+impl stepshift_core::ports::EventSink for SimAws {
+    async fn publish(&self, events: &[stepshift_core::events::LifecycleEvent]) -> PortResult<()> {
+        stepshift_core::ports::EventSink::publish(&self.aws, events).await
+    }
+}
+
+impl SimAws {
+    /// The lifecycle events the tasks published so far, in order.
+    pub fn lifecycle_events(&self) -> Vec<stepshift_core::events::LifecycleEvent> {
+        self.aws.lifecycle_events()
     }
 }
 

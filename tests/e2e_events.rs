@@ -1,0 +1,356 @@
+//! Lifecycle events end to end: ministack runs the unmodified
+//! statemachine/deployment.asl.json with the real task binaries (built for this machine,
+//! deployed as provided.al2023 zips with `STEPSHIFT_EVENT_BUS` set, as template.yaml sets
+//! it), and a rule on the bus delivers every stepshift lifecycle event to an SQS queue,
+//! where the test reads what a team's subscriber would get.
+//!
+//! ministack splits no alias traffic and emits no per-version metrics, so each test puts
+//! the candidate's and the stable version's AWS/Lambda metrics itself (as
+//! tests/e2e_ministack.rs does).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
+use serde_json::{Value, json};
+use stepshift_core::events::DetailType;
+use stepshift_local::asl::model::substitute;
+use stepshift_local::runner::DEPLOYMENT_ASL;
+use stepshift_testkit::{Emulator, workspace_root};
+
+/// The task functions the state machine invokes here (no fast path: tally is never
+/// invoked, and its placeholder gets an ARN of no function).
+const FUNCTIONS: [(&str, &str); 5] = [
+    ("RecordVersionFunctionArn", "record-version"),
+    ("ShiftWeightFunctionArn", "shift-weight"),
+    ("CheckHealthFunctionArn", "check-health"),
+    ("PromoteFunctionArn", "promote"),
+    ("RollbackFunctionArn", "rollback"),
+];
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// Builds the task binaries for this machine (once), stripped and zipped as `bootstrap`.
+fn bootstrap_zips() -> &'static Vec<Vec<u8>> {
+    static ZIPS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+    ZIPS.get_or_init(|| {
+        let root = workspace_root();
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo.current_dir(&root).args(["build", "--bins"]);
+        // The package's variables would fingerprint ring's build script differently from
+        // a build outside and rebuild everything above it (see tests/e2e_ministack.rs).
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let package = ["CARGO_PKG_", "CARGO_MANIFEST_"].iter().any(|p| name.starts_with(p))
+                || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
+                    .contains(&name.as_ref());
+            if package {
+                cargo.env_remove(name.as_ref());
+            }
+        }
+        for (_, name) in FUNCTIONS {
+            cargo.args(["-p", name]);
+        }
+        assert!(cargo.status().expect("cargo build").success(), "building the task binaries failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+        FUNCTIONS
+            .iter()
+            .map(|(_, name)| {
+                // Lambda's 250 MB unzipped limit, which ministack enforces: strip.
+                let stripped = std::env::temp_dir().join(format!("stepshift-e2e-events-{}-{name}", std::process::id()));
+                std::fs::copy(target.join("debug").join(name), &stripped).expect("task binary");
+                let status = std::process::Command::new("strip").arg(&stripped).status().expect("strip (binutils)");
+                assert!(status.success(), "strip failed");
+                let binary = std::fs::read(&stripped).expect("stripped binary");
+                let _ = std::fs::remove_file(&stripped);
+                zip_bootstrap(&binary)
+            })
+            .collect()
+    })
+}
+
+fn zip_bootstrap(binary: &[u8]) -> Vec<u8> {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .unix_permissions(0o755);
+    zip.start_file("bootstrap", options).unwrap();
+    zip.write_all(binary).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+fn empty_zip() -> Blob {
+    let mut eocd = b"PK\x05\x06".to_vec();
+    eocd.extend([0u8; 18]);
+    Blob::new(eocd)
+}
+
+/// One stepshift installation in ministack with its event bus and a subscriber's queue.
+struct Install {
+    config: SdkConfig,
+    state_machine: String,
+    target: String,
+    queue_url: String,
+}
+
+async fn install() -> Install {
+    let config = Emulator::shared_ministack().sdk_config().await;
+    let url = Emulator::shared_ministack().url.clone();
+    let id = unique("events");
+
+    // The stack's bus, and a team's rule: every lifecycle event to a queue.
+    let eb = aws_sdk_eventbridge::Client::new(&config);
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let bus = format!("{id}-approvals");
+    eb.create_event_bus().name(&bus).send().await.expect("create_event_bus");
+    let queue_url = sqs.create_queue().queue_name(&id).send().await.unwrap().queue_url().unwrap().to_owned();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .unwrap();
+    let every: Vec<&str> = DetailType::ALL.iter().map(|d| d.as_str()).collect();
+    let pattern = json!({"source": ["stepshift"], "detail-type": every});
+    eb.put_rule().name(&id).event_bus_name(&bus).event_pattern(pattern.to_string()).send().await.unwrap();
+    eb.put_targets()
+        .rule(&id)
+        .event_bus_name(&bus)
+        .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(queue_arn).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    // The task functions, running the real binaries, publishing on the bus.
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let environment = Environment::builder()
+        .variables("AWS_ENDPOINT_URL", &url)
+        .variables("AWS_REGION", "us-east-1")
+        .variables("AWS_ACCESS_KEY_ID", "test")
+        .variables("AWS_SECRET_ACCESS_KEY", "test")
+        .variables("STEPSHIFT_PARAMETER_PREFIX", format!("/{id}"))
+        .variables("STEPSHIFT_EVENT_BUS", &bus)
+        .variables("RUST_LOG", "info")
+        .build();
+    let mut substitutions = std::collections::HashMap::new();
+    for ((key, name), zip) in FUNCTIONS.iter().zip(bootstrap_zips()) {
+        let created = lambda
+            .create_function()
+            .function_name(format!("{id}-{name}"))
+            .runtime(Runtime::Providedal2023)
+            .role("arn:aws:iam::000000000000:role/stepshift")
+            .handler("bootstrap")
+            .timeout(30)
+            .environment(environment.clone())
+            .code(FunctionCode::builder().zip_file(Blob::new(zip.clone())).build())
+            .send()
+            .await
+            .expect("create_function");
+        substitutions.insert(key.to_string(), created.function_arn().unwrap().to_owned());
+    }
+    substitutions
+        .insert("TallyFunctionArn".into(), format!("arn:aws:lambda:us-east-1:000000000000:function:{id}-no-tally"));
+    substitutions.insert("ApprovalEventBusName".into(), bus);
+
+    // The user's function: versions 1 and 2, alias live → 1.
+    let target = format!("{id}-orders");
+    lambda
+        .create_function()
+        .function_name(&target)
+        .runtime(Runtime::Providedal2023)
+        .role("arn:aws:iam::000000000000:role/orders")
+        .handler("bootstrap")
+        .code(FunctionCode::builder().zip_file(empty_zip()).build())
+        .send()
+        .await
+        .unwrap();
+    for i in 1..=2 {
+        lambda
+            .update_function_configuration()
+            .function_name(&target)
+            .description(format!("build {i}"))
+            .send()
+            .await
+            .unwrap();
+        lambda.publish_version().function_name(&target).send().await.unwrap();
+    }
+    lambda.create_alias().function_name(&target).name("live").function_version("1").send().await.unwrap();
+
+    let definition = substitute(DEPLOYMENT_ASL, &substitutions).expect("every placeholder substituted");
+    let sfn = aws_sdk_sfn::Client::new(&config);
+    let state_machine = sfn
+        .create_state_machine()
+        .name(format!("{id}-deployment"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::000000000000:role/stepshift-sfn")
+        .send()
+        .await
+        .expect("create_state_machine")
+        .state_machine_arn()
+        .to_owned();
+    Install { config, state_machine, target, queue_url }
+}
+
+impl Install {
+    /// Puts `invocations`/`errors` per minute for the last three minutes, for `version`.
+    async fn metrics(&self, version: &str, invocations: f64, errors: f64) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let dims = [
+            ("FunctionName", self.target.clone()),
+            ("Resource", format!("{}:live", self.target)),
+            ("ExecutedVersion", version.to_owned()),
+        ];
+        let mut data = Vec::new();
+        for ago in [150, 90, 30] {
+            for (metric, value, unit) in [
+                ("Invocations", invocations, StandardUnit::Count),
+                ("Errors", errors, StandardUnit::Count),
+                ("Duration", 40.0, StandardUnit::Milliseconds),
+            ] {
+                let mut datum = MetricDatum::builder()
+                    .metric_name(metric)
+                    .timestamp(aws_smithy_types::DateTime::from_secs(now - ago))
+                    .value(value)
+                    .unit(unit);
+                for (name, v) in &dims {
+                    datum = datum.dimensions(Dimension::builder().name(*name).value(v).build());
+                }
+                data.push(datum.build());
+            }
+        }
+        let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.config);
+        cloudwatch.put_metric_data().namespace("AWS/Lambda").set_metric_data(Some(data)).send().await.unwrap();
+    }
+
+    /// Runs a canary (10% for 2 s, then 100% with a 3-second lock-in) to its end: the
+    /// execution and its status.
+    async fn deploy(&self) -> (String, String) {
+        let request = json!({
+            "schema": 1,
+            "targets": [{"function": self.target, "alias": "live", "version": "2"}],
+            "strategy": [{"weight_percent": 10, "bake_seconds": 2}, {"weight_percent": 100}],
+            "health": {"min_invocations": 5, "metric_lag_seconds": 240},
+            "lock_in_seconds": 3,
+        });
+        let sfn = aws_sdk_sfn::Client::new(&self.config);
+        let exec = sfn
+            .start_execution()
+            .state_machine_arn(&self.state_machine)
+            .input(request.to_string())
+            .send()
+            .await
+            .unwrap()
+            .execution_arn()
+            .to_owned();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let out = sfn.describe_execution().execution_arn(&exec).send().await.unwrap();
+            if out.status().as_str() != "RUNNING" {
+                return (exec, out.status().as_str().to_owned());
+            }
+            assert!(Instant::now() < deadline, "{exec} still running; log: {}", Emulator::shared_ministack().log());
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// The events on the queue once `last` arrived (or 30 s passed), in the order they
+    /// happened (`detail.at`, then the order a task publishes them).
+    async fn events(&self, last: DetailType) -> Vec<Value> {
+        let sqs = aws_sdk_sqs::Client::new(&self.config);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut got: Vec<Value> = Vec::new();
+        while !got.iter().any(|e| e["detail-type"] == last.as_str()) && Instant::now() < deadline {
+            let out =
+                sqs.receive_message().queue_url(&self.queue_url).max_number_of_messages(10).wait_time_seconds(1).send();
+            for m in out.await.unwrap().messages() {
+                got.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                sqs.delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        let rank = |e: &Value| DetailType::ALL.iter().position(|d| e["detail-type"] == d.as_str()).unwrap_or(99);
+        got.sort_by(|a, b| {
+            let at = |e: &Value| stepshift_core::Timestamp::parse_rfc3339(e["detail"]["at"].as_str().unwrap()).unwrap();
+            at(a).cmp(&at(b)).then(rank(a).cmp(&rank(b)))
+        });
+        got
+    }
+}
+
+fn types(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["detail-type"].as_str().unwrap()).collect()
+}
+
+/// Every event is stepshift's, names the execution and the target.
+fn assert_well_formed(events: &[Value], exec: &str, target: &str) {
+    for e in events {
+        assert_eq!(e["source"], "stepshift", "{e:#}");
+        assert_eq!(e["detail"]["schema_version"], 1, "{e:#}");
+        assert_eq!(e["detail"]["execution"], exec, "{e:#}");
+        assert_eq!(
+            e["detail"]["targets"][0],
+            json!({"target": format!("{target}:live"), "stable": "1", "candidate": "2"})
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_promoted_deployment_reaches_a_subscriber_moment_by_moment() {
+    let i = install().await;
+    i.metrics("2", 100.0, 0.0).await;
+    i.metrics("1", 900.0, 1.0).await;
+    let (exec, status) = i.deploy().await;
+    assert_eq!(status, "SUCCEEDED");
+    let events = i.events(DetailType::ReleaseConfirmed).await;
+    let t = types(&events);
+    eprintln!("{t:?}");
+    assert_well_formed(&events, &exec, &i.target);
+    assert_eq!(t.first(), Some(&"Deployment Started"), "the state machine's own PutEvents: {t:?}");
+    assert_eq!(t.last(), Some(&"Release Confirmed"), "{t:?}");
+    let promoted = t.iter().position(|d| *d == "Deployment Promoted").expect("promoted");
+    assert_eq!(t[1], "Traffic Shifted", "{t:?}");
+    assert!(t[2..promoted].iter().all(|d| *d == "Health Checked") && promoted > 2, "{t:?}");
+    assert!(t[promoted + 1..t.len() - 1].iter().all(|d| *d == "Health Checked"), "{t:?}");
+    assert_eq!(events[0]["detail"]["weights"], json!([10.0, 100.0]));
+    assert_eq!(events[1]["detail"]["weight_percent"], 10.0);
+    assert_eq!(events[promoted - 1]["detail"]["decision"], "advance");
+    assert_eq!(events[promoted - 1]["detail"]["verdict"]["status"], "healthy");
+    assert_eq!(events[0]["resources"], json!([]), "the state machine's entry names no resource");
+    assert_eq!(events[1]["resources"], json!([exec]), "the tasks' entries name the execution");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolled_back_deployment_tells_the_subscriber_why() {
+    let i = install().await;
+    i.metrics("2", 100.0, 40.0).await;
+    i.metrics("1", 900.0, 1.0).await;
+    let (exec, status) = i.deploy().await;
+    assert_eq!(status, "FAILED");
+    let events = i.events(DetailType::DeploymentRolledBack).await;
+    let t = types(&events);
+    eprintln!("{t:?}");
+    assert_well_formed(&events, &exec, &i.target);
+    assert_eq!(t[..2], ["Deployment Started", "Traffic Shifted"], "{t:?}");
+    assert_eq!(t.last(), Some(&"Deployment Rolled Back"), "{t:?}");
+    let rolled = &events.last().unwrap()["detail"];
+    assert_eq!(rolled["error"], "Unhealthy");
+    let cause = rolled["cause"].as_str().unwrap();
+    assert!(cause.starts_with("the candidate was unhealthy at step 1 of 2 (10%)"), "{cause}");
+}

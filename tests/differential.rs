@@ -62,11 +62,6 @@ impl Environment for Queue {
         if call.token.is_some() {
             return TaskResult::Pending;
         }
-        // moto puts the lifecycle event ("Announce the start") on its own bus, without
-        // taking a result from the queue.
-        if call.resource == PUT_EVENTS {
-            return TaskResult::Output(json!({"Entries": [{"EventId": "local"}], "FailedEntryCount": 0}));
-        }
         match self.0.pop_front() {
             // A canned result is what the function returned; the lambda:invoke
             // integration wraps it, as moto's does (StatusCode, ExecutedVersion, Payload).
@@ -109,9 +104,6 @@ fn local(case: &Case) -> Ending {
         cause: cause.map(|c| c.replace(&arn, OWN_ARN)),
     }
 }
-
-/// The `events:putEvents` integration without a task token ("Announce the start").
-const PUT_EVENTS: &str = "arn:aws:states:::events:putEvents";
 
 /// What an execution's own ARN reads as in the outputs compared: each side names its
 /// executions its own way.
@@ -396,8 +388,6 @@ fn scenario_case_with(name: &str, scenario: stepshift_local::Scenario, request: 
                 results.push(v);
             }
             "TaskSucceeded" if resource == LAMBDA_INVOKE => results.push(e.details["output"]["Payload"].clone()),
-            // The lifecycle event: moto publishes it itself.
-            "TaskSucceeded" if resource == PUT_EVENTS => {}
             "TaskFailed" | "TaskTimedOut" if resource == LAMBDA_INVOKE => {
                 panic!("{name}: a hook's invocation failed ({}), which moto's Lambda cannot do", e.details)
             }

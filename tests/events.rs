@@ -1,7 +1,7 @@
 //! Lifecycle events ([`stepshift_core::events`]) of whole simulated deployments: the
 //! real `statemachine/deployment.asl.json`, run by stepshift-local through the real task
-//! handlers, which publish to the simulated account. `Deployment Started` is the state
-//! machine's own PutEvents ("Announce the start"); the others are the tasks'.
+//! handlers, which publish to the simulated account. `Deployment Started` comes from
+//! "Announce the start" (check-health's `announce`), right after Begin.
 
 use serde_json::{Value, json};
 use stepshift_core::Service;
@@ -14,13 +14,14 @@ use stepshift_local::runner::{Action, SIMULATED_OPERATOR, TimedAction};
 use stepshift_local::{Outcome, Scenario, Simulation};
 use stepshift_tests::*;
 
-/// Runs `request` in `scenario`: the outcome, the `Deployment Started` entries the state
-/// machine put on the bus, and the events the tasks published, in order.
-fn run(scenario: Scenario, request: Value) -> (Outcome, Vec<Value>, Vec<LifecycleEvent>) {
+/// Runs `request` in `scenario`: the outcome, the `Deployment Started` events, and the
+/// events published after it, in order.
+fn run(scenario: Scenario, request: Value) -> (Outcome, Vec<LifecycleEvent>, Vec<LifecycleEvent>) {
     let mut sim = Simulation::new(scenario).unwrap();
     let o = sim.run(request);
-    let started = sim.env.events.iter().filter(|e| e["DetailType"] == "Deployment Started").cloned().collect();
-    (o, started, sim.env.aws.lifecycle_events())
+    let (started, events) =
+        sim.env.aws.lifecycle_events().into_iter().partition(|e| e.detail_type == DetailType::DeploymentStarted);
+    (o, started, events)
 }
 
 fn types(events: &[LifecycleEvent]) -> Vec<&'static str> {
@@ -52,13 +53,10 @@ fn a_promoted_canary_announces_each_moment_in_order() {
     assert_eq!(o.status, "SUCCEEDED", "{o:#?}");
     assert_eq!(o.path[1], State::AnnounceTheStart);
 
-    // The state machine published Begin's `announce`, as it was.
+    // "Announce the start" published it once, first.
     assert_eq!(started.len(), 1, "{started:?}");
-    assert_eq!(
-        (started[0]["Source"].clone(), started[0]["EventBusName"].clone()),
-        (json!("stepshift"), json!("stepshift-approvals"))
-    );
-    let detail: EventDetail = serde_json::from_value(started[0]["Detail"].clone()).expect("the announce detail");
+    assert!(started[0].detail.at <= events[0].detail.at);
+    let detail = &started[0].detail;
     assert_eq!(detail.execution, o.execution);
     assert_eq!((detail.steps, detail.weights.clone()), (Some(2), Some(vec![10.0, 100.0])));
     assert_eq!(detail.targets[0].target, "orders:live");

@@ -224,11 +224,6 @@ pub struct DeploymentState {
     pub failure: Option<serde_json::Value>,
     /// No rollback yet (`null`); "Roll back" writes its report here.
     pub rollback: Option<serde_json::Value>,
-    /// The `Deployment Started` event's detail ([`crate::events::started`]), which the
-    /// state machine publishes (`"Detail.$": "$.announce"`). Absent in states written
-    /// before lifecycle events.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub announce: Option<crate::events::EventDetail>,
 }
 
 impl Plan {

@@ -299,8 +299,27 @@ pub fn console_url(execution: &str) -> String {
     format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution}")
 }
 
-/// Deployment Started: the detail Begin leaves in `$.announce`, which the state machine
-/// publishes. Small, since it travels in the state's data: no verdict, no history.
+/// The `action` of check-health's input for "Announce the start".
+pub const ANNOUNCE_ACTION: &str = "announce";
+
+/// check-health's input for "Announce the start".
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnounceInput {
+    /// [`ANNOUNCE_ACTION`].
+    pub action: String,
+    /// `$.plan`.
+    pub plan: Plan,
+}
+
+/// Whether check-health's `input` asks for "Announce the start".
+pub fn is_announce_input(input: &serde_json::Value) -> bool {
+    input.get("action").and_then(serde_json::Value::as_str) == Some(ANNOUNCE_ACTION)
+}
+
+/// Deployment Started: published by check-health's `announce` action, which "Announce
+/// the start" runs right after Begin (record-version, which runs Begin, has no room for
+/// the EventBridge SDK).
 pub fn started(plan: &Plan) -> EventDetail {
     let mut d = EventDetail::new(&plan.execution, &plan.targets, plan.started_at);
     d.steps = Some(plan.steps.len());

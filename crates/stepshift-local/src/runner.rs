@@ -362,7 +362,9 @@ impl LocalEnvironment {
     }
 
     fn call_handler(&self, function: &str, input: Value) -> Result<Value, TaskError> {
-        let judging_hooks = stepshift_core::hooks::is_judge_input(&input);
+        // The override judges checks only: not the hooks, not "Announce the start".
+        let judging_hooks =
+            stepshift_core::hooks::is_judge_input(&input) || stepshift_core::events::is_announce_input(&input);
         if let (Some(check), "stepshift-check-health", false) = (&self.check_override, function, judging_hooks) {
             return check(&self.aws, input);
         }

@@ -129,7 +129,6 @@ pub async fn begin<P: RecordPorts>(
     Ok(DeploymentState {
         progress: plan.start(),
         traffic: Traffic { weight_percent: 0.0, step_started_at: None, revisions, pending_changes: Vec::new() },
-        announce: Some(crate::events::started(&plan)),
         plan,
         failure: None,
         rollback: None,

@@ -8,10 +8,6 @@
 //! the candidate's and the stable version's AWS/Lambda metrics itself (as
 //! tests/e2e_ministack.rs does).
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
@@ -22,77 +18,11 @@ use serde_json::{Value, json};
 use stepshift_core::events::DetailType;
 use stepshift_local::asl::model::substitute;
 use stepshift_local::runner::DEPLOYMENT_ASL;
-use stepshift_testkit::{Emulator, workspace_root};
+use stepshift_testkit::Emulator;
 
-/// The task functions the state machine invokes here (no fast path: tally is never
-/// invoked, and its placeholder gets an ARN of no function).
-const FUNCTIONS: [(&str, &str); 5] = [
-    ("RecordVersionFunctionArn", "record-version"),
-    ("ShiftWeightFunctionArn", "shift-weight"),
-    ("CheckHealthFunctionArn", "check-health"),
-    ("PromoteFunctionArn", "promote"),
-    ("RollbackFunctionArn", "rollback"),
-];
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
-}
-
-/// Builds the task binaries for this machine (once), stripped and zipped as `bootstrap`.
-fn bootstrap_zips() -> &'static Vec<Vec<u8>> {
-    static ZIPS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    ZIPS.get_or_init(|| {
-        let root = workspace_root();
-        let mut cargo = std::process::Command::new(env!("CARGO"));
-        cargo.current_dir(&root).args(["build", "--bins"]);
-        // The package's variables would fingerprint ring's build script differently from
-        // a build outside and rebuild everything above it (see tests/e2e_ministack.rs).
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let package = ["CARGO_PKG_", "CARGO_MANIFEST_"].iter().any(|p| name.starts_with(p))
-                || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR"]
-                    .contains(&name.as_ref());
-            if package {
-                cargo.env_remove(name.as_ref());
-            }
-        }
-        for (_, name) in FUNCTIONS {
-            cargo.args(["-p", name]);
-        }
-        assert!(cargo.status().expect("cargo build").success(), "building the task binaries failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
-        FUNCTIONS
-            .iter()
-            .map(|(_, name)| {
-                // Lambda's 250 MB unzipped limit, which ministack enforces: strip.
-                let stripped = std::env::temp_dir().join(format!("stepshift-e2e-events-{}-{name}", std::process::id()));
-                std::fs::copy(target.join("debug").join(name), &stripped).expect("task binary");
-                let status = std::process::Command::new("strip").arg(&stripped).status().expect("strip (binutils)");
-                assert!(status.success(), "strip failed");
-                let binary = std::fs::read(&stripped).expect("stripped binary");
-                let _ = std::fs::remove_file(&stripped);
-                zip_bootstrap(&binary)
-            })
-            .collect()
-    })
-}
-
-fn zip_bootstrap(binary: &[u8]) -> Vec<u8> {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .unix_permissions(0o755);
-    zip.start_file("bootstrap", options).unwrap();
-    zip.write_all(binary).unwrap();
-    zip.finish().unwrap().into_inner()
-}
-
-fn empty_zip() -> Blob {
-    let mut eocd = b"PK\x05\x06".to_vec();
-    eocd.extend([0u8; 18]);
-    Blob::new(eocd)
-}
+#[path = "e2e_support.rs"]
+mod e2e_support;
+use e2e_support::{FUNCTIONS, bootstrap_zips, empty_zip, unique};
 
 /// One stepshift installation in ministack with its event bus and a subscriber's queue.
 struct Install {
@@ -146,7 +76,8 @@ async fn install() -> Install {
         .variables("RUST_LOG", "info")
         .build();
     let mut substitutions = std::collections::HashMap::new();
-    for ((key, name), zip) in FUNCTIONS.iter().zip(bootstrap_zips()) {
+    // Every task function; tally is never invoked (no fast path).
+    for ((key, name), (_, zip)) in FUNCTIONS.iter().zip(bootstrap_zips()) {
         let created = lambda
             .create_function()
             .function_name(format!("{id}-{name}"))
@@ -161,8 +92,6 @@ async fn install() -> Install {
             .expect("create_function");
         substitutions.insert(key.to_string(), created.function_arn().unwrap().to_owned());
     }
-    substitutions
-        .insert("TallyFunctionArn".into(), format!("arn:aws:lambda:us-east-1:000000000000:function:{id}-no-tally"));
     substitutions.insert("ApprovalEventBusName".into(), bus);
 
     // The user's function: versions 1 and 2, alias live → 1.

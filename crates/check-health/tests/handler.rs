@@ -35,6 +35,7 @@ fn series(first: &str, minutes: usize, invocations: u64, errors: u64, p99: f64) 
             })
             .collect(),
         p99_duration_ms: Some(p99),
+        custom: Vec::new(),
     }
 }
 

@@ -5,6 +5,11 @@
 //! invocations slower than the query's thresholds (`TC(x:)`, CloudWatch's trimmed count,
 //! which counts values above `x`), and Duration p99 over the whole window, with the
 //! dimensions FunctionName, Resource (`function:alias`) and ExecutedVersion.
+//!
+//! The same request reads each query's custom metrics ([`MetricQuery::custom`]): the
+//! user's own metric, by its namespace, name and dimensions as given, in 1-minute periods
+//! with the series' statistic, one query (`m{i}_c{j}`) per series. A request holds at most
+//! [`MAX_METRIC_QUERIES`] queries ([`MetricQuery::cost`] summed); more are refused.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +17,8 @@ use aws_sdk_cloudwatch::types::{
     AlarmType, Dimension, Metric, MetricDataQuery, MetricDataResult, MetricStat, ScanBy, StateValue,
 };
 use stepshift_core::ports::{
-    AlarmSource, AlarmStatus, AlarmValue, MetricQuery, MetricSeriesKey, MetricsSource, MinuteCounts, PortResult,
-    VersionMetrics,
+    AlarmSource, AlarmStatus, AlarmValue, CustomSeries, MAX_METRIC_QUERIES, MetricQuery, MetricSeriesKey,
+    MetricsSource, MinuteCounts, PortResult, VersionMetrics,
 };
 use stepshift_core::routers::route53::health::{self, DistributionMetrics, DistributionMetricsSource};
 use stepshift_core::{PortError, Service, Timestamp};
@@ -37,9 +42,6 @@ where
     classify(Service::CloudWatch, e)
 }
 
-/// GetMetricData accepts at most 500 queries a call; each key needs up to 7.
-pub const MAX_KEYS_PER_CALL: usize = 71;
-
 /// The queries of one key, in id order: sums of Invocations, Errors, Throttles, then
 /// Duration's sample count, its p99, and the trimmed counts above the thresholds.
 const SUMS: [(&str, &str); 3] = [("inv", "Invocations"), ("err", "Errors"), ("thr", "Throttles")];
@@ -62,6 +64,15 @@ fn metric(key: &MetricSeriesKey, name: &str) -> Metric {
         .build()
 }
 
+/// A custom series' metric: its namespace, name and dimensions exactly as given.
+fn custom_metric(series: &CustomSeries) -> Metric {
+    let mut metric = Metric::builder().namespace(&series.namespace).metric_name(&series.metric);
+    for (name, value) in &series.dimensions {
+        metric = metric.dimensions(Dimension::builder().name(name).value(value).build());
+    }
+    metric.build()
+}
+
 pub(crate) fn query(id: String, metric: Metric, period: i32, stat: &str) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(id)
@@ -70,11 +81,12 @@ pub(crate) fn query(id: String, metric: Metric, period: i32, stat: &str) -> Metr
         .build()
 }
 
-/// The queries for `wanted` over a window of `window_secs`.
+/// The queries for `wanted` over a window of `window_secs`: per query, the built-in ones
+/// (`m{i}_inv` … `m{i}_over`), then one per custom series (`m{i}_c{j}`).
 pub fn queries(wanted: &[MetricQuery], window_secs: i64) -> Vec<MetricDataQuery> {
     // p99 over the whole window in one datapoint: the period must be a multiple of 60.
     let whole = i32::try_from(((window_secs.max(60) + 59) / 60) * 60).unwrap_or(i32::MAX);
-    let mut out = Vec::with_capacity(wanted.len() * 7);
+    let mut out = Vec::with_capacity(wanted.iter().map(MetricQuery::cost).sum());
     for (i, q) in wanted.iter().enumerate() {
         let key = &q.series;
         for (suffix, name) in SUMS {
@@ -88,25 +100,38 @@ pub fn queries(wanted: &[MetricQuery], window_secs: i64) -> Vec<MetricDataQuery>
         if let Some(ms) = q.limit_ms {
             out.push(query(format!("m{i}_over"), metric(key, "Duration"), 60, &above(ms)));
         }
+        for (j, series) in q.custom.iter().enumerate() {
+            out.push(query(format!("m{i}_c{j}"), custom_metric(series), 60, &series.stat));
+        }
     }
     out
 }
 
+/// Which custom series a query kind `c{j}` reads.
+fn custom_index(kind: &str) -> Option<usize> {
+    kind.strip_prefix('c')?.parse().ok()
+}
+
 impl MetricsSource for AwsPorts {
     async fn fetch(&self, keys: &[MetricQuery], start: Timestamp, end: Timestamp) -> PortResult<Vec<VersionMetrics>> {
-        if keys.len() > MAX_KEYS_PER_CALL {
+        let cost: usize = keys.iter().map(MetricQuery::cost).sum();
+        if cost > MAX_METRIC_QUERIES {
             return Err(PortError::Invalid {
                 service: Service::CloudWatch,
                 message: format!(
-                    "{} metric series asked for; at most {MAX_KEYS_PER_CALL} fit one GetMetricData call",
+                    "{cost} queries asked for ({} series and their custom metrics); at most \
+                     {MAX_METRIC_QUERIES} fit one GetMetricData call",
                     keys.len()
                 ),
             });
         }
         let results = metric_data(&self.cloudwatch, queries(keys, end.secs_since(start)), start, end).await?;
-        // Per key: minute start → counts, and the largest p99 datapoint.
+        // Per key: minute start → counts, the largest p99 datapoint, and per custom series
+        // minute start → value (one per minute: a repeated minute keeps the last value).
         let mut minutes: Vec<BTreeMap<i64, MinuteCounts>> = vec![BTreeMap::new(); keys.len()];
         let mut p99: Vec<Option<f64>> = vec![None; keys.len()];
+        let mut custom: Vec<Vec<BTreeMap<i64, (Timestamp, f64)>>> =
+            keys.iter().map(|k| vec![BTreeMap::new(); k.custom.len()]).collect();
         for result in &results {
             let Some((index, kind)) = result.id().and_then(parse_id) else {
                 continue;
@@ -114,29 +139,46 @@ impl MetricsSource for AwsPorts {
             let Some(slot) = minutes.get_mut(index) else {
                 continue;
             };
-            for (t, v) in result.timestamps().iter().zip(result.values()) {
-                if kind == "p99" {
-                    p99[index] = Some(p99[index].map_or(*v, |p: f64| p.max(*v)));
-                    continue;
+            let points = result.timestamps().iter().zip(result.values());
+            if let Some(j) = custom_index(kind) {
+                let Some(series) = custom[index].get_mut(j) else { continue };
+                for (t, v) in points {
+                    let start = from_smithy(t).floor_minute();
+                    series.insert(start.millis(), (start, *v));
                 }
+                continue;
+            }
+            if kind == "p99" {
+                for (_, v) in points {
+                    p99[index] = Some(p99[index].map_or(*v, |p: f64| p.max(*v)));
+                }
+                continue;
+            }
+            let field: fn(&mut MinuteCounts) -> &mut u64 = match kind {
+                "inv" => |m| &mut m.invocations,
+                "err" => |m| &mut m.errors,
+                "thr" => |m| &mut m.throttles,
+                "dur" => |m| &mut m.durations,
+                "slow" => |m| &mut m.slow,
+                "over" => |m| &mut m.over_limit,
+                _ => continue,
+            };
+            for (t, v) in points {
                 let start = from_smithy(t).floor_minute();
                 let m = slot.entry(start.millis()).or_insert(MinuteCounts { start, ..Default::default() });
                 // Trimmed counts are interpolated and may be fractional.
-                let n = v.max(0.0).round() as u64;
-                match kind {
-                    "inv" => m.invocations += n,
-                    "err" => m.errors += n,
-                    "thr" => m.throttles += n,
-                    "dur" => m.durations += n,
-                    "slow" => m.slow += n,
-                    _ => m.over_limit += n,
-                }
+                *field(m) += v.max(0.0).round() as u64;
             }
         }
         Ok(minutes
             .into_iter()
             .zip(p99)
-            .map(|(m, p99_duration_ms)| VersionMetrics { minutes: m.into_values().collect(), p99_duration_ms })
+            .zip(custom)
+            .map(|((m, p99_duration_ms), custom)| VersionMetrics {
+                minutes: m.into_values().collect(),
+                p99_duration_ms,
+                custom: custom.into_iter().map(|c| c.into_values().collect()).collect(),
+            })
             .collect())
     }
 }
@@ -297,6 +339,38 @@ mod tests {
             stat.metric().unwrap().dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
         assert_eq!(dims, [("FunctionName", "orders"), ("Resource", "orders:live"), ("ExecutedVersion", "42")]);
         assert_eq!(q[0].metric_stat().unwrap().period(), Some(60));
+    }
+
+    #[test]
+    fn custom_series_follow_the_built_in_queries_of_their_key() {
+        let series = |metric: &str, stat: &str| CustomSeries {
+            namespace: "orders".into(),
+            metric: metric.into(),
+            dimensions: vec![("Service".into(), "orders".into()), ("Version".into(), "42".into())],
+            stat: stat.into(),
+        };
+        let first = MetricQuery { custom: vec![series("Http5xx", "Sum")], ..MetricQuery::sums(key("42")) };
+        let second = MetricQuery { custom: vec![series("Latency", "p99")], ..MetricQuery::sums(key("41")) };
+        let q = queries(&[first, second], 300);
+        let ids: Vec<&str> = q.iter().filter_map(|q| q.id()).collect();
+        assert_eq!(
+            ids,
+            [
+                "m0_inv", "m0_err", "m0_thr", "m0_dur", "m0_p99", "m0_c0", "m1_inv", "m1_err", "m1_thr", "m1_dur",
+                "m1_p99", "m1_c0"
+            ]
+        );
+        let stat = q[11].metric_stat().unwrap();
+        let metric = stat.metric().unwrap();
+        assert_eq!((stat.period(), stat.stat()), (Some(60), Some("p99")));
+        assert_eq!((metric.namespace(), metric.metric_name()), (Some("orders"), Some("Latency")));
+        let dims: Vec<(&str, &str)> =
+            metric.dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
+        assert_eq!(dims, [("Service", "orders"), ("Version", "42")]);
+        assert_eq!(q[5].return_data(), Some(true));
+        assert_eq!(parse_id("m1_c0").and_then(|(i, kind)| Some((i, custom_index(kind)?))), Some((1, 0)));
+        assert_eq!(custom_index("c12"), Some(12));
+        assert_eq!(custom_index("inv"), None);
     }
 
     #[test]

@@ -300,7 +300,14 @@ async fn distribution_metrics_come_back_by_minute() {
     assert_eq!(got[0].error_rate_4xx.len(), 3);
     assert!(got[1].error_rate_4xx.is_empty());
     use stepshift_core::compare::{TestSettings, compare, errors, pair_minutes};
-    let settings = TestSettings { tolerance: 0.0, drift: 0.25, alpha: 0.01, origin: base, planned_minutes: 5 };
+    let settings = TestSettings {
+        tolerance: 0.0,
+        drift: 0.25,
+        alpha: 0.01,
+        origin: base,
+        planned_minutes: 5,
+        lower_is_worse: false,
+    };
     let c = compare(&pair_minutes(&g, &b, errors), None, &settings);
     assert!(c.regressed(), "{c:?}");
 }

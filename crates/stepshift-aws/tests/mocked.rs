@@ -11,8 +11,11 @@ use aws_sdk_ssm::types::error::ParameterNotFound;
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use aws_smithy_types::body::SdkBody;
 use stepshift_aws::AwsPorts;
-use stepshift_core::ports::{AliasRouter, AliasRouting, MetricQuery, MetricSeriesKey, MetricsSource, ParameterStore};
-use stepshift_core::{PortError, Timestamp};
+use stepshift_core::ports::{
+    AliasRouter, AliasRouting, CustomSeries, MAX_METRIC_QUERIES, MetricQuery, MetricSeriesKey, MetricsSource,
+    ParameterStore,
+};
+use stepshift_core::{PortError, Service, Timestamp};
 
 fn ports(lambda: &[&Rule], cloudwatch: &[&Rule], ssm: &[&Rule]) -> AwsPorts {
     AwsPorts::from_clients(
@@ -186,12 +189,112 @@ async fn slow_invocations_are_trimmed_counts_of_duration_per_minute() {
         });
     let aws = ports(&[], &[&get], &[]);
     let series = MetricSeriesKey { function: "orders".into(), alias: "live".into(), version: "42".into() };
-    let query = MetricQuery { series, slow_above_ms: Some(181.25), limit_ms: Some(800.0) };
+    let query = MetricQuery { slow_above_ms: Some(181.25), limit_ms: Some(800.0), ..MetricQuery::sums(series) };
     let start = Timestamp::from_secs(1_800_000_000);
     let got = aws.fetch(&[query], start, start.plus_secs(300)).await.unwrap();
     assert_eq!(get.num_calls(), 1);
     let t = got[0].totals();
     assert_eq!((t.invocations, t.durations, t.slow, t.over_limit), (600, 600, 42, 2));
+}
+
+fn orders_series(metric: &str, stat: &str) -> CustomSeries {
+    CustomSeries {
+        namespace: "orders".into(),
+        metric: metric.into(),
+        dimensions: vec![("Service".into(), "orders".into()), ("Version".into(), "42".into())],
+        stat: stat.into(),
+    }
+}
+
+/// Custom metrics ride in the same GetMetricData request as Lambda's own: one query per
+/// series, `m{i}_c{j}`, with the user's namespace, name, dimensions and statistic.
+#[tokio::test]
+async fn custom_series_are_read_in_the_same_call_and_come_back_in_order() {
+    let get = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| {
+            let q = r.metric_data_queries();
+            let ids: Vec<&str> = q.iter().filter_map(|q| q.id()).collect();
+            let custom = |id: &str| {
+                let q = q.iter().find(|q| q.id() == Some(id))?;
+                let s = q.metric_stat()?;
+                let m = s.metric()?;
+                let dims: Vec<(&str, &str)> =
+                    m.dimensions().iter().map(|d| (d.name().unwrap(), d.value().unwrap())).collect();
+                Some((m.namespace()?, m.metric_name()?, dims, s.period()?, s.stat()?, q.return_data()))
+            };
+            let dims = vec![("Service", "orders"), ("Version", "42")];
+            let expected = [
+                "m0_inv", "m0_err", "m0_thr", "m0_dur", "m0_p99", "m0_c0", "m0_c1", "m1_inv", "m1_err", "m1_thr",
+                "m1_dur", "m1_p99",
+            ];
+            ids == expected
+                && custom("m0_c0") == Some(("orders", "Http5xx", dims.clone(), 60, "Sum", Some(true)))
+                && custom("m0_c1") == Some(("orders", "Latency", dims, 60, "p99", Some(true)))
+                && r.start_time() == Some(&aws_smithy_types::DateTime::from_secs(1_800_000_000))
+                && r.end_time() == Some(&aws_smithy_types::DateTime::from_secs(1_800_000_300))
+        })
+        .then_output(|| {
+            let t = aws_smithy_types::DateTime::from_secs;
+            let series = |id: &str, at: &[i64], v: &[f64]| {
+                MetricDataResult::builder()
+                    .id(id)
+                    .set_timestamps(Some(at.iter().map(|s| t(*s)).collect()))
+                    .set_values(Some(v.to_vec()))
+                    .build()
+            };
+            GetMetricDataOutput::builder()
+                .metric_data_results(series("m0_inv", &[1_800_000_060], &[100.0]))
+                // Out of order, and off the minute: sorted, and floored to the minute start.
+                .metric_data_results(series("m0_c1", &[1_800_000_125, 1_800_000_000], &[250.5, 180.25]))
+                .metric_data_results(series("m0_c0", &[1_800_000_180, 1_800_000_000, 1_800_000_060], &[4.0, 0.0, 2.0]))
+                .build()
+        });
+    let aws = ports(&[], &[&get], &[]);
+    let key = |v: &str| MetricSeriesKey { function: "orders".into(), alias: "live".into(), version: v.into() };
+    let candidate = MetricQuery {
+        custom: vec![orders_series("Http5xx", "Sum"), orders_series("Latency", "p99")],
+        ..MetricQuery::sums(key("42"))
+    };
+    let start = Timestamp::from_secs(1_800_000_000);
+    let got = aws.fetch(&[candidate, MetricQuery::sums(key("41"))], start, start.plus_secs(300)).await.unwrap();
+    assert_eq!(get.num_calls(), 1, "one GetMetricData call for every series");
+    let at = |s: i64| Timestamp::from_secs(1_800_000_000 + s);
+    assert_eq!(got[0].custom.len(), 2, "one entry per custom series");
+    assert_eq!(got[0].custom[0], [(at(0), 0.0), (at(60), 2.0), (at(180), 4.0)], "oldest first");
+    assert_eq!(got[0].custom[1], [(at(0), 180.25), (at(120), 250.5)]);
+    assert_eq!(got[0].totals().invocations, 100, "the built-in series are read as before");
+    assert!(got[1].custom.is_empty(), "a query without custom series has none");
+}
+
+/// One request holds at most 500 queries: 7 per series plus one per custom series.
+#[tokio::test]
+async fn more_than_500_queries_are_refused_without_a_call() {
+    let get = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| r.metric_data_queries().len() == 500)
+        .then_output(|| GetMetricDataOutput::builder().build());
+    let aws = ports(&[], &[&get], &[]);
+    let key = |i: usize| MetricSeriesKey { function: format!("fn{i}"), alias: "live".into(), version: "1".into() };
+    let slow =
+        |i: usize| MetricQuery { slow_above_ms: Some(200.0), limit_ms: Some(900.0), ..MetricQuery::sums(key(i)) };
+    // 71 series of 7 queries and 3 custom series: exactly 500.
+    let mut queries: Vec<MetricQuery> = (0..71).map(slow).collect();
+    queries[70].custom = vec![orders_series("A", "Sum"), orders_series("B", "Sum"), orders_series("C", "Average")];
+    assert_eq!(queries.iter().map(MetricQuery::cost).sum::<usize>(), MAX_METRIC_QUERIES);
+    let start = Timestamp::from_secs(1_800_000_000);
+    let got = aws.fetch(&queries, start, start.plus_secs(300)).await.unwrap();
+    assert_eq!((get.num_calls(), got.len(), got[70].custom.len()), (1, 71, 3));
+
+    // One more custom series: 501.
+    queries[0].custom.push(orders_series("D", "Sum"));
+    let err = aws.fetch(&queries, start, start.plus_secs(300)).await.unwrap_err();
+    let PortError::Invalid { service, message } = &err else { panic!("{err:?}") };
+    assert_eq!(*service, Service::CloudWatch);
+    assert!(message.starts_with("501 queries") && message.contains("at most 500"), "{message}");
+    // 72 plain series are 504 queries.
+    let plain: Vec<MetricQuery> = (0..72).map(|i| MetricQuery::sums(key(i))).collect();
+    let err = aws.fetch(&plain, start, start.plus_secs(300)).await.unwrap_err();
+    assert!(matches!(&err, PortError::Invalid { message, .. } if message.starts_with("504 queries")), "{err:?}");
+    assert_eq!(get.num_calls(), 1, "a refused request is never sent");
 }
 
 #[tokio::test]

@@ -243,7 +243,13 @@ fn cells() -> Vec<Cell> {
 }
 
 fn stable(cell: &Cell) -> Behavior {
-    Behavior { error_rate: cell.baseline, latency_p50_ms: STABLE_P50, latency_p99_ms: STABLE_P99, throttle_rate: 0.0 }
+    Behavior {
+        error_rate: cell.baseline,
+        latency_p50_ms: STABLE_P50,
+        latency_p99_ms: STABLE_P99,
+        throttle_rate: 0.0,
+        handled_error_rate: 0.0,
+    }
 }
 
 fn scenario(cell: &Cell, seed: u64) -> Scenario {

@@ -110,6 +110,7 @@ fn run(aws: &SimAws, input: Value, rule: impl Fn(&Ctx) -> (VerdictStatus, String
         targets: Vec::new(),
         alarms: Vec::new(),
         notes: Vec::new(),
+        observed: Vec::new(),
     };
     encode(decide(&input.plan, &input.progress, started, verdict, now))
 }

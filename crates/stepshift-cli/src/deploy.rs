@@ -247,6 +247,9 @@ fn status_lines(arn: &str, info: &ExecutionInfo, view: &View) -> Vec<String> {
         for note in &v.notes {
             lines.push(format!("note       {note}"));
         }
+        for line in &v.observed {
+            lines.push(format!("observed   {line}"));
+        }
     }
     for line in crate::hooks::summary_lines(&view.hooks) {
         lines.push(format!("tests      {}", line.trim_start_matches("tests ")));

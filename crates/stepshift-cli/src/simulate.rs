@@ -64,6 +64,10 @@ pub enum Preset {
     Approval,
     /// Someone points the alias (or the record) elsewhere by hand 3 minutes in.
     Drift,
+    /// It answers 8% of its requests with a handled 500: a success to Lambda, so only the
+    /// function's own `Http5xx` metric sees it. The request gets that custom rule.
+    #[value(name = "handled-5xx")]
+    Handled5xx,
 }
 
 /// Flags of `simulate`.
@@ -249,6 +253,9 @@ impl Router {
             (Router::LambdaWeb, Preset::Latency) => {
                 Some("--scenario latency: a Web Function endpoint is judged on its alarms, not on latency")
             }
+            (Router::Route53 | Router::LambdaWeb, Preset::Handled5xx) => {
+                Some("--scenario handled-5xx: custom metrics are judged per Lambda version; use it with alias targets")
+            }
             _ => None,
         }
     }
@@ -312,6 +319,9 @@ pub fn setup(args: &SimulateArgs) -> Result<Setup, CliError> {
     if value.get("targets").is_none() {
         value["targets"] = json!([router.demo_target()]);
     }
+    if args.scenario == Preset::Handled5xx && value.pointer("/health/metrics").is_none() {
+        value["health"]["metrics"] = json!([stepshift_local::scenario::handled_5xx_rule()]);
+    }
     if args.hook.is_some() {
         let mut hook = if router == Router::Alias {
             json!({"name": "simulated hook", "invoke_candidate": {"payload": {}}})
@@ -332,10 +342,14 @@ pub fn setup(args: &SimulateArgs) -> Result<Setup, CliError> {
         value["lock_in_seconds"] = json!(request.lock_in_seconds);
     }
 
-    let stable = Behavior { error_rate: args.baseline_error_rate.unwrap_or(0.1) / 100.0, ..Behavior::default() };
+    let mut stable = Behavior { error_rate: args.baseline_error_rate.unwrap_or(0.1) / 100.0, ..Behavior::default() };
+    if args.scenario == Preset::Handled5xx {
+        stable.handled_error_rate = stepshift_local::scenario::STABLE_HANDLED_RATE;
+    }
     let mut bad_candidate = stable.clone();
     match args.scenario {
         Preset::ErrorSpike => bad_candidate.error_rate = 0.08,
+        Preset::Handled5xx => bad_candidate.handled_error_rate = 0.08,
         Preset::Latency => {
             bad_candidate.latency_p50_ms = 120.0;
             bad_candidate.latency_p99_ms = 1100.0;
@@ -561,10 +575,14 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
         for line in table(steps, &verdicts, view.plan.as_ref()) {
             println!("{line}");
         }
-        // What the last verdict says besides its findings (the fast path's state).
+        // What the last verdict says besides its findings (the fast path's state), and
+        // what the rules in observe mode found.
         if let Some(v) = steps.last().and_then(|s| verdicts.at(s)) {
             for note in &v.notes {
                 println!("{}", dim(note));
+            }
+            for line in &v.observed {
+                println!("{line}");
             }
         }
         // The validation hooks' judgements, one line per point.
@@ -599,6 +617,7 @@ fn document(outcome: &Outcome, steps: &[StepSummary], verdicts: &StepVerdicts, h
                 "verdict": s.status,
                 "reasons": v.map(|v| v.reasons.clone()),
                 "notes": v.map(|v| v.notes.clone()),
+                "observed": v.map(|v| v.observed.clone()),
                 "targets": v.map(|v| v.targets.clone()),
             })
         })

@@ -43,6 +43,9 @@ pub struct History {
     pub slow: Option<BaselineRate>,
     /// Throttles over the history.
     pub throttles: u64,
+    /// Each custom rule's history (`health.metrics`), in rule order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<crate::custom::CustomHistory>,
 }
 
 impl History {
@@ -65,6 +68,7 @@ impl History {
                 .filter(|_| t.durations > 0)
                 .map(|_| BaselineRate { invocations: t.durations, events: t.slow }),
             throttles: t.throttles,
+            custom: Vec::new(),
         }
     }
 
@@ -94,7 +98,7 @@ pub async fn read<P: ObservePorts>(
         return Ok(vec![None; targets.len()]);
     }
     let (start, end) = window(health, started_at);
-    routers::history(ports, targets, start, end).await
+    routers::history(ports, targets, &health.metrics, start, end).await
 }
 
 #[cfg(test)]
@@ -126,7 +130,7 @@ mod tests {
         let minutes = (-60..5)
             .map(|i| MinuteCounts { start: at(i), invocations: 100, errors: 1, ..Default::default() })
             .collect();
-        aws.put_metrics(key(), VersionMetrics { minutes, p99_duration_ms: None });
+        aws.put_metrics(key(), VersionMetrics { minutes, p99_duration_ms: None, custom: Vec::new() });
         for i in -60..5 {
             aws.put_durations(key(), at(i), &[(40.0, 97), (180.0, 2), (900.0, 1)]);
         }

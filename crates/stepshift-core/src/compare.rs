@@ -153,6 +153,27 @@ impl BaselineRate {
         }
         lo
     }
+
+    /// The Chernoff lower bound on the true rate at confidence `1 - delta`: the
+    /// smallest `q` with `N·KL(p̂‖q) ≤ ln(1/δ)`, by bisection as [`Self::upper_bound`].
+    pub fn lower_bound(&self, delta: f64) -> f64 {
+        let n = self.invocations as f64;
+        if n == 0.0 {
+            return 0.0;
+        }
+        let p = self.rate();
+        let budget = (1.0 / delta).ln() / n;
+        let (mut lo, mut hi) = (0.0f64, p);
+        for _ in 0..100 {
+            let mid = 0.5 * (lo + hi);
+            if kl_bernoulli(p, mid) > budget {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
+    }
 }
 
 /// KL divergence of Bernoulli(q) from Bernoulli(p), in nats.
@@ -188,6 +209,11 @@ pub struct TestSettings {
     pub origin: Timestamp,
     /// How many minutes the deployment plans to watch (bakes and lock-in).
     pub planned_minutes: u64,
+    /// Whether a drop is the regression, for a rate where higher is better (orders
+    /// placed per request): the test then looks for the candidate's rate at `1/r₁` of its
+    /// baseline's against "at least `1 - tolerance` of it", and bounds the history's
+    /// rate from below. A rise otherwise.
+    pub lower_is_worse: bool,
 }
 
 /// What a test found for one target.
@@ -273,11 +299,26 @@ struct Row {
 /// from the onset the evidence points to (`since`), or every compared minute when there
 /// is no evidence; `baseline` is what the newest of them was compared with.
 pub fn compare(minutes: &[MinutePair], history: Option<BaselineRate>, s: &TestSettings) -> Comparison {
-    let r0 = 1.0 + s.tolerance.max(0.0);
-    let alternatives: Vec<f64> = ALTERNATIVES.iter().copied().filter(|r| *r > r0).collect();
+    let (r0, alternatives): (f64, Vec<f64>) = if s.lower_is_worse {
+        let r0 = (1.0 - s.tolerance.max(0.0)).max(0.0);
+        (r0, ALTERNATIVES.iter().map(|r| 1.0 / r).filter(|r| *r < r0).collect())
+    } else {
+        let r0 = 1.0 + s.tolerance.max(0.0);
+        (r0, ALTERNATIVES.iter().copied().filter(|r| *r > r0).collect())
+    };
     let history = history.filter(BaselineRate::usable);
     let test_alpha = if history.is_some() { s.alpha * (1.0 - HISTORY_SHARE) } else { s.alpha };
-    let p0 = history.map(|h| (h.upper_bound(s.alpha * HISTORY_SHARE) * r0 * (1.0 + s.drift.max(0.0))).min(0.5));
+    let delta = s.alpha * HISTORY_SHARE;
+    let drift = 1.0 + s.drift.max(0.0);
+    let p0 = history
+        .map(|h| {
+            if s.lower_is_worse {
+                (h.lower_bound(delta) * r0 / drift).min(0.999)
+            } else {
+                (h.upper_bound(delta) * r0 * drift).min(0.5)
+            }
+        })
+        .filter(|p| *p > 0.0);
 
     let mut sorted: Vec<&MinutePair> = minutes.iter().filter(|m| m.candidate_n > 0).collect();
     sorted.sort_by_key(|m| m.start);

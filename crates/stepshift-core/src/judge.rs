@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::History;
 use crate::compare::{BaselineKind, Comparison};
+use crate::custom::{CustomSample, CustomValue, Kind, MetricRule, Mode};
 use crate::ports::{AlarmStatus, AlarmValue, VersionMetrics};
 use crate::request::HealthSettings;
 use crate::time::Timestamp;
@@ -105,11 +106,17 @@ pub struct TargetSample {
     /// The fast path's test of slow invocations, when the history gave a threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fast_slow: Option<Comparison>,
+    /// Each custom rule's numbers (`health.metrics`), in rule order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<CustomSample>,
 }
 
 impl TargetSample {
     fn tests(&self) -> impl Iterator<Item = &Comparison> {
-        [&self.comparison, &self.slow, &self.client_errors, &self.fast_failures, &self.fast_slow].into_iter().flatten()
+        [&self.comparison, &self.slow, &self.client_errors, &self.fast_failures, &self.fast_slow]
+            .into_iter()
+            .flatten()
+            .chain(self.custom.iter().filter_map(|c| c.comparison.as_ref()))
     }
 
     /// What the tests compared the candidate with, in a few words: `stable, same
@@ -164,7 +171,15 @@ pub struct Verdict {
     /// available for a target, or over).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What the rules in `"mode": "observe"` found, one line each starting
+    /// [`OBSERVE_ONLY`]: their failures and gaps, and each custom rule's numbers. They
+    /// never change `status`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<String>,
 }
+
+/// How every line of [`Verdict::observed`] begins.
+pub const OBSERVE_ONLY: &str = "observe-only";
 
 /// What one rule found for one target.
 #[derive(Clone, Debug, PartialEq)]
@@ -180,17 +195,38 @@ pub enum Finding {
 /// A health rule: settings and one target's numbers in, a finding out.
 pub type Rule = fn(&HealthSettings, &TargetSample) -> Finding;
 
-/// The rules every check applies, in the order their findings are reported.
-pub const RULES: [Rule; 9] = [
-    enough_invocations,
-    error_rate_increase,
-    slow_increase,
-    fast_failures,
-    fast_slow,
-    client_error_increase,
-    error_rate,
-    p99_duration,
-    throttles,
+/// Which setting's `mode` governs a rule.
+pub type ModeOf = fn(&HealthSettings) -> Mode;
+
+fn enforced(_: &HealthSettings) -> Mode {
+    Mode::Enforce
+}
+
+fn errors_mode(h: &HealthSettings) -> Mode {
+    h.error_rate.mode
+}
+
+fn latency_mode(h: &HealthSettings) -> Mode {
+    h.p99_duration.mode
+}
+
+fn throttles_mode(h: &HealthSettings) -> Mode {
+    h.throttles.mode
+}
+
+/// The rules every check applies, in the order their findings are reported, each with
+/// the setting whose `mode` governs it. The invocation minimum is the data gate of them
+/// all, and always enforced. Custom rules follow them ([`custom_findings`]).
+pub const RULES: [(Rule, ModeOf); 9] = [
+    (enough_invocations, enforced),
+    (error_rate_increase, errors_mode),
+    (slow_increase, latency_mode),
+    (fast_failures, errors_mode),
+    (fast_slow, latency_mode),
+    (client_error_increase, errors_mode),
+    (error_rate, errors_mode),
+    (p99_duration, latency_mode),
+    (throttles, throttles_mode),
 ];
 
 /// Duration samples the absolute p99 limit needs in its window: enough to expect 5
@@ -463,15 +499,24 @@ pub fn judge(
 ) -> Verdict {
     let mut failures = Vec::new();
     let mut gaps = Vec::new();
+    let mut observed = Vec::new();
     let findings = targets
         .iter()
-        .flat_map(|t| RULES.iter().map(move |rule| rule(settings, t)))
-        .chain(alarms.iter().map(alarm_finding));
-    for finding in findings {
-        match finding {
-            Finding::Pass => {}
-            Finding::Fail(r) => failures.push(r),
-            Finding::NoData(r) => gaps.push(r),
+        .flat_map(|t| RULES.iter().map(move |(rule, mode)| (mode(settings), rule(settings, t))))
+        .chain(alarms.iter().map(|a| (Mode::Enforce, alarm_finding(a))))
+        .chain(targets.iter().flat_map(|t| custom_findings(settings, t)));
+    for (mode, finding) in findings {
+        match (mode, finding) {
+            (_, Finding::Pass) => {}
+            (Mode::Enforce, Finding::Fail(r)) => failures.push(r),
+            (Mode::Enforce, Finding::NoData(r)) => gaps.push(r),
+            (Mode::Observe, Finding::Fail(r)) => observed.push(format!("{OBSERVE_ONLY}, would roll back: {r}")),
+            (Mode::Observe, Finding::NoData(r)) => observed.push(format!("{OBSERVE_ONLY}, would wait: {r}")),
+        }
+    }
+    for t in &targets {
+        for (rule, s) in settings.metrics.iter().zip(&t.custom).filter(|(r, _)| r.mode == Mode::Observe) {
+            observed.push(format!("{OBSERVE_ONLY}: {}", custom_summary(t, rule, s)));
         }
     }
     let (status, reasons) = if !failures.is_empty() {
@@ -487,7 +532,124 @@ pub fn judge(
         }
         (VerdictStatus::Healthy, reasons)
     };
-    Verdict { status, reasons, checked_at, window, targets, alarms, notes: Vec::new() }
+    Verdict { status, reasons, checked_at, window, targets, alarms, notes: Vec::new(), observed }
+}
+
+/// Each custom rule's findings for one target, with the rule's mode: no data while the
+/// candidate serves traffic, the rate's test, its absolute limit, the gauge's tolerance
+/// and limit.
+pub fn custom_findings<'a>(h: &'a HealthSettings, t: &'a TargetSample) -> impl Iterator<Item = (Mode, Finding)> + 'a {
+    h.metrics
+        .iter()
+        .zip(&t.custom)
+        .flat_map(move |(rule, s)| custom_rule(h, t, rule, s).into_iter().map(move |f| (rule.mode, f)))
+}
+
+fn custom_rule(h: &HealthSettings, t: &TargetSample, rule: &MetricRule, s: &CustomSample) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let what = format!("{} {}", label(t), rule.name);
+    let Some(value) = s.candidate.value else {
+        if has_enough(h, t) {
+            let metric = match rule.kind() {
+                Some(Kind::Rate { all, .. }) => all.label(),
+                Some(Kind::Gauge(v)) => v.label(),
+                None => String::new(),
+            };
+            out.push(Finding::NoData(format!(
+                "{what}: no data for {metric}{} while the candidate served {} invocations; is the version dimension \
+                 right, and is the metric emitted? (health.metrics)",
+                window_text(t),
+                t.candidate.invocations
+            )));
+        }
+        return out;
+    };
+    match rule.kind() {
+        Some(Kind::Rate { higher_is_better, .. }) => {
+            if let Some(c) = s.comparison.as_ref().filter(|c| c.regressed()) {
+                let how = match c.ratio {
+                    Some(r) => format!("{}x the rate of", round2(r)),
+                    None if higher_is_better => "below the rate of".to_owned(),
+                    None => "above none in".to_owned(),
+                };
+                let tolerance = rule.tolerance().unwrap_or(0.0);
+                let worse = if higher_is_better { "lower" } else { "higher" };
+                out.push(Finding::Fail(format!(
+                    "{what} is {how} {}{} ({} in {}; evidence {} against a threshold of {}): more than {}% {worse}, with {}% confidence",
+                    against(t, c),
+                    since(c),
+                    c.candidate_errors,
+                    c.candidate_invocations,
+                    evidence_text(c.evidence),
+                    round2(c.threshold),
+                    round2(tolerance),
+                    round2(100.0 - h.false_alarm_percent)
+                )));
+            }
+            let (limit, beyond) = if higher_is_better {
+                (rule.min_percent, rule.min_percent.is_some_and(|m| value < m))
+            } else {
+                (rule.max_percent, rule.max_percent.is_some_and(|m| value > m))
+            };
+            let needed = limit.map_or(u64::MAX, |m| if m > 0.0 { (500.0 / m).ceil() as u64 } else { 1 });
+            if beyond && s.candidate.total >= needed {
+                out.push(Finding::Fail(format!(
+                    "{what} {}% is {} {}% ({} in {}{})",
+                    round2(value),
+                    if higher_is_better { "below" } else { "above" },
+                    round2(limit.unwrap_or(0.0)),
+                    s.candidate.events,
+                    s.candidate.total,
+                    window_text(t)
+                )));
+            }
+        }
+        Some(Kind::Gauge(_)) => {
+            let base = s.baseline.and_then(|b| b.value).or(s.history_value);
+            if let (Some(tol), Some(base)) = (rule.max_increase_percent, base)
+                && base > 0.0
+                && value > base * (1.0 + tol / 100.0)
+            {
+                let of = if s.baseline.is_some() {
+                    "the stable version's over the same minutes"
+                } else {
+                    "the stable version's history"
+                };
+                out.push(Finding::Fail(format!(
+                    "{what} {} is more than {}% above {of}, {}{} (a guard, no false-alarm guarantee)",
+                    round2(value),
+                    round2(tol),
+                    round2(base),
+                    window_text(t)
+                )));
+            }
+            if let Some(max) = rule.max.filter(|m| value > *m) {
+                out.push(Finding::Fail(format!("{what} {} is above {}{}", round2(value), round2(max), window_text(t))));
+            }
+        }
+        None => {}
+    }
+    out
+}
+
+/// One custom rule's numbers in a few words: `orders:live version 42 http-5xx 0.4% (6
+/// in 1500); stable 0.3%; evidence 0.5 of 400`.
+pub fn custom_summary(t: &TargetSample, rule: &MetricRule, s: &CustomSample) -> String {
+    let value = |v: &CustomValue| match (v.value, rule.kind()) {
+        (None, _) => "no data".to_owned(),
+        (Some(x), Some(Kind::Rate { .. })) => format!("{}% ({} in {})", round2(x), v.events, v.total),
+        (Some(x), _) => round2(x).to_string(),
+    };
+    let mut text = format!("{} {} {}", label(t), rule.name, value(&s.candidate));
+    if let Some(b) = &s.baseline {
+        text.push_str(&format!("; stable {}", value(b)));
+    } else if let Some(h) = s.history_value {
+        text.push_str(&format!("; stable history {}", round2(h)));
+    }
+    if let Some(c) = &s.comparison {
+        text.push_str(&format!("; evidence {} of {}", evidence_text(c.evidence), round2(c.threshold)));
+    }
+    text
 }
 
 fn healthy_summary(t: &TargetSample) -> String {
@@ -515,6 +677,14 @@ fn healthy_summary(t: &TargetSample) -> String {
         None => {}
     }
     text.push_str(&format!("; {}", baseline_summary(t)));
+    for s in t.custom.iter().filter(|s| s.mode == Mode::Enforce) {
+        let value = match (s.candidate.value, s.candidate.total) {
+            (None, _) => "no data".to_owned(),
+            (Some(x), 0) => round2(x).to_string(),
+            (Some(x), n) => format!("{}% ({} in {n})", round2(x), s.candidate.events),
+        };
+        text.push_str(&format!("; {} {value}", s.name));
+    }
     text
 }
 

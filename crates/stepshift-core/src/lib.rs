@@ -3,7 +3,7 @@
 //! - [`contract`]: the state and error names shared with the state machine definition;
 //! - [`request`]: the execution input and its validation;
 //! - [`strategy`]: presets and steps;
-//! - [`judge`]: the health judge;
+//! - [`judge`]: the health judge, and [`custom`]: the team's own per-version metrics in it;
 //! - [`deployment`]: the state the state machine carries, and the step progression;
 //! - [`records`]: version records, history, locks and pruning;
 //! - [`routers`]: what moves traffic: Lambda alias weights ([`routers::alias`]), Route53
@@ -18,6 +18,7 @@ pub mod baseline;
 pub mod compare;
 pub mod contract;
 pub mod control;
+pub mod custom;
 pub mod deployment;
 pub mod error;
 pub mod events;

@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::error::{PortError, Service};
 use crate::ports::{
-    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricQuery, MetricSeriesKey,
-    MetricsSource, MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
+    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, CustomPoint, CustomSeries,
+    MAX_METRIC_QUERIES, MetricQuery, MetricSeriesKey, MetricsSource, MinuteCounts, ParameterStore, PortResult,
+    VersionCatalog, VersionMetrics,
 };
 use crate::routers::route53::health::{DistributionMetrics, DistributionMetricsSource};
 use crate::routers::route53::{Action, Change, ChangeStatus, RecordRouter, RecordSet, fqdn};
@@ -148,6 +149,7 @@ struct State {
     functions: BTreeMap<String, Function>,
     revision: u64,
     metrics: HashMap<MetricSeriesKey, VersionMetrics>,
+    custom: HashMap<CustomSeries, Vec<CustomPoint>>,
     /// Duration samples per series and minute start (ms): `(duration, how many)`.
     durations: HashMap<(MetricSeriesKey, i64), Vec<(f64, u64)>>,
     alarms: BTreeMap<String, (AlarmValue, Option<String>)>,
@@ -246,6 +248,11 @@ impl MemoryAws {
     /// Sets the metrics a fetch for `key` returns (the window filters minutes).
     pub fn put_metrics(&self, key: MetricSeriesKey, metrics: VersionMetrics) {
         self.lock().metrics.insert(key, metrics);
+    }
+
+    /// Sets the datapoints of a custom series (1-minute values; the window filters them).
+    pub fn put_custom(&self, series: CustomSeries, points: Vec<CustomPoint>) {
+        self.lock().custom.insert(series, points);
     }
 
     /// Records Duration samples of one minute of `key`, as `(milliseconds, count)`. A
@@ -491,6 +498,13 @@ impl MetricsSource for MemoryAws {
         end: Timestamp,
     ) -> PortResult<Vec<VersionMetrics>> {
         self.serve(Call::GetMetricData, |s| {
+            let cost: usize = queries.iter().map(MetricQuery::cost).sum();
+            if cost > MAX_METRIC_QUERIES {
+                return Err(invalid(
+                    Service::CloudWatch,
+                    format!("{cost} queries in one GetMetricData request; at most {MAX_METRIC_QUERIES}"),
+                ));
+            }
             Ok(queries
                 .iter()
                 .map(|q| {
@@ -516,7 +530,15 @@ impl MetricsSource for MemoryAws {
                     } else {
                         percentile(&mut window, 0.99)
                     };
-                    VersionMetrics { minutes, p99_duration_ms }
+                    let custom = q
+                        .custom
+                        .iter()
+                        .map(|c| {
+                            let points = s.custom.get(c).map_or(&[][..], Vec::as_slice);
+                            points.iter().filter(|(t, _)| *t >= start && *t < end).copied().collect()
+                        })
+                        .collect();
+                    VersionMetrics { minutes, p99_duration_ms, custom }
                 })
                 .collect())
         })

@@ -139,14 +139,47 @@ pub struct MetricQuery {
     /// Count invocations slower than this many ms per minute into
     /// [`MinuteCounts::over_limit`].
     pub limit_ms: Option<f64>,
+    /// The version's custom metrics ([`crate::custom`]), read in the same request: one
+    /// 1-minute series each, in [`VersionMetrics::custom`] in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<CustomSeries>,
 }
 
 impl MetricQuery {
     /// The plain sums of `series`, with no Duration threshold.
     pub fn sums(series: MetricSeriesKey) -> Self {
-        Self { series, slow_above_ms: None, limit_ms: None }
+        Self { series, slow_above_ms: None, limit_ms: None, custom: Vec::new() }
+    }
+
+    /// How many GetMetricData queries it takes: the built-in ones and one per custom series.
+    pub fn cost(&self) -> usize {
+        BUILT_IN_QUERIES + self.custom.len()
     }
 }
+
+/// The most queries one GetMetricData request takes (CloudWatch's limit).
+pub const MAX_METRIC_QUERIES: usize = 500;
+
+/// The queries a [`MetricQuery`] makes for Lambda's own metrics, at most: Invocations,
+/// Errors and Throttles sums, Duration's sample count, its p99, and two trimmed counts.
+pub const BUILT_IN_QUERIES: usize = 7;
+
+/// One custom CloudWatch metric of one version, its placeholders filled in: read in
+/// 1-minute periods with `stat`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CustomSeries {
+    /// The metric's namespace, e.g. `orders`.
+    pub namespace: String,
+    /// The metric's name, e.g. `Http5xx`.
+    pub metric: String,
+    /// Its dimensions as `(name, value)`, in name order.
+    pub dimensions: Vec<(String, String)>,
+    /// The statistic: `Sum` for a rate's counts; any CloudWatch statistic for a gauge.
+    pub stat: String,
+}
+
+/// One datapoint of a custom series: the minute and its value.
+pub type CustomPoint = (Timestamp, f64);
 
 /// The per-version Lambda metrics of one time window, in 1-minute periods.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -155,6 +188,10 @@ pub struct VersionMetrics {
     pub minutes: Vec<MinuteCounts>,
     /// p99 of Duration over the whole window, in milliseconds, if there was any data.
     pub p99_duration_ms: Option<f64>,
+    /// One series per [`MetricQuery::custom`], in order: the minutes that had a
+    /// datapoint, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<Vec<CustomPoint>>,
 }
 
 /// Counts of one 1-minute period.
@@ -198,7 +235,8 @@ impl VersionMetrics {
 pub trait MetricsSource: Send + Sync {
     /// Metrics for every query over `[start, end)`, in one request to the service; the
     /// result has one entry per query, in the same order. `p99_duration_ms` is over the
-    /// whole window.
+    /// whole window. Queries that cost more than [`MAX_METRIC_QUERIES`] in all are
+    /// refused (`Invalid`): validation keeps requests within it.
     fn fetch(
         &self,
         queries: &[MetricQuery],

@@ -124,6 +124,30 @@ pub fn orders_request(strategy: Value, lock_in_seconds: u64) -> Value {
     })
 }
 
+/// The share of the stable version's requests that answer a handled 500 when a
+/// scenario has them (`simulate --scenario handled-5xx`).
+pub const STABLE_HANDLED_RATE: f64 = 0.001;
+
+/// The custom rule that judges handled 500s on the simulated functions' own metrics
+/// ([`crate::sim::CUSTOM_METRICS`]), as a request would state it: `Http5xx` over
+/// `Requests` per version, no worse than the stable version, and at most 2%.
+pub fn handled_5xx_rule() -> Value {
+    let metric = |name: &str| {
+        json!({
+            "namespace": "stepshift-demo",
+            "metric": name,
+            "dimensions": {crate::sim::SERVICE_DIMENSION: "${function}", crate::sim::VERSION_DIMENSION: "${version}"}
+        })
+    };
+    json!({
+        "name": "http-5xx",
+        "bad": metric(crate::sim::CUSTOM_METRICS[1]),
+        "all": metric(crate::sim::CUSTOM_METRICS[0]),
+        "max_increase_percent": 0,
+        "max_percent": 2
+    })
+}
+
 /// The Web Function of the common endpoint release.
 pub const ORDERS_WEB: &str = "orders-web";
 /// Its endpoint.

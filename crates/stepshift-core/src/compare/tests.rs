@@ -21,7 +21,7 @@ fn full(i: i64, n: u64, k: u64) -> MinutePair {
 }
 
 fn settings(tolerance: f64) -> TestSettings {
-    TestSettings { tolerance, drift: 0.25, alpha: 0.01, origin: at(0), planned_minutes: 20 }
+    TestSettings { tolerance, drift: 0.25, alpha: 0.01, origin: at(0), planned_minutes: 20, lower_is_worse: false }
 }
 
 /// The plain likelihood-ratio product for one alternative of one concurrent minute.

@@ -19,5 +19,6 @@ pub fn verdict(status: VerdictStatus, at: i64) -> Verdict {
         targets: Vec::new(),
         alarms: Vec::new(),
         notes: Vec::new(),
+        observed: Vec::new(),
     }
 }

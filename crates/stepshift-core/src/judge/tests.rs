@@ -17,6 +17,7 @@ fn sample(version: &str, invocations: u64, errors: u64) -> VersionSample {
 
 fn target(candidate: VersionSample) -> TargetSample {
     TargetSample {
+        custom: Vec::new(),
         target: "orders:live".into(),
         candidate,
         baseline: Some(sample("41", 900, 1)),
@@ -149,8 +150,14 @@ fn concurrent(c: (u64, u64), s: (u64, u64), minutes: i64) -> Comparison {
             stable_k: s.1,
         })
         .collect();
-    let settings =
-        TestSettings { tolerance: 0.2, drift: 0.25, alpha: 0.01, origin: Timestamp::from_secs(0), planned_minutes: 20 };
+    let settings = TestSettings {
+        tolerance: 0.2,
+        drift: 0.25,
+        alpha: 0.01,
+        origin: Timestamp::from_secs(0),
+        planned_minutes: 20,
+        lower_is_worse: false,
+    };
     compare(&pairs, None, &settings)
 }
 

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::custom::{MetricRule, Mode};
 use crate::routers::route53::RecordTarget;
 use crate::strategy::{Preset, Step};
 
@@ -159,11 +160,15 @@ pub struct ErrorRateRule {
     /// once it has served enough invocations to expect 5 errors at this rate. `null`
     /// turns the limit off.
     pub max_percent: Option<f64>,
+    /// `observe` reports the rules' findings and never rolls back (also the fast path's
+    /// failure test and a front end's 4xx test, which take these thresholds).
+    #[serde(skip_serializing_if = "Mode::is_enforce")]
+    pub mode: Mode,
 }
 
 impl Default for ErrorRateRule {
     fn default() -> Self {
-        Self { max_increase_percent: Some(0.0), max_percent: Some(5.0) }
+        Self { max_increase_percent: Some(0.0), max_percent: Some(5.0), mode: Mode::Enforce }
     }
 }
 
@@ -183,11 +188,15 @@ pub struct LatencyRule {
     /// holds [`P99_LIMIT_MIN_SAMPLES`](crate::judge::P99_LIMIT_MIN_SAMPLES) invocations.
     /// Off when `null`.
     pub max_ms: Option<f64>,
+    /// `observe` reports the rules' findings (and the fast path's slow test's) and never
+    /// rolls back.
+    #[serde(skip_serializing_if = "Mode::is_enforce")]
+    pub mode: Mode,
 }
 
 impl Default for LatencyRule {
     fn default() -> Self {
-        Self { max_slow_increase_percent: Some(50.0), max_ms: None }
+        Self { max_slow_increase_percent: Some(50.0), max_ms: None, mode: Mode::Enforce }
     }
 }
 
@@ -216,6 +225,9 @@ impl Default for BaselineSettings {
 pub struct ThrottleRule {
     /// More throttled requests on the candidate than this in a window is unhealthy. Off when `null`.
     pub max_count: Option<u64>,
+    /// `observe` reports the rule's findings and never rolls back.
+    #[serde(skip_serializing_if = "Mode::is_enforce")]
+    pub mode: Mode,
 }
 
 /// How the candidate is judged.
@@ -256,6 +268,9 @@ pub struct HealthSettings {
     pub insufficient_data: InsufficientData,
     /// The real-time outcome signal that may only roll back ([`crate::outcomes`]).
     pub fast_path: FastPathSettings,
+    /// The team's own per-version metrics, judged beside Lambda's ([`crate::custom`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<MetricRule>,
 }
 
 /// The fast path: invocation outcomes counted within seconds by the `tally` Lambda, and
@@ -298,6 +313,7 @@ impl Default for HealthSettings {
             baseline: BaselineSettings::default(),
             insufficient_data: InsufficientData::default(),
             fast_path: FastPathSettings::default(),
+            metrics: Vec::new(),
         }
     }
 }

@@ -85,6 +85,8 @@ pub(super) enum Shape {
     List(Fields),
     /// A list of targets, each an object whose `kind` picks its fields from [`TARGET_KINDS`].
     Targets,
+    /// An object of any names (a metric's dimensions), whose values serde checks.
+    Map,
 }
 
 const fn required(name: &'static str) -> Field {
@@ -139,9 +141,9 @@ const STEP: Fields = &[required("weight_percent"), optional("bake_seconds"), opt
 /// [`super::HealthSettings`].
 const HEALTH: Fields = &[
     optional("min_invocations"),
-    object("error_rate", &[optional("max_increase_percent"), optional("max_percent")]),
-    object("p99_duration", &[optional("max_slow_increase_percent"), optional("max_ms")]),
-    object("throttles", &[optional("max_count")]),
+    object("error_rate", &[optional("max_increase_percent"), optional("max_percent"), optional("mode")]),
+    object("p99_duration", &[optional("max_slow_increase_percent"), optional("max_ms"), optional("mode")]),
+    object("throttles", &[optional("max_count"), optional("mode")]),
     optional("alarms"),
     optional("false_alarm_percent"),
     optional("metric_lag_seconds"),
@@ -150,7 +152,37 @@ const HEALTH: Fields = &[
     object("baseline", &[optional("history_seconds"), optional("drift_percent")]),
     object("insufficient_data", &[optional("extensions"), optional("extension_seconds"), optional("then")]),
     object("fast_path", &[optional("enabled"), optional("check_interval_seconds"), optional("sources")]),
+    Field { name: "metrics", required: false, shape: Shape::List(METRIC_RULE) },
 ];
+
+/// [`crate::custom::MetricRule`]; which metrics and thresholds it has is a rule of validation.
+const METRIC_RULE: Fields = &[
+    required("name"),
+    optional("mode"),
+    spec("bad"),
+    spec("good"),
+    spec("all"),
+    spec("value"),
+    optional("max_increase_percent"),
+    optional("max_decrease_percent"),
+    optional("max_percent"),
+    optional("min_percent"),
+    optional("max"),
+    optional("require_data"),
+];
+
+/// [`crate::custom::MetricSpec`]; its dimensions are an object of any names.
+const METRIC_SPEC: Fields = &[
+    required("namespace"),
+    required("metric"),
+    Field { name: "dimensions", required: true, shape: Shape::Map },
+    optional("stat"),
+];
+
+/// An optional [`crate::custom::MetricSpec`].
+const fn spec(name: &'static str) -> Field {
+    Field { name, required: false, shape: Shape::Object { fields: METRIC_SPEC, nullable: true } }
+}
 
 /// [`super::Target`], a Lambda alias.
 const LAMBDA_ALIAS: Fields = &[required("function"), required("alias"), required("version")];
@@ -282,7 +314,8 @@ fn check_object(map: &Map<String, Value>, fields: Fields, also: &[&str], at: &st
 
 fn check_value(value: &Value, shape: &Shape, at: String, problems: &mut Vec<FieldError>) {
     match (shape, value) {
-        (Shape::Value, _) | (Shape::Object { nullable: true, .. }, Value::Null) => {}
+        (Shape::Value, _) | (Shape::Map, Value::Object(_)) | (Shape::Object { nullable: true, .. }, Value::Null) => {}
+        (Shape::Map, other) => problems.push(not_an_object(at, other)),
         (Shape::Object { fields, .. }, Value::Object(map)) => check_object(map, fields, &[], &at, problems),
         (Shape::Object { .. }, other) => problems.push(not_an_object(at, other)),
         (Shape::List(fields), Value::Array(items)) => {

@@ -2,6 +2,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::custom::Mode;
 use crate::routers::route53::{AliasTarget, Endpoint, RecordTarget, RecordType};
 
 fn valid() -> Value {
@@ -486,7 +487,7 @@ fn every_missing_and_unknown_field_is_named_with_its_path() {
     assert_eq!(e.fields(), ["targets[1].alias", "targets[1].alais", "health.throttles.max", "health.error_rat"]);
     assert_eq!(e.0[0].reason, "is required");
     assert_eq!(e.0[1].reason, "is not a known field (expected one of `function`, `alias`, `version`, `kind`)");
-    assert_eq!(e.0[2].reason, "is not a known field (expected `max_count`)");
+    assert_eq!(e.0[2].reason, "is not a known field (expected `max_count` or `mode`)");
     assert!(e.0[3].reason.starts_with("is not a known field (expected one of `min_invocations`, `error_rate`,"), "{e}");
 }
 
@@ -584,8 +585,34 @@ fn every_field(targets: Targets) -> Value {
             approval: true,
         }]),
         health: HealthSettings {
-            throttles: ThrottleRule { max_count: Some(10) },
-            p99_duration: LatencyRule { max_slow_increase_percent: Some(50.0), max_ms: Some(800.0) },
+            throttles: ThrottleRule { max_count: Some(10), mode: Mode::Observe },
+            p99_duration: LatencyRule {
+                max_slow_increase_percent: Some(50.0),
+                max_ms: Some(800.0),
+                mode: Mode::Observe,
+            },
+            error_rate: ErrorRateRule { mode: Mode::Observe, ..ErrorRateRule::default() },
+            // Every field of a rule (validation would refuse a rate and a gauge in one).
+            metrics: vec![{
+                let spec: crate::custom::MetricSpec = serde_json::from_value(json!({
+                    "namespace": "orders", "metric": "Http5xx", "dimensions": {"Version": "${version}"}, "stat": "Sum"
+                }))
+                .unwrap();
+                crate::custom::MetricRule {
+                    name: "http-5xx".into(),
+                    mode: Mode::Observe,
+                    bad: Some(spec.clone()),
+                    good: Some(spec.clone()),
+                    all: Some(spec.clone()),
+                    value: Some(spec),
+                    max_increase_percent: Some(0.0),
+                    max_decrease_percent: Some(10.0),
+                    max_percent: Some(2.0),
+                    min_percent: Some(1.0),
+                    max: Some(800.0),
+                    require_data: true,
+                }
+            }],
             alarms: vec!["orders-5xx".into()],
             check_interval_seconds: Some(60),
             ..HealthSettings::default()
@@ -738,6 +765,7 @@ fn check_table(request: &Value, pointer: &str, fields: parse::Fields, also: &[&s
         let value = &object[field.name];
         match &field.shape {
             parse::Shape::Value => assert!(!value.is_object(), "`{at}` holds an object; give it its table"),
+            parse::Shape::Map => assert!(value.is_object(), "`{at}` is an object of any names"),
             parse::Shape::Object { fields, .. } => check_table(request, &at, fields, &[]),
             parse::Shape::List(fields) => {
                 for i in 0..value.as_array().unwrap().len() {

@@ -220,6 +220,7 @@ impl DeploymentRequest {
             errors.extend(crate::routers::web::step_problems(&self.steps()));
         }
         validate_health(&self.health, &mut errors);
+        crate::custom::validate(&self.health, &self.targets, &mut errors);
         let aliases: Vec<&str> = self.targets.aliases.iter().map(|a| a.function.as_str()).collect();
         let traffic_steps = if errors.len() == strategy_valid { self.steps().len().saturating_sub(1) } else { 1 };
         crate::hooks::validate(&self.hooks, &aliases, traffic_steps, &mut errors);

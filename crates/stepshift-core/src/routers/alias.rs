@@ -17,6 +17,7 @@ use super::{
     Route, Router, RouterKind, Side,
 };
 use crate::baseline::History;
+use crate::custom;
 use crate::deployment::{Plan, PlannedTarget, Revision, Traffic};
 use crate::error::{FieldError, PortError, Service, TaskError};
 use crate::ports::{AliasRouter, AliasRouting, MetricQuery, MetricSeriesKey, MetricsSource, VersionCatalog};
@@ -295,7 +296,8 @@ impl<P: AliasRouter + Clock> Moves<P> for AliasRoute {
 }
 
 /// The queries a check makes for `members`: each alias's candidate, then its stable
-/// version, with the history's p99 as the slow threshold and the absolute p99 limit.
+/// version, with the history's p99 as the slow threshold, the absolute p99 limit, and
+/// the version's custom metrics.
 pub fn metric_queries(plan: &Plan, members: &[Member<'_, AliasRoute>]) -> Vec<MetricQuery> {
     let mut out = Vec::new();
     for (t, r) in members {
@@ -304,6 +306,7 @@ pub fn metric_queries(plan: &Plan, members: &[Member<'_, AliasRoute>]) -> Vec<Me
                 series: series(r, version),
                 slow_above_ms: t.history.as_ref().and_then(|h| h.slow_above_ms),
                 limit_ms: plan.health.p99_duration.max_ms,
+                custom: custom::series_of(&plan.health.metrics, &r.function, &r.alias, version),
             });
         }
     }
@@ -318,10 +321,12 @@ impl<P: MetricsSource> Observes<P> for AliasRoute {
     /// The stable version's per-minute Invocations, Errors and Throttles, its Duration
     /// p99, and the invocations slower than that p99 (CloudWatch's `TC(p99:)` with
     /// Duration's SampleCount). That p99 is the threshold of "slow" for the whole
-    /// deployment. Two GetMetricData calls: the second needs the threshold the first reads.
+    /// deployment. Two GetMetricData calls: the second needs the threshold the first
+    /// reads. The first also reads the custom metrics of `rules`.
     async fn history(
         ports: &P,
         members: &[Member<'_, Self>],
+        rules: &[custom::MetricRule],
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<Option<History>>, PortError> {
@@ -329,7 +334,22 @@ impl<P: MetricsSource> Observes<P> for AliasRoute {
             return Ok(Vec::new());
         }
         let sums: Vec<MetricQuery> = members.iter().map(|(t, r)| MetricQuery::sums(series(r, &t.stable))).collect();
-        let first = ports.fetch(&sums, start, end).await?;
+        let with_custom: Vec<MetricQuery> = sums
+            .iter()
+            .zip(members)
+            .map(|(q, (t, r))| MetricQuery {
+                custom: custom::series_of(rules, &r.function, &r.alias, &t.stable),
+                ..q.clone()
+            })
+            .collect();
+        let first = ports.fetch(&with_custom, start, end).await?;
+        let customs: Vec<Vec<custom::CustomHistory>> = first
+            .iter()
+            .map(|m| {
+                let split = custom::split(rules, &m.custom);
+                rules.iter().zip(split).map(|(rule, s)| custom::CustomHistory::of(rule, s)).collect()
+            })
+            .collect();
         let thresholds: Vec<Option<f64>> = first.iter().map(|m| m.p99_duration_ms).collect();
         let metrics = if thresholds.iter().any(Option::is_some) {
             let slow: Vec<MetricQuery> =
@@ -338,7 +358,12 @@ impl<P: MetricsSource> Observes<P> for AliasRoute {
         } else {
             first
         };
-        Ok(metrics.iter().zip(&thresholds).map(|(m, t)| Some(History::from_metrics(start, end, m, *t))).collect())
+        Ok(metrics
+            .iter()
+            .zip(&thresholds)
+            .zip(customs)
+            .map(|((m, t), custom)| Some(History { custom, ..History::from_metrics(start, end, m, *t) }))
+            .collect())
     }
 
     /// One GetMetricData call for every alias: invocations, errors, throttles,

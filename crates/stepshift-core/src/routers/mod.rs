@@ -274,10 +274,12 @@ pub struct Observed {
 
 /// Where a router's health data comes from.
 pub trait Observes<P>: Router {
-    /// The stable side's history over `[start, end)`, one per member in order.
+    /// The stable side's history over `[start, end)`, one per member in order, with the
+    /// custom metrics of `rules` where the router reads them.
     fn history(
         ports: &P,
         members: &[Member<'_, Self>],
+        rules: &[crate::custom::MetricRule],
         start: Timestamp,
         end: Timestamp,
     ) -> impl Future<Output = PortResult<Vec<Option<History>>>> + Send;
@@ -445,6 +447,7 @@ pub async fn in_effect<P: MovePorts>(
 pub async fn history<P: ObservePorts>(
     ports: &P,
     targets: &[PlannedTarget],
+    rules: &[crate::custom::MetricRule],
     start: Timestamp,
     end: Timestamp,
 ) -> PortResult<Vec<Option<History>>> {
@@ -452,17 +455,17 @@ pub async fn history<P: ObservePorts>(
     place::<_, alias::AliasRoute>(
         &mut out,
         targets,
-        Box::pin(<alias::AliasRoute as Observes<P>>::history(ports, &members(targets), start, end)).await?,
+        Box::pin(<alias::AliasRoute as Observes<P>>::history(ports, &members(targets), rules, start, end)).await?,
     );
     place::<_, route53::PlannedRecord>(
         &mut out,
         targets,
-        Box::pin(<route53::PlannedRecord as Observes<P>>::history(ports, &members(targets), start, end)).await?,
+        Box::pin(<route53::PlannedRecord as Observes<P>>::history(ports, &members(targets), rules, start, end)).await?,
     );
     place::<_, web::PlannedEndpoint>(
         &mut out,
         targets,
-        Box::pin(<web::PlannedEndpoint as Observes<P>>::history(ports, &members(targets), start, end)).await?,
+        Box::pin(<web::PlannedEndpoint as Observes<P>>::history(ports, &members(targets), rules, start, end)).await?,
     );
     Ok(out)
 }

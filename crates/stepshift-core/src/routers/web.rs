@@ -495,6 +495,7 @@ impl<P: Sync> Observes<P> for PlannedEndpoint {
     async fn history(
         _: &P,
         members: &[Member<'_, Self>],
+        _: &[crate::custom::MetricRule],
         _: Timestamp,
         _: Timestamp,
     ) -> Result<Vec<Option<History>>, PortError> {

@@ -57,6 +57,21 @@ pub async fn begin<P: RecordPorts>(
     for (r, h) in resolved.iter_mut().zip(histories) {
         r.target.history = h;
     }
+    // A custom metric the stable version never had is likely a typo: refused with
+    // `require_data`, a warning (and a note in every verdict) otherwise.
+    let mut no_data = Vec::new();
+    for r in &resolved {
+        for (i, field, why) in crate::custom::missing_data(&request.health.metrics, &r.target) {
+            if request.health.metrics[i].require_data {
+                no_data.push(FieldError::new(field, format!("{why} (require_data)")));
+            } else {
+                tracing::warn!(field, warning = %why, "custom metric without data");
+            }
+        }
+    }
+    if !no_data.is_empty() {
+        return Err(TaskError::InvalidRequest(FieldErrors(no_data)));
+    }
     let now = ports.now();
 
     // Locks are taken in name order, so two releases over overlapping aliases cannot

@@ -8,11 +8,12 @@ use crate::compare::{
     BaselineRate, Budget, Comparison, MinutePair, TESTS_PER_TARGET, TestSettings, compare, pair_minutes,
 };
 use crate::control;
+use crate::custom::{self, CustomSample, CustomValue, Kind};
 use crate::deployment::{Decision, Plan, PlannedTarget, Progress, Traffic, decide};
 use crate::error::TaskError;
 use crate::judge::{TargetSample, VersionSample, Window, judge};
 use crate::outcomes::OutcomeSource;
-use crate::ports::{AlarmSource, MinuteCounts, ParameterStore, VersionMetrics};
+use crate::ports::{AlarmSource, CustomPoint, MinuteCounts, ParameterStore, VersionMetrics};
 use crate::routers::{self, ObservePorts, Observed, Side};
 use crate::time::{Clock, Timestamp};
 
@@ -86,6 +87,7 @@ pub async fn check<P: ObservePorts + AlarmSource + OutcomeSource + ParameterStor
             (sample.fast_failures, sample.fast_slow) = judged.fast_tests(t, &f);
             notes.push(fast::note(&t.qualified(), &f, &o.candidate, plan.started_at));
         }
+        notes.extend(custom::missing_data(&plan.health.metrics, t).into_iter().map(|(_, _, why)| why));
         samples.push(sample);
     }
     let mut verdict = judge(&plan.health, samples, alarms, step, now);
@@ -115,7 +117,7 @@ struct Judged<'a> {
 }
 
 impl Judged<'_> {
-    fn settings(&self, tolerance_percent: f64) -> TestSettings {
+    fn settings(&self, tolerance_percent: f64, lower_is_worse: bool) -> TestSettings {
         let h = &self.plan.health;
         TestSettings {
             tolerance: tolerance_percent / 100.0,
@@ -124,11 +126,12 @@ impl Judged<'_> {
                 .per_test,
             origin: deployment_start(self.plan),
             planned_minutes: planned_minutes(self.plan),
+            lower_is_worse,
         }
     }
 
     fn test(&self, tolerance_percent: f64, minutes: &[MinutePair], history: Option<BaselineRate>) -> Comparison {
-        compare(minutes, history, &self.settings(tolerance_percent))
+        compare(minutes, history, &self.settings(tolerance_percent, false))
     }
 
     /// The history's rate joined by the stable version's minutes during the deployment,
@@ -177,6 +180,7 @@ impl Judged<'_> {
         let within = |m: &VersionMetrics| VersionMetrics {
             minutes: m.minutes.iter().filter(|x| x.start >= window.start && x.start < window.end).copied().collect(),
             p99_duration_ms: m.p99_duration_ms,
+            custom: Vec::new(),
         };
         TargetSample {
             target: t.qualified(),
@@ -190,15 +194,68 @@ impl Judged<'_> {
             history: t.history.clone(),
             stable_version: t.route.name(&t.stable, Side::Stable),
             window: Some(window),
+            custom: self.custom(t, o, window),
         }
+    }
+
+    /// Every custom rule's numbers for one target ([`crate::custom`]): a rate's test
+    /// over every minute so far, against the same baselines as errors, and its rate over
+    /// the window; a gauge's mean over the window, and the stable version's over the same
+    /// minutes (or its history, once the candidate has all traffic).
+    fn custom(&self, t: &PlannedTarget, o: &Observed, window: Window) -> Vec<CustomSample> {
+        let rules = &self.plan.health.metrics;
+        let (candidate, stable) = (custom::split(rules, &o.candidate.custom), custom::split(rules, &o.stable.custom));
+        let split = self.full_since.is_none();
+        let inside = |m: &&MinuteCounts| m.start >= window.start && m.start < window.end;
+        let rate = |x: &[MinuteCounts]| CustomValue::rate(&x.iter().filter(inside).copied().collect::<Vec<_>>());
+        let count = |m: &MinuteCounts| (m.invocations, m.errors);
+        rules
+            .iter()
+            .enumerate()
+            .zip(candidate.into_iter().zip(stable))
+            .map(|((j, rule), (c, s))| {
+                let history = t.history.as_ref().and_then(|h| h.custom.get(j));
+                let mut sample = CustomSample {
+                    name: rule.name.clone(),
+                    mode: rule.mode,
+                    candidate: CustomValue::default(),
+                    baseline: None,
+                    comparison: None,
+                    history_value: None,
+                };
+                match rule.kind() {
+                    Some(Kind::Rate { higher_is_better, .. }) => {
+                        let (cc, sc) = (custom::as_counts(c), custom::as_counts(s));
+                        sample.comparison = rule.tolerance().map(|tol| {
+                            let baseline = self.joined(history.and_then(|h| h.rate), &sc, count);
+                            compare(&pair_minutes(&cc, &sc, count), baseline, &self.settings(tol, higher_is_better))
+                        });
+                        sample.candidate = rate(&cc);
+                        sample.baseline = split.then(|| rate(&sc));
+                    }
+                    _ => {
+                        let mean =
+                            |x: &[Vec<CustomPoint>]| x.first().and_then(|p| custom::mean(p, window.start, window.end));
+                        sample.candidate.value = mean(c);
+                        if split {
+                            sample.baseline = Some(CustomValue { value: mean(s), ..CustomValue::default() });
+                        } else {
+                            sample.history_value = history.and_then(|h| h.value);
+                        }
+                    }
+                }
+                sample
+            })
+            .collect()
     }
 }
 
 /// The tests each target's share of the false-alarm budget is split over: errors and
-/// slow invocations (or a front end's 5xx and 4xx), and the fast path's two when the
-/// request asked for it (whether or not it is live: the budget is fixed at the start).
+/// slow invocations (or a front end's 5xx and 4xx), the fast path's two when the
+/// request asked for it (whether or not it is live: the budget is fixed at the start),
+/// and one per custom rate rule that compares ([`crate::custom::tests`]).
 pub fn tests_per_target(plan: &Plan) -> usize {
-    TESTS_PER_TARGET + if plan.health.fast_path.enabled { fast::TESTS } else { 0 }
+    TESTS_PER_TARGET + if plan.health.fast_path.enabled { fast::TESTS } else { 0 } + custom::tests(&plan.health.metrics)
 }
 
 impl Judged<'_> {

@@ -391,6 +391,7 @@ mod tests {
             slow_above_ms: Some(ms),
             slow: None,
             throttles: 0,
+            custom: Vec::new(),
         });
         t
     }

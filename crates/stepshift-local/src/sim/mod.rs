@@ -23,8 +23,8 @@ use rand_distr::{Binomial, Distribution, Poisson};
 use serde::{Deserialize, Serialize};
 use stepshift_core::memory::MemoryAws;
 use stepshift_core::ports::{
-    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, MetricQuery, MetricsSource,
-    MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
+    AlarmSource, AlarmStatus, AlarmValue, AliasRouter, AliasRouting, AliasState, CustomPoint, CustomSeries,
+    MetricQuery, MetricsSource, MinuteCounts, ParameterStore, PortResult, VersionCatalog, VersionMetrics,
 };
 use stepshift_core::routers::route53::health::{DistributionMetrics, DistributionMetricsSource};
 use stepshift_core::routers::route53::{ChangeStatus, RecordRouter, RecordSet};
@@ -44,13 +44,35 @@ pub struct Behavior {
     pub latency_p99_ms: f64,
     /// Share of requests throttled (they count in neither Invocations nor Errors), 0 to 1.
     pub throttle_rate: f64,
+    /// Share of the successful invocations that answer a handled 500: a success to Lambda,
+    /// an `Http5xx` in the function's own metrics ([`CUSTOM_METRICS`]), 0 to 1.
+    pub handled_error_rate: f64,
 }
 
 impl Default for Behavior {
     fn default() -> Self {
-        Self { error_rate: 0.001, latency_p50_ms: 40.0, latency_p99_ms: 180.0, throttle_rate: 0.0 }
+        Self {
+            error_rate: 0.001,
+            latency_p50_ms: 40.0,
+            latency_p99_ms: 180.0,
+            throttle_rate: 0.0,
+            handled_error_rate: 0.0,
+        }
     }
 }
+
+/// The metrics every simulated Lambda function emits per version, as the example
+/// orders-api does with Embedded Metric Format: `Requests` (every invocation that
+/// answered) and `Http5xx` (the handled 500s), with the dimensions `Service` (the
+/// function's name) and `Version`, in any namespace. A custom series with other names
+/// has no data.
+pub const CUSTOM_METRICS: [&str; 2] = ["Requests", "Http5xx"];
+
+/// The dimension that names the function in [`CUSTOM_METRICS`].
+pub const SERVICE_DIMENSION: &str = "Service";
+
+/// The dimension that names the version in [`CUSTOM_METRICS`].
+pub const VERSION_DIMENSION: &str = "Version";
 
 /// A behavior that takes effect some time after the simulation starts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -101,6 +123,8 @@ pub struct ScheduledAlarm {
 struct Bucket {
     invocations: u64,
     errors: u64,
+    /// Handled 500s among the successful invocations.
+    handled: u64,
     throttles: u64,
     durations: Histogram,
     visible_at: Timestamp,
@@ -386,6 +410,9 @@ fn generate_stream(
             let throttled = binomial(n, b.throttle_rate, rng);
             let invoked = n - throttled;
             let errors = binomial(invoked, b.error_rate, rng);
+            // Drawn only when the behavior has handled errors, so that other runs'
+            // random sequences stay as they were.
+            let handled = binomial(invoked - errors, b.handled_error_rate, rng);
             let minute = t.floor_minute();
             let visible_at = *s
                 .arrivals
@@ -397,6 +424,7 @@ fn generate_stream(
                 .or_insert_with(|| Bucket { visible_at, ..Bucket::default() });
             bucket.invocations += invoked;
             bucket.errors += errors;
+            bucket.handled += handled;
             bucket.throttles += throttled;
             let latency = LogNormal::from_percentiles(b.latency_p50_ms, b.latency_p99_ms);
             bucket.durations.add(invoked, latency, rng);
@@ -472,6 +500,7 @@ impl MetricsSource for SimAws {
                     return VersionMetrics::default();
                 };
                 let range = (k.version.clone(), start.millis())..(k.version.clone(), end.millis());
+                let custom = q.custom.iter().map(|c| custom_points(&traffic.streams, c, start, end, now)).collect();
                 let mut durations = Histogram::default();
                 let mut minutes = Vec::new();
                 for ((_, minute), b) in s.buckets.range(range) {
@@ -490,10 +519,38 @@ impl MetricsSource for SimAws {
                         over_limit: above(q.limit_ms),
                     });
                 }
-                VersionMetrics { minutes, p99_duration_ms: durations.quantile(0.99) }
+                VersionMetrics { minutes, p99_duration_ms: durations.quantile(0.99), custom }
             })
             .collect())
     }
+}
+
+/// One custom series's minutes ([`CUSTOM_METRICS`]), as CloudWatch would deliver them by `now`.
+fn custom_points(
+    streams: &[Stream],
+    c: &CustomSeries,
+    start: Timestamp,
+    end: Timestamp,
+    now: Timestamp,
+) -> Vec<CustomPoint> {
+    let dimension = |name: &str| c.dimensions.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let (Some(function), Some(version)) = (dimension(SERVICE_DIMENSION), dimension(VERSION_DIMENSION)) else {
+        return Vec::new();
+    };
+    let found =
+        streams.iter().find(|s| matches!(s.route.published(), Published::Lambda { function: f, .. } if f == function));
+    let (Some(s), true) = (found, CUSTOM_METRICS.contains(&c.metric.as_str()) && c.stat == "Sum") else {
+        return Vec::new();
+    };
+    let range = (version.to_owned(), start.millis())..(version.to_owned(), end.millis());
+    s.buckets
+        .range(range)
+        .filter(|(_, b)| b.visible_at <= now && b.invocations > 0)
+        .map(|((_, minute), b)| {
+            let value = if c.metric == CUSTOM_METRICS[0] { b.invocations - b.errors } else { b.handled };
+            (Timestamp::from_millis(*minute), value as f64)
+        })
+        .collect()
 }
 
 impl RecordRouter for SimAws {

@@ -96,6 +96,7 @@ fn latency_model_shows_in_p99() {
         latency_p50_ms: 200.0,
         latency_p99_ms: 1500.0,
         throttle_rate: 0.0,
+        handled_error_rate: 0.0,
     });
     let s = sim(4, slow, (0, 0));
     split(&s, 0.5);
@@ -104,6 +105,33 @@ fn latency_model_shows_in_p99() {
     let (c, b) = (m[0].p99_duration_ms.unwrap(), m[1].p99_duration_ms.unwrap());
     assert!((1300.0..1700.0).contains(&c), "candidate p99 {c}");
     assert!((150.0..220.0).contains(&b), "stable p99 {b}");
+}
+
+#[test]
+fn handled_500s_show_in_the_functions_own_metrics_per_version_and_not_in_lambdas() {
+    let handled = VersionModel::steady(Behavior { handled_error_rate: 0.1, error_rate: 0.0, ..Behavior::default() });
+    let s = sim(6, handled, (0, 0));
+    split(&s, 0.5);
+    s.set_now(t0().plus_secs(600));
+    let series = |version: &str, metric: &str| CustomSeries {
+        namespace: "any".into(),
+        metric: metric.into(),
+        dimensions: vec![(SERVICE_DIMENSION.into(), "orders".into()), (VERSION_DIMENSION.into(), version.into())],
+        stat: "Sum".into(),
+    };
+    let query = |version: &str| MetricQuery {
+        custom: vec![series(version, "Http5xx"), series(version, "Requests"), series(version, "Typo")],
+        ..key(version)
+    };
+    let m = block_on(s.fetch(&[query("2"), query("1")], t0(), t0().plus_secs(600))).unwrap();
+    let sum = |points: &[CustomPoint]| points.iter().map(|(_, v)| v).sum::<f64>();
+    let (bad, all) = (sum(&m[0].custom[0]), sum(&m[0].custom[1]));
+    assert_eq!(all as u64, m[0].totals().invocations, "every answered invocation is a request");
+    assert_eq!(m[0].totals().errors, 0, "a handled 500 is a success to Lambda");
+    assert!((0.08..0.12).contains(&(bad / all)), "{bad} of {all}");
+    assert_eq!(sum(&m[1].custom[0]), 0.0, "the stable version answers none");
+    assert_eq!(m[1].custom[1].len(), 10, "a datapoint per minute");
+    assert!(m[0].custom[2].is_empty(), "a metric the function does not emit has no data");
 }
 
 #[test]

@@ -122,7 +122,14 @@ mod tests {
                     stable_k: b.errors,
                 })
                 .collect();
-            let s = TestSettings { tolerance: 0.0, drift: 0.25, alpha: 0.01, origin: minute(0), planned_minutes: 10 };
+            let s = TestSettings {
+                tolerance: 0.0,
+                drift: 0.25,
+                alpha: 0.01,
+                origin: minute(0),
+                planned_minutes: 10,
+                lower_is_worse: false,
+            };
             compare(&pairs, None, &s)
         };
         assert!(!test(&same).regressed());

@@ -172,7 +172,7 @@ impl<P: RecordRouter + Clock> Moves<P> for PlannedRecord {
 }
 
 fn as_version(minutes: Vec<crate::ports::MinuteCounts>) -> VersionMetrics {
-    VersionMetrics { minutes, p99_duration_ms: None }
+    VersionMetrics { minutes, p99_duration_ms: None, custom: Vec::new() }
 }
 
 impl<P: DistributionMetricsSource> Observes<P> for PlannedRecord {
@@ -180,6 +180,7 @@ impl<P: DistributionMetricsSource> Observes<P> for PlannedRecord {
     async fn history(
         ports: &P,
         members: &[Member<'_, Self>],
+        _: &[crate::custom::MetricRule],
         start: Timestamp,
         end: Timestamp,
     ) -> Result<Vec<Option<History>>, PortError> {

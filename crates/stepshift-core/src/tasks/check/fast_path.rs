@@ -211,6 +211,7 @@ mod tests {
                 ..Default::default()
             }],
             p99_duration_ms: None,
+            custom: Vec::new(),
         };
         let silent = Buckets::default();
         assert!(note("orders:live", &silent, &minutes, Timestamp::from_secs(0)).starts_with("fast path: down"));

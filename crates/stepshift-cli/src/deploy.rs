@@ -148,13 +148,21 @@ fn finish_document(arn: &str, info: &ExecutionInfo, view: &View) -> serde_json::
         "cause": info.cause,
         "steps": steps,
         "hooks": view.hooks,
+        "observed": observed(view),
     })
 }
 
+/// What the rules in observe mode found at the last check.
+fn observed(view: &View) -> Vec<String> {
+    view.progress.as_ref().and_then(|p| p.verdict.as_ref()).map_or_else(Vec::new, |v| v.observed.clone())
+}
+
 /// The end of `deploy --wait` and `watch` in text: the validation hooks' judgements,
-/// one line per point, then the release's summary (`Ok`) or why it did not happen.
+/// one line per point, what the observe-only rules found at the last check, then the
+/// release's summary (`Ok`) or why it did not happen.
 fn summary(info: &ExecutionInfo, view: &View) -> (Vec<String>, Result<String, String>) {
-    let lines = crate::hooks::summary_lines(&view.hooks);
+    let mut lines = crate::hooks::summary_lines(&view.hooks);
+    lines.extend(observed(view));
     if info.status == "SUCCEEDED" {
         let summary = info.output.as_ref().and_then(|o| o["summary"].as_str()).unwrap_or("Promoted.");
         (lines, Ok(summary.to_owned()))
@@ -420,6 +428,22 @@ mod tests {
         assert_eq!(status_document("arn", &failed(), &later)["paused"], serde_json::Value::Null);
         // Nothing commanded: no control in the document.
         assert_eq!(status_document("arn", &running(), &View::default())["control"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn observe_only_findings_show_in_status_and_in_the_final_summary() {
+        let mut progress = crate::hooks::fixtures::progress(1, 0, "advance");
+        let line = "observe-only, would roll back: orders:live version 42 http-5xx 4% is above 2% (40 in 1000)";
+        progress["verdict"] = json!({"status": "healthy", "reasons": ["fine"], "checked_at": "2026-11-30T11:01:00Z",
+            "window": {"start": "2026-11-30T10:56:00Z", "end": "2026-11-30T11:01:00Z"}, "targets": [],
+            "observed": [line]});
+        let view = View { progress: Some(serde_json::from_value(progress).unwrap()), ..View::default() };
+        assert!(status_lines("arn", &running(), &view).contains(&format!("observed   {line}")));
+        let promoted = ExecutionInfo { status: "SUCCEEDED".into(), error: None, cause: None, ..failed() };
+        let (lines, verdict) = summary(&promoted, &view);
+        assert_eq!(lines, [line]);
+        assert!(verdict.is_ok());
+        assert_eq!(finish_document("arn", &promoted, &view)["observed"][0], line);
     }
 
     #[test]

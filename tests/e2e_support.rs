@@ -1,17 +1,27 @@
 //! What the end-to-end tests in ministack share (`tests/e2e_ministack.rs`,
-//! `tests/e2e_events.rs`): the task binaries, built once for this machine, stripped and
-//! zipped as `bootstrap`, and a unique name per run. Included by each with
+//! `tests/e2e_events.rs`, `tests/e2e_custom_metrics.rs`): the task binaries, built once
+//! for this machine, stripped and zipped as `bootstrap`, a unique name per run, and the
+//! pieces of an installation (the task functions, the state machine, metrics put as a
+//! service would publish them, an execution's end). Included by each with
 //! `#[path = "e2e_support.rs"] mod e2e_support;`.
 
 #![allow(dead_code)] // each test file uses its own part
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
+use aws_config::SdkConfig;
+use aws_sdk_cloudwatch::types::MetricDatum;
 use aws_sdk_lambda::primitives::Blob;
-use stepshift_testkit::workspace_root;
+use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput;
+use stepshift_local::asl::model::substitute;
+use stepshift_local::runner::DEPLOYMENT_ASL;
+use stepshift_testkit::{Emulator, workspace_root};
 
 pub const FUNCTIONS: [(&str, &str); 6] = [
     ("RecordVersionFunctionArn", "record-version"),
@@ -84,4 +94,96 @@ pub fn empty_zip() -> Blob {
     let mut eocd = b"PK\x05\x06".to_vec();
     eocd.extend([0u8; 18]);
     Blob::new(eocd)
+}
+
+/// The environment of an installation's task functions, as template.yaml sets it: the
+/// SDK pointed back at ministack with dummy credentials, and the records under `/{id}`.
+/// Add the variables a test needs (`STEPSHIFT_EVENT_BUS`, ...) before `build`.
+pub fn task_environment(id: &str) -> aws_sdk_lambda::types::builders::EnvironmentBuilder {
+    Environment::builder()
+        .variables("AWS_ENDPOINT_URL", &Emulator::shared_ministack().url)
+        .variables("AWS_REGION", "us-east-1")
+        .variables("AWS_ACCESS_KEY_ID", "test")
+        .variables("AWS_SECRET_ACCESS_KEY", "test")
+        .variables("STEPSHIFT_PARAMETER_PREFIX", format!("/{id}"))
+        .variables("RUST_LOG", "info")
+}
+
+/// Creates the six task functions `{id}-{binary}`, running the real binaries with
+/// `environment`: the state machine's substitutions, each function's ARN under its
+/// placeholder (`CheckHealthFunctionArn`, ...).
+pub async fn create_task_functions(config: &SdkConfig, id: &str, environment: &Environment) -> HashMap<String, String> {
+    // One after another: ministack takes a few seconds to unpack each 30 MB zip, and
+    // creating them concurrently was no faster.
+    let lambda = aws_sdk_lambda::Client::new(config);
+    let mut substitutions = HashMap::new();
+    for ((key, name), (_, zip)) in FUNCTIONS.iter().zip(bootstrap_zips()) {
+        let created = lambda
+            .create_function()
+            .function_name(format!("{id}-{name}"))
+            .runtime(Runtime::Providedal2023)
+            .role("arn:aws:iam::000000000000:role/stepshift")
+            .handler("bootstrap")
+            .timeout(30)
+            .environment(environment.clone())
+            .code(FunctionCode::builder().zip_file(Blob::new(zip.clone())).build())
+            .send()
+            .await
+            .expect("create_function");
+        substitutions.insert(key.to_string(), created.function_arn().unwrap().to_owned());
+    }
+    substitutions
+}
+
+/// Creates `{id}-deployment` from the unmodified statemachine/deployment.asl.json with
+/// `substitutions` (every placeholder): its ARN.
+pub async fn create_deployment_state_machine(
+    config: &SdkConfig,
+    id: &str,
+    substitutions: &HashMap<String, String>,
+) -> String {
+    let definition = substitute(DEPLOYMENT_ASL, substitutions).expect("every placeholder substituted");
+    let sfn = aws_sdk_sfn::Client::new(config);
+    sfn.create_state_machine()
+        .name(format!("{id}-deployment"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::000000000000:role/stepshift-sfn")
+        .send()
+        .await
+        .expect("create_state_machine")
+        .state_machine_arn()
+        .to_owned()
+}
+
+/// Now, in seconds since the UNIX epoch.
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Puts `data` into `namespace`, at most 1,000 datapoints a call (CloudWatch's limit).
+pub async fn put_datapoints(config: &SdkConfig, namespace: &str, data: Vec<MetricDatum>) {
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
+    for chunk in data.chunks(1000) {
+        cloudwatch
+            .put_metric_data()
+            .namespace(namespace)
+            .set_metric_data(Some(chunk.to_vec()))
+            .send()
+            .await
+            .expect("put_metric_data");
+    }
+}
+
+/// Waits (at most `limit`) for `execution` to end: how it ended.
+pub async fn await_execution(config: &SdkConfig, execution: &str, limit: Duration) -> DescribeExecutionOutput {
+    let sfn = aws_sdk_sfn::Client::new(config);
+    let deadline = Instant::now() + limit;
+    loop {
+        let out = sfn.describe_execution().execution_arn(execution).send().await.unwrap();
+        if out.status().as_str() != "RUNNING" {
+            return out;
+        }
+        assert!(Instant::now() < deadline, "{execution} still running; log: {}", Emulator::shared_ministack().log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }

@@ -9,6 +9,10 @@
 //! - **lock-in onset**: the same canary, then 100% with a 60-minute lock-in. The
 //!   candidate behaves like the stable version until 20 minutes into the lock-in, and
 //!   times count from that onset. Its A/A cells are the long lock-in with no fault.
+//! - **handled 5xx x5**: the canary shape, with a candidate that answers five times the
+//!   stable version's share of handled HTTP 500s (successes to Lambda), judged by
+//!   stepshift with and without a custom rule on the function's own metrics
+//!   ([`Family::Handled5xx`]).
 //!
 //! Each fault cell also gets two reference rows from [`crate::oracle`]: a sequential
 //! test that knows the true regression, with and without CloudWatch's lag.
@@ -20,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use stepshift_core::State;
+use stepshift_local::scenario::handled_5xx_rule;
 use stepshift_local::sim::latency::phi;
 use stepshift_local::sim::{Behavior, Change, VersionModel};
 use stepshift_local::{Outcome, Scenario, Simulation};
@@ -51,9 +56,14 @@ pub struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
-    /// Also write the table into this Markdown file, between its judge markers.
-    #[arg(long)]
+    /// Also write the table into this Markdown file, between its judge markers (only
+    /// for the whole benchmark: it replaces the section).
+    #[arg(long, conflicts_with = "family")]
     pub write: Option<PathBuf>,
+    /// Run only these families of cells (repeatable); every family by default. A cell's
+    /// seeds do not depend on the filter, so its figures are those of the whole run.
+    #[arg(long, value_enum)]
+    pub family: Vec<Family>,
     /// Seed of the whole benchmark.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
@@ -73,19 +83,46 @@ const ORACLE_ALPHA: f64 = 0.01;
 /// The oracle-ratio target.
 const RATIO_TARGET: f64 = 1.25;
 
-/// A deployment shape, with when its fault begins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Family {
+/// The stable version's share of handled 500s in the handled-5xx family's cells.
+/// [`stepshift_local::scenario::STABLE_HANDLED_RATE`] (0.1%) is typical; 0.5% is a
+/// noisier API whose 5x (2.5%) also crosses the rule's 2% limit. Not 2%: a stable
+/// version already at the rule's limit has that limit (a plain threshold, outside the
+/// false-alarm budget) roll back most healthy candidates (91-98% of A/A runs in a trial),
+/// which measures a misconfigured rule, not the judge.
+const HANDLED_BASELINES: [f64; 2] = [0.001, 0.005];
+/// The handled-5xx family's traffic, requests/s.
+const HANDLED_RPS: [f64; 2] = [10.0, 100.0];
+/// How much more often the handled-5xx family's candidate answers a handled 500.
+const HANDLED_FACTOR: f64 = 5.0;
+/// Both versions' Lambda error rate in the handled-5xx family: the same, so that Lambda's
+/// metrics see no difference.
+const HANDLED_LAMBDA_ERRORS: f64 = 0.001;
+
+/// A family of cells: a deployment shape, with when its fault begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Family {
     /// 10% for 15 min, then 100% with a 5-minute lock-in; faulty from the first shift.
     Canary,
     /// 10% for 15 min, then 100% with a 60-minute lock-in; faulty from 20 min into it.
     LockIn,
+    /// "handled 5xx x5": the canary shape, both versions failing 0.1% of invocations
+    /// (Lambda's Errors), the candidate answering a handled HTTP 500 five times as often
+    /// as the stable version (whose share is the cell's baseline). A handled 500 is a
+    /// success to Lambda, so this shows that stepshift's built-in judge cannot see it
+    /// (it promotes the candidate about as often as a healthy one), and how fast the
+    /// custom rule [`stepshift_local::scenario::handled_5xx_rule`] (the function's own
+    /// `Http5xx` over `Requests`, no worse than the stable version, at most 2%) rolls it
+    /// back. Its A/A cells run with the rule: their false rollbacks against
+    /// `health.false_alarm_percent` (1%), which the budget split keeps for the whole
+    /// deployment, the rule's test included.
+    #[value(name = "handled-5xx")]
+    Handled5xx,
 }
 
 impl Family {
     fn lock_in(self) -> u64 {
         match self {
-            Family::Canary => 300,
+            Family::Canary | Family::Handled5xx => 300,
             Family::LockIn => 3600,
         }
     }
@@ -93,7 +130,7 @@ impl Family {
     /// Seconds from the start to the fault's onset.
     fn onset(self) -> u64 {
         match self {
-            Family::Canary => 0,
+            Family::Canary | Family::Handled5xx => 0,
             Family::LockIn => PROMOTION + 1200,
         }
     }
@@ -106,7 +143,7 @@ impl Family {
     /// Seconds from the start to the end of the step in which the fault begins.
     fn step_end(self) -> u64 {
         match self {
-            Family::Canary => PROMOTION,
+            Family::Canary | Family::Handled5xx => PROMOTION,
             Family::LockIn => self.deadline(),
         }
     }
@@ -115,6 +152,17 @@ impl Family {
         match self {
             Family::Canary => "canary",
             Family::LockIn => "lock-in onset",
+            Family::Handled5xx => "handled 5xx x5",
+        }
+    }
+
+    /// The judges of its cells: every judge, or in the handled-5xx family stepshift with
+    /// and without the rule (with it only in the A/A cells).
+    fn judges(self, fault: Fault) -> Vec<Judge> {
+        match (self, fault) {
+            (Family::Handled5xx, Fault::None) => vec![Judge::StepshiftRule],
+            (Family::Handled5xx, _) => vec![Judge::Stepshift, Judge::StepshiftRule],
+            _ => ALL.to_vec(),
         }
     }
 
@@ -137,6 +185,9 @@ enum Fault {
     Errors(f64),
     /// The candidate's latency (p50 and p99) times this; errors unchanged.
     Latency(f64),
+    /// The candidate's share of handled 500s times this; Lambda's errors and latency
+    /// unchanged.
+    Handled(f64),
 }
 
 impl Fault {
@@ -145,6 +196,7 @@ impl Fault {
             Fault::None => "A/A".to_owned(),
             Fault::Errors(m) => format!("errors {m}x"),
             Fault::Latency(m) => format!("p99 {m}x"),
+            Fault::Handled(m) => format!("handled 500s {m}x"),
         }
     }
 
@@ -154,6 +206,7 @@ impl Fault {
             Fault::None => 0.0,
             Fault::Errors(m) => m,
             Fault::Latency(m) => 1000.0 + m,
+            Fault::Handled(m) => 2000.0 + m,
         }
     }
 }
@@ -176,7 +229,8 @@ impl Cell {
     /// A one-line name, for lists.
     fn name(&self) -> String {
         let (b, rps, fault) = self.label();
-        format!("{}, {b} baseline, {rps} req/s, {fault}", self.family.name())
+        let baseline = if self.family == Family::Handled5xx { "stable handled 500s" } else { "baseline" };
+        format!("{}, {b} {baseline}, {rps} req/s, {fault}", self.family.name())
     }
 
     fn same(&self, other: &Cell) -> bool {
@@ -235,6 +289,14 @@ fn cells() -> Vec<Cell> {
             push(Family::LockIn, baseline, rps, fault);
         }
     }
+    // Handled 500s, with and without a custom rule.
+    for baseline in HANDLED_BASELINES {
+        for rps in HANDLED_RPS {
+            for fault in [Fault::None, Fault::Handled(HANDLED_FACTOR)] {
+                push(Family::Handled5xx, baseline, rps, fault);
+            }
+        }
+    }
     out.sort_by(|a, b| {
         let (x, y) = (a.order(), b.order());
         x.0.cmp(&y.0).then(x.1.total_cmp(&y.1)).then(x.2.total_cmp(&y.2)).then(x.3.total_cmp(&y.3))
@@ -243,12 +305,13 @@ fn cells() -> Vec<Cell> {
 }
 
 fn stable(cell: &Cell) -> Behavior {
+    let handled = cell.family == Family::Handled5xx;
     Behavior {
-        error_rate: cell.baseline,
+        error_rate: if handled { HANDLED_LAMBDA_ERRORS } else { cell.baseline },
         latency_p50_ms: STABLE_P50,
         latency_p99_ms: STABLE_P99,
         throttle_rate: 0.0,
-        handled_error_rate: 0.0,
+        handled_error_rate: if handled { cell.baseline } else { 0.0 },
     }
 }
 
@@ -260,12 +323,18 @@ fn scenario(cell: &Cell, seed: u64) -> Scenario {
         Fault::Latency(m) => {
             Behavior { latency_p50_ms: STABLE_P50 * m, latency_p99_ms: STABLE_P99 * m, ..stable.clone() }
         }
+        Fault::Handled(m) => Behavior { handled_error_rate: (cell.baseline * m).min(1.0), ..stable.clone() },
     };
     let candidate = match cell.onset() {
         0 => VersionModel::steady(faulty),
         at => VersionModel { behavior: stable.clone(), changes: vec![Change { after_seconds: at, behavior: faulty }] },
     };
     Scenario::orders(candidate).with_seed(seed).with_rps(cell.rps).with_stable(stable).with_lag(LAG)
+}
+
+/// The name of the handled-5xx rule, as verdicts and causes name it.
+fn rule_name() -> String {
+    handled_5xx_rule()["name"].as_str().unwrap_or_default().to_owned()
 }
 
 /// One deployment's result.
@@ -279,6 +348,12 @@ struct Run {
     promoted: bool,
     duration: i64,
     transitions: u64,
+    /// Rolled back with a cause that names the custom rule's comparison with the stable
+    /// version (the sequential test, within the false-alarm budget).
+    by_test: bool,
+    /// Rolled back with a cause that names the custom rule's absolute limit, and not its
+    /// comparison (a guard outside the budget).
+    by_limit: bool,
 }
 
 fn deploy(cell: &Cell, judge: Judge, seed: u64) -> Run {
@@ -290,7 +365,12 @@ fn deploy(cell: &Cell, judge: Judge, seed: u64) -> Run {
     if judge == Judge::StepshiftTally {
         request["health"]["fast_path"] = json!({"enabled": true});
     }
+    if judge == Judge::StepshiftRule {
+        request["health"]["metrics"] = json!([handled_5xx_rule()]);
+    }
     let o: Outcome = sim.run(request);
+    let rule = rule_name();
+    let failed = o.cause.as_deref().filter(|_| o.status != "SUCCEEDED");
     let entered = |state: State| {
         o.history.iter().position(|e| e.kind == "TaskStateEntered" && e.details["name"] == state.as_str())
     };
@@ -302,7 +382,21 @@ fn deploy(cell: &Cell, judge: Judge, seed: u64) -> Run {
         promoted: o.status == "SUCCEEDED",
         duration: o.duration_seconds,
         transitions: o.transitions,
+        by_test: failed.is_some_and(|c| names_test(c, &rule)),
+        by_limit: failed.is_some_and(|c| names_limit(c, &rule) && !names_test(c, &rule)),
     }
+}
+
+/// Whether `cause` names the rule `rule` with its comparison with the stable version.
+fn names_test(cause: &str, rule: &str) -> bool {
+    cause.contains(&format!("{rule} is "))
+}
+
+/// Whether `cause` names the rule `rule` with its absolute limit: "http-5xx 2.33% is
+/// above 2%", where its comparison reads "http-5xx is 5.1x the rate of".
+fn names_limit(cause: &str, rule: &str) -> bool {
+    let at = format!("{rule} ");
+    cause.match_indices(&at).any(|(i, _)| cause[i + at.len()..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
 /// Who produced a row.
@@ -335,9 +429,13 @@ struct Row {
     rolled_back: f64,
     before_promotion: f64,
     promoted: usize,
+    /// Runs rolled back by the custom rule's comparison, and by its limit alone.
+    by_test: usize,
+    by_limit: usize,
     /// Rolled back minus this judge's false rollback rate in the A/A cell of the same
-    /// shape, baseline and traffic: what it detects beyond rolling back anyway.
-    net: f64,
+    /// shape, baseline and traffic: what it detects beyond rolling back anyway. `None`
+    /// without that A/A cell.
+    net: Option<f64>,
     /// Seconds from the onset to each rollback at or after it, sorted.
     times: Vec<i64>,
     duration: Option<i64>,
@@ -397,7 +495,9 @@ fn summarize(cell: Cell, judge: Judge, runs: &[Run]) -> Row {
         rolled_back: rollbacks as f64 / n,
         before_promotion: runs.iter().filter(|r| r.before_promotion).count() as f64 / n,
         promoted: runs.iter().filter(|r| r.promoted).count(),
-        net: 0.0,
+        by_test: runs.iter().filter(|r| r.by_test).count(),
+        by_limit: runs.iter().filter(|r| r.by_limit).count(),
+        net: None,
         times,
         duration: quantile(&durations, 0.5),
         transitions: transitions.get(transitions.len() / 2).copied(),
@@ -418,6 +518,8 @@ fn oracle_spec(cell: &Cell) -> Option<oracle::Spec> {
         Fault::Errors(m) => (cell.baseline, (cell.baseline * m).min(1.0)),
         // Slow = above the stable version's p99: 1% of the stable's invocations.
         Fault::Latency(m) => (0.01, slow_share(m)),
+        // Handled 500s per request: the rule's rate.
+        Fault::Handled(m) => (cell.baseline, (cell.baseline * m).min(1.0)),
     };
     Some(oracle::Spec {
         rps: cell.rps,
@@ -461,7 +563,9 @@ fn oracle_row(cell: Cell, lag: bool, runs: usize, times: Vec<i64>) -> Row {
         rolled_back: times.len() as f64 / runs.max(1) as f64,
         before_promotion: 0.0,
         promoted: 0,
-        net: 0.0,
+        by_test: 0,
+        by_limit: 0,
+        net: None,
         times,
         duration: None,
         transitions: None,
@@ -511,10 +615,11 @@ fn cell_seed(args: &Args, cell: &Cell) -> u64 {
 
 /// Runs the benchmark and prints (and optionally writes) the table.
 pub fn run(args: &Args) {
-    let cells = cells();
+    let cells: Vec<Cell> =
+        cells().into_iter().filter(|c| args.family.is_empty() || args.family.contains(&c.family)).collect();
     let mut jobs: Vec<Job> = Vec::new();
     for (i, cell) in cells.iter().enumerate() {
-        for judge in ALL {
+        for judge in cell.family.judges(cell.fault) {
             jobs.push(Job::Deploy { cell: i, judge, runs: runs_for(args, cell, judge) });
         }
         if cell.fault != Fault::None {
@@ -576,7 +681,7 @@ pub fn run(args: &Args) {
         rows.iter().filter(|r| r.cell.fault == Fault::None).map(|r| (r.cell, r.who, r.rolled_back)).collect();
     for r in rows.iter_mut().filter(|r| matches!(r.who, Who::Judge(_))) {
         let base = aa.iter().find(|(c, w, _)| *w == r.who && c.is_aa_of(&r.cell));
-        r.net = r.rolled_back - base.map_or(0.0, |(_, _, rate)| *rate);
+        r.net = base.map(|(_, _, rate)| r.rolled_back - rate);
     }
     let table = render(&rows, args, started.elapsed());
     println!("{table}");
@@ -587,8 +692,13 @@ pub fn run(args: &Args) {
 
 fn render(rows: &[Row], args: &Args, took: Duration) -> String {
     let mut out = String::new();
+    let families: String = args
+        .family
+        .iter()
+        .filter_map(|f| clap::ValueEnum::to_possible_value(f).map(|v| format!(" --family {}", v.get_name())))
+        .collect();
     out.push_str(&format!(
-        "Command: `make bench-judge` (`cargo run --release -p stepshift-bench -- judge --runs-aa {} --runs {} --peer-runs-aa-lock-in {} --peer-runs-lock-in {} --oracle-runs {} --threads {} --seed {}`), {:.0} s on this machine.\n\n",
+        "Command: `make bench-judge` (`cargo run --release -p stepshift-bench -- judge --runs-aa {} --runs {} --peer-runs-aa-lock-in {} --peer-runs-lock-in {} --oracle-runs {} --threads {} --seed {}{families}`), {:.0} s on this machine.\n\n",
         args.runs_aa,
         args.runs,
         args.peer_runs_aa_lock_in,
@@ -617,7 +727,19 @@ fn render(rows: &[Row], args: &Args, took: Duration) -> String {
         slow_share(3.0) * 100.0
     ));
     let peers_reduced = args.peer_runs_aa_lock_in < args.runs_aa || args.peer_runs_lock_in < args.runs;
+    let has = |family: Family| rows.iter().any(|r| r.cell.family == family);
+    if has(Family::Canary) || has(Family::LockIn) {
+        shapes(&mut out, rows, args, peers_reduced);
+    }
+    if has(Family::Handled5xx) {
+        out.push_str(&handled(rows));
+    }
+    out
+}
 
+/// The canary and lock-in onset families: their tables, the oracle ratios and the
+/// targets.
+fn shapes(out: &mut String, rows: &[Row], args: &Args, peers_reduced: bool) {
     out.push_str("### Canary: faults from the first shift\n\n");
     out.push_str(
         "A 10% canary for 15 min, then 100% with a 5 min lock-in. A faulty candidate is faulty from its first invocation; times are from the first shift. \
@@ -654,16 +776,61 @@ fn render(rows: &[Row], args: &Args, took: Duration) -> String {
     out.push_str(&ratios(rows));
     out.push_str(&targets(rows));
     out.push_str(&fast_path_targets(rows));
+}
+
+/// The handled-5xx family: its table, and what it shows.
+fn handled(rows: &[Row]) -> String {
+    let mut out = String::from("\n### Handled 500s: the built-in judge and a custom rule\n\n");
+    out.push_str(&format!(
+        "Family \"handled 5xx x5\": the canary shape (10% for 15 min, then 100% with a 5 min lock-in). Both versions fail {}% of invocations (Lambda's Errors); \
+         the stable version answers a handled HTTP 500 to the share of its requests in the first column, the candidate to {HANDLED_FACTOR} times that share, from its first invocation. \
+         Lambda counts a handled 500 as a success: only the function's own metrics, `Http5xx` and `Requests` per version, see it. \
+         \"stepshift\" is the built-in judge (no custom rule in the request); \"stepshift + http-5xx rule\" adds `handled_5xx_rule()` to `health.metrics`: \
+         Http5xx over Requests, `max_increase_percent: 0` (the sequential comparison with the stable version, with its share of the false-alarm budget) \
+         and `max_percent: 2` (an absolute limit over the last 5 minutes, outside the budget). The A/A rows (the candidate as the stable version) run with the rule. \
+         \"by its test\" and \"by its limit\" are the shares of runs rolled back with a cause that names the rule's comparison, or its limit and not the comparison. \
+         The oracles know both handled rates.\n\n",
+        HANDLED_LAMBDA_ERRORS * 100.0
+    ));
+    out.push_str("| stable handled 500s | req/s | candidate | judge | runs | rolled back | before promotion | by its test | by its limit | net | median min to rollback | p95 min to rollback | healthy duration (min) | transitions |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let family: Vec<&Row> = rows.iter().filter(|r| r.cell.family == Family::Handled5xx).collect();
+    for r in &family {
+        let share = |k: usize| pct(k as f64 / r.runs.max(1) as f64);
+        let extra = if matches!(r.who, Who::Judge(_)) {
+            format!("{} | {} | {}", pct(r.before_promotion), share(r.by_test), share(r.by_limit))
+        } else {
+            "- | - | -".into()
+        };
+        out.push_str(&row_line(r, &extra));
+    }
+    out.push_str("\nWhat it shows:\n\n");
+    out.push_str(&false_rollbacks(&family, Judge::StepshiftRule, "of the handled 5xx x5 family"));
+    for r in family.iter().filter(|r| r.is(Judge::StepshiftRule) && r.cell.fault != Fault::None) {
+        let built_in = family.iter().find(|x| x.is(Judge::Stepshift) && x.cell.same(&r.cell));
+        let (_, lagged) = with_oracles(rows, r);
+        out.push_str(&format!(
+            "- {}: built-in judge {} rolled back ({} promoted); with the rule {} rolled back, {} before the promotion, median {} min (p95 {}) from the first shift; CloudWatch-lag oracle {} min\n",
+            r.cell.name(),
+            built_in.map_or("-".into(), |b| pct(b.rolled_back)),
+            built_in.map_or("-".into(), |b| pct(b.promoted as f64 / b.runs.max(1) as f64)),
+            pct(r.rolled_back),
+            pct(r.before_promotion),
+            minutes(r.median_all()),
+            minutes(r.quantile_all(0.95)),
+            minutes(lagged.and_then(Row::median_all)),
+        ));
+    }
     out
 }
 
 /// The false-rollback target of one judge: at most 1% in every A/A cell, each cell with
 /// its Wilson interval.
-fn false_rollbacks(rows: &[&Row], judge: Judge) -> String {
+fn false_rollbacks(rows: &[&Row], judge: Judge, scope: &str) -> String {
     let aa: Vec<&Row> = rows.iter().copied().filter(|r| r.is(judge) && r.cell.fault == Fault::None).collect();
     let worst = aa.iter().copied().max_by(|a, b| a.rolled_back.total_cmp(&b.rolled_back));
     let mut out = format!(
-        "- false rollbacks ≤ 1% in every A/A cell of {}, both shapes: worst {} ({}) — {}\n",
+        "- false rollbacks ≤ 1% in every A/A cell of {}, {scope}: worst {} ({}) — {}\n",
         judge.name(),
         worst.map_or("-".into(), |r| pct(r.rolled_back)),
         worst.map_or("-".into(), |r| r.cell.name()),
@@ -733,7 +900,7 @@ fn fast_path_targets(rows: &[Row]) -> String {
         ));
     }
     out.push_str("\nTargets for the fast path:\n\n");
-    out.push_str(&false_rollbacks(&fast, Judge::StepshiftTally));
+    out.push_str(&false_rollbacks(&fast, Judge::StepshiftTally, "both shapes"));
     out.push_str(&format!(
         "- detection within the targets above in the canary shape's 10 and 100 req/s fault cells: {} of {cells} — {}{}\n",
         cells - misses.len(),
@@ -746,7 +913,10 @@ fn fast_path_targets(rows: &[Row]) -> String {
 fn row_line(r: &Row, extra: &str) -> String {
     let (b, rps, fault) = r.cell.label();
     let judge = matches!(r.who, Who::Judge(_));
-    let net = if r.cell.fault == Fault::None || !judge { "-".to_owned() } else { format!("{:.1}%", r.net * 100.0) };
+    let net = match r.net {
+        Some(net) if judge && r.cell.fault != Fault::None => format!("{:.1}%", net * 100.0),
+        _ => "-".to_owned(),
+    };
     let transitions = r.transitions.map_or("-".to_owned(), |t| t.to_string());
     let name = if judge { r.who.name().to_owned() } else { format!("*{}*", r.who.name()) };
     format!(
@@ -788,7 +958,10 @@ fn ratios(rows: &[Row]) -> String {
     );
     out.push_str("| shape | baseline errors | req/s | candidate | stepshift | oracle, no lag | ratio | oracle, CloudWatch lag | ratio | in step |\n");
     out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
-    for ours in rows.iter().filter(|r| r.is(Judge::Stepshift) && r.cell.fault != Fault::None) {
+    for ours in rows
+        .iter()
+        .filter(|r| r.is(Judge::Stepshift) && r.cell.fault != Fault::None && r.cell.family != Family::Handled5xx)
+    {
         let (b, rps, fault) = ours.cell.label();
         let (plain, lagged) = with_oracles(rows, ours);
         let x = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}x"));
@@ -815,7 +988,8 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 fn targets(rows: &[Row]) -> String {
-    let ours: Vec<&Row> = rows.iter().filter(|r| r.is(Judge::Stepshift)).collect();
+    let ours: Vec<&Row> =
+        rows.iter().filter(|r| r.is(Judge::Stepshift) && r.cell.family != Family::Handled5xx).collect();
     let find = |family: Family, baseline: f64, rps: f64, fault: Fault| {
         ours.iter().copied().find(|r| {
             r.cell.family == family && r.cell.baseline == baseline && r.cell.rps == rps && r.cell.fault == fault
@@ -826,7 +1000,7 @@ fn targets(rows: &[Row]) -> String {
     );
 
     // 1. False rollbacks.
-    out.push_str(&false_rollbacks(&ours, Judge::Stepshift));
+    out.push_str(&false_rollbacks(&ours, Judge::Stepshift, "both shapes"));
 
     // 2. A regression late in the lock-in.
     let late = find(Family::LockIn, 0.01, 10.0, Fault::Errors(5.0));
@@ -908,15 +1082,16 @@ fn targets(rows: &[Row]) -> String {
         let mut strictly = false;
         for o in others {
             let t = |r: &Row| r.median().unwrap_or(i64::MAX);
+            let net = |r: &Row| r.net.unwrap_or(0.0);
             let (no_worse, better) = if ours.cell.fault == Fault::None {
                 (ours.rolled_back <= o.rolled_back + 0.005, ours.rolled_back + 0.005 < o.rolled_back)
-            } else if ours.net <= 0.02 && o.net <= 0.02 {
+            } else if net(ours) <= 0.02 && net(o) <= 0.02 {
                 // Neither detects the regression beyond its false rollbacks: a tie.
                 (true, false)
             } else {
                 // Net detection first; among judges that detect as often, the median time.
-                let more = ours.net > o.net + 0.02;
-                let fewer = ours.net + 0.02 < o.net;
+                let more = net(ours) > net(o) + 0.02;
+                let fewer = net(ours) + 0.02 < net(o);
                 (
                     !fewer && (more || t(ours) <= t(o).saturating_add(30)),
                     more || (!fewer && t(ours).saturating_add(30) < t(o)),
@@ -928,8 +1103,8 @@ fn targets(rows: &[Row]) -> String {
                 } else {
                     format!(
                         "net {} against {}, median {} against {} min",
-                        pct(ours.net),
-                        pct(o.net),
+                        pct(net(ours)),
+                        pct(net(o)),
                         minutes(ours.median()),
                         minutes(o.median())
                     )
@@ -1003,12 +1178,25 @@ mod tests {
     }
 
     #[test]
+    fn causes_name_the_rule_by_its_test_or_its_limit() {
+        let test = "orders:live version 42 http-5xx is 5.1x the rate of version 41 over the same minutes (9 in 900; \
+                    evidence 230 against a threshold of 200)";
+        let limit = "orders:live version 42 http-5xx 2.33% is above 2% (7 in 300 over 09:10-09:15)";
+        assert!(names_test(test, "http-5xx") && !names_limit(test, "http-5xx"));
+        assert!(names_limit(limit, "http-5xx") && !names_test(limit, "http-5xx"));
+        assert!(names_limit(&format!("{test}; {limit}"), "http-5xx"));
+        assert!(!names_limit("orders:live version 42 errors 2.1% is above 2%", "http-5xx"));
+        assert_eq!(rule_name(), "http-5xx");
+    }
+
+    #[test]
     fn the_first_cells_keep_their_seeds() {
         let all = cells();
         let first = all.iter().find(|c| c.seed_index == 0).expect("a first cell");
         assert_eq!((first.family, first.baseline, first.rps, first.fault), (Family::Canary, 0.001, 1.0, Fault::None));
         let p99 = all.iter().find(|c| c.seed_index == 5).expect("a sixth cell");
         assert_eq!(p99.fault, Fault::Latency(3.0));
-        assert_eq!(all.len(), 36 + 6 + 24);
+        assert_eq!(all.len(), 36 + 6 + 24 + 8);
+        assert!(all.iter().filter(|c| c.family == Family::Handled5xx).all(|c| c.seed_index >= 66));
     }
 }

@@ -23,6 +23,10 @@ pub enum Judge {
     /// stepshift's judge with the fast path (`health.fast_path.enabled`): the same
     /// minute checks, and checks every 20 s of the simulated tally's 10-second counts.
     StepshiftTally,
+    /// stepshift's judge with a custom rule on the function's own metrics:
+    /// [`stepshift_local::scenario::handled_5xx_rule`] in `health.metrics`, handled
+    /// HTTP 500s per request. Only in the handled-5xx family, not in [`ALL`].
+    StepshiftRule,
     /// The common recipe: candidate error rate above 5% with at least 5 invocations.
     Seeds,
     /// A popular Step Functions sample: any candidate error in the last 60 seconds.
@@ -45,6 +49,7 @@ impl Judge {
         match self {
             Judge::Stepshift => "stepshift",
             Judge::StepshiftTally => "stepshift + tally",
+            Judge::StepshiftRule => "stepshift + http-5xx rule",
             Judge::Seeds => "5% / ≥5 inv.",
             Judge::AnyError60s => "any error 60 s",
             Judge::AliasAlarm => "alias alarm 2/3",
@@ -52,16 +57,17 @@ impl Judge {
         }
     }
 
-    /// Whether this is stepshift's own judge (with or without the fast path).
+    /// Whether this is stepshift's own judge (with or without the fast path or a custom
+    /// rule).
     pub fn is_stepshift(self) -> bool {
-        matches!(self, Judge::Stepshift | Judge::StepshiftTally)
+        matches!(self, Judge::Stepshift | Judge::StepshiftTally | Judge::StepshiftRule)
     }
 
     /// The check-health stand-in, or `None` for stepshift's own handler.
     /// `usual_error_rate` is what an operator would have tuned the alarm to.
     pub fn check(self, usual_error_rate: f64) -> Option<CheckOverride> {
         let rule: fn(&Ctx, f64) -> (VerdictStatus, String) = match self {
-            Judge::Stepshift | Judge::StepshiftTally => return None,
+            Judge::Stepshift | Judge::StepshiftTally | Judge::StepshiftRule => return None,
             Judge::Seeds => seeds,
             Judge::AnyError60s => any_error,
             Judge::AliasAlarm => alias_alarm,

@@ -56,15 +56,17 @@ $(SAM_BUILDS): $(VENV)/.installed
 demo:
 	cargo build --quiet -p stepshift-cli --no-default-features
 	@echo
+	@mkdir -p target/demo
 	@echo "== 1. A healthy candidate: shifted to 10%, judged, promoted, watched, confirmed"
-	./target/debug/stepshift simulate --scenario healthy
+	./target/debug/stepshift simulate --scenario healthy --report target/demo/healthy.svg
 	@echo
 	@echo "== 2. A faulty candidate (8% errors): rolled back at its first step"
-	./target/debug/stepshift simulate --scenario error-spike; test $$? -eq 1
+	./target/debug/stepshift simulate --scenario error-spike --report target/demo/error-spike.svg; test $$? -eq 1
 	@echo
 	@echo "== 3. A candidate that fails its test before traffic (a validation hook): nothing moves"
 	./target/debug/stepshift simulate --hook fail; test $$? -eq 1
 	@echo
+	@echo "The pictures of deployments 1 and 2: target/demo/healthy.svg and target/demo/error-spike.svg (open them in a browser)"
 	@echo "Try your own settings: ./target/debug/stepshift simulate --help"
 
 ## bench-judge: stepshift's judge against the alternatives; writes docs/benchmarks.md

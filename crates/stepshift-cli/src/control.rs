@@ -434,6 +434,10 @@ pub struct RetryArgs {
 
 /// `retry`: starts an ended, unsuccessful deployment again with the same request.
 pub async fn retry(args: RetryArgs) -> Result<(), CliError> {
+    if !args.wait {
+        // The summary is of a deployment that ended: only --wait sees one.
+        args.output.text_or_json("retry without --wait")?;
+    }
     let config = stepshift_aws::load_config().await;
     let sfn = Sfn::new(&config);
     let arn = sfn.execution(&args.execution, &args.target).await?;

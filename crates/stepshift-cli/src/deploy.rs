@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use stepshift_core::{Clock, SystemClock};
+use stepshift_aws::AwsPorts;
+use stepshift_core::routers::ObservePorts;
+use stepshift_core::{Clock, SystemClock, Timestamp};
 
 use crate::error::CliError;
 use crate::output::{Format, Out, bad, dim, good};
@@ -30,7 +32,8 @@ pub struct DeployArgs {
     /// Validate and print the request; start nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Output format.
+    /// Output format (markdown: a summary for a pipeline's summary page at the end; needs
+    /// --wait).
     #[arg(long, value_enum, default_value_t)]
     pub output: Format,
 }
@@ -50,6 +53,11 @@ pub use stepshift_core::events::console_url;
 
 /// `deploy`.
 pub async fn deploy(args: DeployArgs) -> Result<(), CliError> {
+    if args.output == Format::Markdown && (!args.wait || args.dry_run) {
+        return Err(CliError::Invalid(
+            "--output markdown summarizes the deployment at its end: use it with --wait (a dry run starts nothing, and prints the request as JSON)".into(),
+        ));
+    }
     let (input, request) = crate::request::build_valid(&args.request)?;
     for w in request.warnings() {
         eprintln!("warning: {w}");
@@ -79,11 +87,15 @@ pub async fn deploy(args: DeployArgs) -> Result<(), CliError> {
 }
 
 /// `watch` and `deploy --wait`: narrates the execution until it ends or the timeout.
+/// With `--output markdown`, the summary of the deployment follows at the end.
 pub async fn follow(sfn: &Sfn, arn: &str, args: &FollowArgs, out: &Out) -> Result<(), CliError> {
     let started = Instant::now();
     let mut seen = 0;
     let mut view = View::default();
     loop {
+        // The status first: once it says the execution ended, the history read after it
+        // is whole (read the other way round, the last events could be missing).
+        let info = sfn.describe(arn).await?;
         let items = sfn.history(arn).await?;
         for item in items.iter().skip(seen) {
             if let Some(line) = narrate(item, &view, arn) {
@@ -93,13 +105,22 @@ pub async fn follow(sfn: &Sfn, arn: &str, args: &FollowArgs, out: &Out) -> Resul
         }
         seen = items.len();
         out.status(&status_line(&view, started.elapsed()));
-        let info = sfn.describe(arn).await?;
         if info.ended() {
             out.finish();
+            if out.is_markdown() {
+                out.markdown(
+                    &markdown_summary(&AwsPorts::from_env().await, arn, &info, &items, SystemClock.now()).await,
+                );
+            }
             return finish(arn, &info, &view, out);
         }
         if started.elapsed() >= args.timeout {
             out.finish();
+            if out.is_markdown() {
+                out.markdown(
+                    &markdown_summary(&AwsPorts::from_env().await, arn, &info, &items, SystemClock.now()).await,
+                );
+            }
             let message = format!(
                 "still running after {}: {arn}. It goes on in AWS (stepshift never stops it, because stopping would skip the rollback); follow it with `stepshift watch {arn}`",
                 humantime::format_duration(args.timeout)
@@ -135,6 +156,19 @@ fn finish(arn: &str, info: &ExecutionInfo, view: &View, out: &Out) -> Result<(),
             Err(CliError::Failed(why))
         }
     }
+}
+
+/// `--output markdown` at the end of `deploy --wait` and `watch` (or when the wait gives
+/// up): the deployment's summary from its history, with its minutes read through `ports`.
+async fn markdown_summary<P: ObservePorts>(
+    ports: &P,
+    arn: &str,
+    info: &ExecutionInfo,
+    items: &[Item],
+    now: Timestamp,
+) -> String {
+    let t = crate::summary::timeline_of_history(ports, arn, info, items, now).await;
+    crate::summary::markdown(&t, Some(&console_url(arn)))
 }
 
 /// `--output json` at the end of `deploy --wait` and `watch`.
@@ -187,6 +221,7 @@ pub async fn watch(execution: &str, target: &Target, follow_args: &FollowArgs, f
 
 /// `status`.
 pub async fn status(execution: &str, target: &Target, format: Format) -> Result<(), CliError> {
+    let format = format.text_or_json("status")?;
     let sfn = Sfn::new(&stepshift_aws::load_config().await);
     let arn = sfn.execution(execution, target).await?;
     let info = sfn.describe(&arn).await?;
@@ -444,6 +479,53 @@ mod tests {
         assert_eq!(lines, [line]);
         assert!(verdict.is_ok());
         assert_eq!(finish_document("arn", &promoted, &view)["observed"][0], line);
+    }
+
+    #[tokio::test]
+    async fn markdown_output_summarizes_the_history() {
+        use crate::hooks::fixtures::{failing_at_step_2, passing_before_traffic};
+        let items = [passing_before_traffic(), failing_at_step_2()].concat();
+        let aws = stepshift_core::memory::MemoryAws::new(Timestamp::from_secs(0));
+        let arn = "arn:aws:states:eu-west-1:123456789012:execution:sm:run-1";
+        let md = markdown_summary(&aws, arn, &failed(), &items, Timestamp::from_secs(600)).await;
+        // No plan in this history: the execution's name stands for the release.
+        assert!(
+            md.starts_with(
+                "## ❌ run-1: rolled back\n\n**Why:** Rolled back orders:live: the tests at step 2 failed\n"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("· execution [run-1](https://eu-west-1.console.aws.amazon.com/states/"), "{md}");
+        assert!(md.contains("- ✅ `+00:00` tests before traffic: passed (2): smoke, invoke orders:7\n"), "{md}");
+        assert!(
+            md.contains("- ❌ `+00:00` tests at step 2: FAILED: smoke: Error: boom; load: did not answer within 30 s (timeout\\_seconds)\n"),
+            "{md}"
+        );
+        assert!(md.contains("- `+00:00` ↩️ rollback"), "{md}");
+        // Traffic never moved: nothing to draw.
+        assert!(!md.contains("```mermaid"), "{md}");
+    }
+
+    #[tokio::test]
+    async fn markdown_is_refused_where_there_is_no_summary_to_write() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            args: DeployArgs,
+        }
+        let parse = |extra: &[&str]| {
+            let flags = [&["deploy", "--function", "orders", "--alias", "live", "--version", "2"], extra].concat();
+            <Flags as clap::Parser>::try_parse_from(flags).unwrap().args
+        };
+        for extra in [&["--output", "markdown"][..], &["--output", "markdown", "--wait", "--dry-run"]] {
+            let e = deploy(parse(extra)).await.unwrap_err();
+            assert!(matches!(&e, CliError::Invalid(m) if m.contains("use it with --wait")), "{extra:?}: {e}");
+        }
+        let e = status("run-1", &Target::default(), Format::Markdown).await.unwrap_err();
+        assert!(
+            matches!(&e, CliError::Invalid(m) if m.starts_with("--output markdown: status prints text or json")),
+            "{e}"
+        );
     }
 
     #[test]

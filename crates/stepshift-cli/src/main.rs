@@ -14,12 +14,17 @@ mod deploy;
 mod error;
 mod hooks;
 mod output;
+mod picture;
 #[cfg(feature = "aws")]
 mod records;
+#[cfg(feature = "aws")]
+mod report;
 mod request;
 #[cfg(feature = "aws")]
 mod sfn;
 mod simulate;
+mod summary;
+mod timeline;
 mod view;
 
 use error::CliError;
@@ -51,6 +56,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t)]
         output: output::Format,
     },
+    /// Draw a deployment's timeline (--svg FILE), or summarise it (--output markdown|json).
+    #[cfg(feature = "aws")]
+    Report(Box<report::ReportArgs>),
     /// Follow a deployment until it ends.
     #[cfg(feature = "aws")]
     Watch {
@@ -225,6 +233,7 @@ async fn run_aws(command: Command) -> Result<(), CliError> {
             control::command(&execution, &target, control::Ask::Resume, reason).await
         }
         Command::Retry(args) => control::retry(*args).await,
+        Command::Report(args) => report::report(*args).await,
         Command::Rollback { alias, to, force } => records::rollback(&alias, to, force).await,
         Command::Unlock { alias, force } => records::unlock(&alias, force).await,
         Command::History { alias, output } => records::history(&alias, output).await,

@@ -1,6 +1,6 @@
 //! Terminal output: a live spinner when stdout is a terminal, plain lines otherwise,
-//! one JSON document with `--output json`; colours off without a terminal or with
-//! `NO_COLOR`.
+//! one JSON document with `--output json`, one Markdown summary with `--output markdown`
+//! (the lines then go to stderr); colours off without a terminal or with `NO_COLOR`.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -16,12 +16,30 @@ pub enum Format {
     Text,
     /// One JSON document for machines.
     Json,
+    /// A Markdown summary for a pipeline's summary page (`>> "$GITHUB_STEP_SUMMARY"`):
+    /// the outcome, the steps, the verdict and charts. The progress lines go to stderr.
+    Markdown,
+}
+
+impl Format {
+    /// `self`, unless it is Markdown, which `command` has no summary for.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn text_or_json(self, command: &str) -> Result<Format, crate::error::CliError> {
+        if self == Format::Markdown {
+            return Err(crate::error::CliError::Invalid(format!(
+                "--output markdown: {command} prints text or json; the Markdown summary is written at a deployment's end by `deploy --wait` and `watch`, and by `report`"
+            )));
+        }
+        Ok(self)
+    }
 }
 
 /// Where and how to print.
 pub struct Out {
     /// `--output json`: print nothing but the final document.
     pub json: bool,
+    /// `--output markdown`: the lines go to stderr, the summary to stdout.
+    markdown: bool,
     bar: Option<ProgressBar>,
 }
 
@@ -34,7 +52,11 @@ impl Out {
 
     /// Like [`Out::new`], with a progress bar of `length` units instead of a spinner.
     pub fn with_progress(format: Format, length: Option<u64>) -> Out {
-        let terminal = std::io::stdout().is_terminal();
+        let markdown = format == Format::Markdown;
+        // The lines (and the live display) go where people read them: stdout, or with
+        // Markdown, stderr, so that stdout holds the summary alone. Nothing coloured goes
+        // to stdout then.
+        let terminal = if markdown { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
         let colours = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         console::set_colors_enabled(colours);
         console::set_colors_enabled_stderr(colours && std::io::stderr().is_terminal());
@@ -48,17 +70,33 @@ impl Out {
             bar.enable_steady_tick(Duration::from_millis(120));
             bar
         });
-        Out { json, bar }
+        Out { json, markdown, bar }
     }
 
-    /// Prints a line (text mode only), above the live display if there is one.
+    /// Prints a line (not in json mode), above the live display if there is one; with
+    /// Markdown, to stderr.
     pub fn line(&self, text: &str) {
         if self.json {
             return;
         }
         match &self.bar {
             Some(bar) => bar.println(text),
+            None if self.markdown => eprintln!("{text}"),
             None => println!("{text}"),
+        }
+    }
+
+    /// Whether the output is a Markdown summary.
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn is_markdown(&self) -> bool {
+        self.markdown
+    }
+
+    /// Prints the Markdown summary (markdown mode only).
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub fn markdown(&self, text: &str) {
+        if self.markdown {
+            println!("{}", text.trim_end());
         }
     }
 

@@ -163,6 +163,7 @@ pub async fn unlock(args: &AliasArgs, force: bool) -> Result<(), CliError> {
 
 /// `history`: the records and the recorded events.
 pub async fn history(args: &AliasArgs, format: Format) -> Result<(), CliError> {
+    let format = format.text_or_json("history")?;
     let keys = args.keys()?;
     let aws = AwsPorts::from_env().await;
     let stored = records::load(&aws, &keys).await?;

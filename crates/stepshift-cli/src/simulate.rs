@@ -30,6 +30,7 @@ use crate::error::CliError;
 use crate::hooks::PointTests;
 use crate::output::{Format, Out, bad, dim, good};
 use crate::request::RequestArgs;
+use crate::timeline::{Recorder, Timeline};
 use crate::view::{Item, View, from_local, narrate, step_label};
 
 /// How `--hook`'s hook answers.
@@ -125,6 +126,11 @@ pub struct SimulateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub output: Format,
+    /// Also draw the deployment's timeline into this SVG file (weights, each version's
+    /// error and slow rates minute by minute, the evidence against its threshold), as
+    /// `stepshift report` does for a real execution.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// A person's commands during the simulated deployment, as `stepshift abort`,
@@ -454,6 +460,7 @@ fn clock(secs: i64) -> String {
 fn play(
     sim: &mut Simulation,
     exec: &mut Execution,
+    recorder: &mut Recorder,
     mut see: impl FnMut(&Item, &View),
     mut tick: impl FnMut(&View, Timestamp),
 ) -> View {
@@ -471,6 +478,7 @@ fn play(
         for item in from_local(&history[seen.min(history.len())..]) {
             see(&item, &view);
             view.apply(&item);
+            recorder.see(&item, &view);
         }
         seen = history.len();
         tick(&view, exec.now());
@@ -532,6 +540,42 @@ impl StepVerdicts {
     }
 }
 
+/// The simulated deployment's timeline, with its minutes read from the simulated
+/// CloudWatch as `stepshift report` reads the real one.
+fn timeline_of(sim: &Simulation, exec: &Execution, recorder: Recorder, view: &View) -> Timeline {
+    let outcome = sim.outcome(exec);
+    let mut t = recorder.finish(&exec.arn, view, &outcome.status, outcome.cause.as_deref(), Some(exec.now()));
+    if let Some(plan) = &view.plan {
+        // Read as a report would, after the end: once CloudWatch has delivered the last
+        // minutes (the simulation is over; its clock only moves forward).
+        sim.env.aws.set_now(t.end.plus_secs(REPORT_DELAY_SECONDS));
+        t.series = futures_executor::block_on(crate::timeline::minutes(&sim.env.aws, plan, t.end));
+    }
+    t
+}
+
+/// How long after a simulated deployment's end its picture reads the minutes: longer
+/// than the simulated CloudWatch's largest delay.
+const REPORT_DELAY_SECONDS: i64 = 600;
+
+/// The timeline of a simulation run with `simulate`'s flags (without the leading
+/// `simulate`), for the picture's and the summary's tests.
+#[cfg(test)]
+pub fn simulated_timeline(flags: &[&str]) -> Timeline {
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+    let args = <Flags as clap::Parser>::try_parse_from([&["simulate"], flags].concat()).unwrap().args;
+    let Setup { scenario, input, .. } = setup(&args).unwrap();
+    let mut sim = Simulation::new(scenario).unwrap();
+    let mut exec = sim.start(input);
+    let mut recorder = Recorder::default();
+    let view = play(&mut sim, &mut exec, &mut recorder, |_, _| {}, |_, _| {});
+    timeline_of(&sim, &exec, recorder, &view)
+}
+
 /// The status line of the live display.
 fn status_line(view: &View, elapsed: i64) -> String {
     let state = view.state.clone().unwrap_or_default();
@@ -550,9 +594,11 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
     let (start, arn) = (exec.started_at(), exec.arn.clone());
     let mut pace = Pace { out: &out, speed: args.speed.unwrap_or_else(|| (expected as f64 / 5.0).max(60.0)), shown: 0 };
     let mut verdicts = StepVerdicts::default();
+    let mut recorder = Recorder::default();
     let view = play(
         &mut sim,
         &mut exec,
+        &mut recorder,
         |item, before| {
             let at = item.timestamp.secs_since(start);
             pace.until(at);
@@ -566,9 +612,18 @@ pub fn simulate(args: SimulateArgs) -> Result<(), CliError> {
     out.finish();
     let outcome = sim.outcome(&exec);
     let promoted = outcome.status == "SUCCEEDED";
+    let timeline =
+        (args.report.is_some() || args.output == Format::Markdown).then(|| timeline_of(&sim, &exec, recorder, &view));
+    if let (Some(path), Some(t)) = (&args.report, &timeline) {
+        std::fs::write(path, crate::picture::svg(t))
+            .map_err(|e| CliError::Failed(format!("--report {}: {e}", path.display())))?;
+        eprintln!("timeline drawn in {}", path.display());
+    }
     // The state machine's own summary of each step it checked.
     let steps = view.progress.as_ref().map_or(&[][..], |p| &p.steps[..]);
-    if args.output == Format::Json {
+    if let (Format::Markdown, Some(t)) = (args.output, &timeline) {
+        print!("{}", crate::summary::markdown(t, None));
+    } else if args.output == Format::Json {
         out.document(&document(&outcome, steps, &verdicts, &view.hooks));
     } else {
         println!();
@@ -710,6 +765,7 @@ mod tests {
         let view = play(
             &mut sim,
             &mut exec,
+            &mut Recorder::default(),
             |item, before| {
                 lines.extend(narrate(item, before, &arn));
                 verdicts.see(item, before);

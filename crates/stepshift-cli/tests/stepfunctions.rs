@@ -530,3 +530,36 @@ async fn retry_refuses_a_success_a_running_deployment_and_a_held_lock() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is still running (RUNNING): nothing to retry"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolled_back_deployment_is_summarised_in_markdown_and_drawn_by_report() {
+    let sm = machine(rolling_back()).await;
+    let out = stepshift()
+        .arg("deploy")
+        .args(REQUEST)
+        .arg(&sm)
+        .args(["--wait", "--poll", "200ms", "--output", "markdown"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a rollback still fails the pipeline step");
+    let md = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(md.starts_with("## ❌ "), "stdout holds the summary only: {md}");
+    assert!(md.contains("**Why:** the candidate was unhealthy"), "{md}");
+    assert!(stderr(&out).contains("FAILED Unhealthy"), "progress and verdict on stderr: {}", stderr(&out));
+    let arn = md
+        .split("executions/details/")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("the console link names the execution")
+        .to_owned();
+
+    let svg = std::env::temp_dir().join(format!("{}.svg", unique("timeline")));
+    let out = stepshift().args(["report", &arn, "--output", "json", "--svg"]).arg(&svg).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["ending"], "failed", "no rollback state ran in this stand-in machine: {doc}");
+    assert_eq!(doc["execution"], arn.as_str());
+    let picture = std::fs::read_to_string(&svg).unwrap();
+    assert!(picture.starts_with("<svg") && picture.contains("the candidate was unhealthy"), "{picture}");
+    let _ = std::fs::remove_file(&svg);
+}

@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use aws_sdk_lambda::types::{FunctionCode, Runtime};
 use serde_json::{Value, json};
 use stepshift_core::State;
 use stepshift_testkit::Emulator;
@@ -35,8 +34,9 @@ use stepshift_testkit::Emulator;
 #[path = "e2e_support.rs"]
 mod e2e_support;
 use e2e_support::{
-    await_execution, create_deployment_state_machine, create_task_functions, empty_zip, now_secs, put_datapoints,
-    task_environment, unique,
+    assert_unhealthy_at_first_step, await_execution, create_deployment_state_machine, create_task_functions,
+    create_user_function, empty_zip, lambda_datapoints, live_alias, live_parameter, now_secs, put_datapoints,
+    start_execution, task_environment, unique,
 };
 
 /// The custom metrics' namespace, as app.py publishes them.
@@ -59,24 +59,8 @@ async fn install() -> Install {
     substitutions.insert("ApprovalEventBusName".into(), format!("{id}-approvals"));
     let state_machine = create_deployment_state_machine(&config, &id, &substitutions).await;
 
-    let lambda = aws_sdk_lambda::Client::new(&config);
     let target = format!("{id}-orders");
-    lambda
-        .create_function()
-        .function_name(&target)
-        .runtime(Runtime::Providedal2023)
-        .role("arn:aws:iam::000000000000:role/orders")
-        .handler("bootstrap")
-        .code(FunctionCode::builder().zip_file(empty_zip()).build())
-        .send()
-        .await
-        .unwrap();
-    for build in 1..=2 {
-        let update = lambda.update_function_configuration().function_name(&target);
-        update.description(format!("build {build}")).send().await.unwrap();
-        lambda.publish_version().function_name(&target).send().await.unwrap();
-    }
-    lambda.create_alias().function_name(&target).name("live").function_version("1").send().await.unwrap();
+    create_user_function(&config, &target, empty_zip(), None).await;
     Install { config, state_machine, prefix: format!("/{id}"), target }
 }
 
@@ -144,28 +128,10 @@ impl Install {
     /// of `requests` requests, `http_5xx` of them answered with a handled 500.
     async fn traffic(&self, version: &str, ago: &[i64], requests: f64, http_5xx: f64) {
         let now = now_secs();
-        let lambda_dimensions = [
-            ("FunctionName", self.target.clone()),
-            ("Resource", format!("{}:live", self.target)),
-            ("ExecutedVersion", version.to_owned()),
-        ];
-        let (mut lambda, mut custom) = (Vec::new(), Vec::new());
-        for at in ago.iter().map(|a| now - a) {
-            for (metric, value, unit) in [
-                ("Invocations", requests, StandardUnit::Count),
-                ("Errors", 0.0, StandardUnit::Count),
-                ("Duration", 40.0, StandardUnit::Milliseconds),
-            ] {
-                let mut datum = MetricDatum::builder()
-                    .metric_name(metric)
-                    .timestamp(aws_smithy_types::DateTime::from_secs(at))
-                    .value(value)
-                    .unit(unit);
-                for (name, v) in &lambda_dimensions {
-                    datum = datum.dimensions(Dimension::builder().name(*name).value(v).build());
-                }
-                lambda.push(datum.build());
-            }
+        let ats: Vec<i64> = ago.iter().map(|a| now - a).collect();
+        let lambda = lambda_datapoints(&self.target, version, requests, 0.0, &ats);
+        let mut custom = Vec::new();
+        for &at in &ats {
             for (namespace, datum) in extract(&emf(&self.target, version, at, requests, http_5xx)) {
                 assert_eq!(namespace, NAMESPACE);
                 custom.push(datum);
@@ -188,18 +154,11 @@ impl Install {
     }
 
     async fn alias(&self) -> (String, Option<std::collections::HashMap<String, f64>>) {
-        let lambda = aws_sdk_lambda::Client::new(&self.config);
-        let a = lambda.get_alias().function_name(&self.target).name("live").send().await.unwrap();
-        let weights =
-            a.routing_config().and_then(|r| r.additional_version_weights()).cloned().filter(|w| !w.is_empty());
-        (a.function_version().unwrap().to_owned(), weights)
+        live_alias(&self.config, &self.target).await
     }
 
     async fn parameter(&self, leaf: &str) -> Option<String> {
-        let ssm = aws_sdk_ssm::Client::new(&self.config);
-        let name = format!("{}/{}/live/{leaf}", self.prefix, self.target);
-        let out = ssm.get_parameters().names(name).send().await.unwrap();
-        out.parameters().first().and_then(|p| p.value().map(str::to_owned))
+        live_parameter(&self.config, &self.prefix, &self.target, leaf).await
     }
 
     /// The states the execution entered, and the output of each state it left, in order.
@@ -234,16 +193,7 @@ async fn handled_500s_on_the_custom_metric_roll_the_canary_back() {
         "lock_in_seconds": 3
     });
     let clock = Instant::now();
-    let sfn = aws_sdk_sfn::Client::new(&i.config);
-    let exec = sfn
-        .start_execution()
-        .state_machine_arn(&i.state_machine)
-        .input(request.to_string())
-        .send()
-        .await
-        .unwrap()
-        .execution_arn()
-        .to_owned();
+    let exec = start_execution(&i.config, &i.state_machine, &request).await;
     let out = await_execution(&i.config, &exec, Duration::from_secs(180)).await;
     let (path, outputs) = i.history(&exec).await;
     eprintln!("custom metric rollback: ended after {:.1} s\n  {:?}", clock.elapsed().as_secs_f64(), out.cause());
@@ -251,13 +201,7 @@ async fn handled_500s_on_the_custom_metric_roll_the_canary_back() {
     assert_eq!(out.status().as_str(), "FAILED", "{:?} {:?}; path {path:?}", out.error(), out.cause());
     assert_eq!(out.error(), Some("Unhealthy"), "{:?}; path {path:?}", out.cause());
     let cause = out.cause().unwrap();
-    assert!(
-        cause.starts_with(&format!(
-            "Rolled back {}:live from 2 to 1: the candidate was unhealthy at step 1 of 2 (10%)",
-            i.target
-        )),
-        "{cause}"
-    );
+    assert_unhealthy_at_first_step(cause, &i.target);
     assert!(cause.contains(&format!("{}:live version 2 http-5xx is", i.target)), "{cause}");
     assert!(!cause.contains("error rate"), "Lambda's errors are not what failed it: {cause}");
     assert_eq!(i.alias().await, ("1".to_owned(), None), "back on the stable version, routing cleared");

@@ -11,18 +11,16 @@
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
-use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
 use serde_json::{Value, json};
 use stepshift_core::events::DetailType;
-use stepshift_local::asl::model::substitute;
-use stepshift_local::runner::DEPLOYMENT_ASL;
 use stepshift_testkit::Emulator;
 
 #[path = "e2e_support.rs"]
 mod e2e_support;
-use e2e_support::{FUNCTIONS, bootstrap_zips, empty_zip, unique};
+use e2e_support::{
+    await_execution, create_bus_to_queue, create_deployment_state_machine, create_task_functions, create_user_function,
+    empty_zip, put_lambda_metrics, start_execution, task_environment, unique,
+};
 
 /// One stepshift installation in ministack with its event bus and a subscriber's queue.
 struct Install {
@@ -34,134 +32,32 @@ struct Install {
 
 async fn install() -> Install {
     let config = Emulator::shared_ministack().sdk_config().await;
-    let url = Emulator::shared_ministack().url.clone();
     let id = unique("events");
 
     // The stack's bus, and a team's rule: every lifecycle event to a queue.
-    let eb = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
     let bus = format!("{id}-approvals");
-    eb.create_event_bus().name(&bus).send().await.expect("create_event_bus");
-    let queue_url = sqs.create_queue().queue_name(&id).send().await.unwrap().queue_url().unwrap().to_owned();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-        .unwrap();
     let every: Vec<&str> = DetailType::ALL.iter().map(|d| d.as_str()).collect();
     let pattern = json!({"source": ["stepshift"], "detail-type": every});
-    eb.put_rule().name(&id).event_bus_name(&bus).event_pattern(pattern.to_string()).send().await.unwrap();
-    eb.put_targets()
-        .rule(&id)
-        .event_bus_name(&bus)
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(queue_arn).build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let queue_url = create_bus_to_queue(&config, &bus, &id, &id, &pattern).await;
 
-    // The task functions, running the real binaries, publishing on the bus.
-    let lambda = aws_sdk_lambda::Client::new(&config);
-    let environment = Environment::builder()
-        .variables("AWS_ENDPOINT_URL", &url)
-        .variables("AWS_REGION", "us-east-1")
-        .variables("AWS_ACCESS_KEY_ID", "test")
-        .variables("AWS_SECRET_ACCESS_KEY", "test")
-        .variables("STEPSHIFT_PARAMETER_PREFIX", format!("/{id}"))
-        .variables("STEPSHIFT_EVENT_BUS", &bus)
-        .variables("RUST_LOG", "info")
-        .build();
-    let mut substitutions = std::collections::HashMap::new();
-    // Every task function; tally is never invoked (no fast path).
-    for ((key, name), (_, zip)) in FUNCTIONS.iter().zip(bootstrap_zips()) {
-        let created = lambda
-            .create_function()
-            .function_name(format!("{id}-{name}"))
-            .runtime(Runtime::Providedal2023)
-            .role("arn:aws:iam::000000000000:role/stepshift")
-            .handler("bootstrap")
-            .timeout(30)
-            .environment(environment.clone())
-            .code(FunctionCode::builder().zip_file(Blob::new(zip.clone())).build())
-            .send()
-            .await
-            .expect("create_function");
-        substitutions.insert(key.to_string(), created.function_arn().unwrap().to_owned());
-    }
+    // The task functions, running the real binaries, publishing on the bus. Every task
+    // function; tally is never invoked (no fast path).
+    let environment = task_environment(&id).variables("STEPSHIFT_EVENT_BUS", &bus).build();
+    let mut substitutions = create_task_functions(&config, &id, &environment).await;
     substitutions.insert("ApprovalEventBusName".into(), bus);
 
     // The user's function: versions 1 and 2, alias live → 1.
     let target = format!("{id}-orders");
-    lambda
-        .create_function()
-        .function_name(&target)
-        .runtime(Runtime::Providedal2023)
-        .role("arn:aws:iam::000000000000:role/orders")
-        .handler("bootstrap")
-        .code(FunctionCode::builder().zip_file(empty_zip()).build())
-        .send()
-        .await
-        .unwrap();
-    for i in 1..=2 {
-        lambda
-            .update_function_configuration()
-            .function_name(&target)
-            .description(format!("build {i}"))
-            .send()
-            .await
-            .unwrap();
-        lambda.publish_version().function_name(&target).send().await.unwrap();
-    }
-    lambda.create_alias().function_name(&target).name("live").function_version("1").send().await.unwrap();
+    create_user_function(&config, &target, empty_zip(), None).await;
 
-    let definition = substitute(DEPLOYMENT_ASL, &substitutions).expect("every placeholder substituted");
-    let sfn = aws_sdk_sfn::Client::new(&config);
-    let state_machine = sfn
-        .create_state_machine()
-        .name(format!("{id}-deployment"))
-        .definition(definition)
-        .role_arn("arn:aws:iam::000000000000:role/stepshift-sfn")
-        .send()
-        .await
-        .expect("create_state_machine")
-        .state_machine_arn()
-        .to_owned();
+    let state_machine = create_deployment_state_machine(&config, &id, &substitutions).await;
     Install { config, state_machine, target, queue_url }
 }
 
 impl Install {
     /// Puts `invocations`/`errors` per minute for the last three minutes, for `version`.
     async fn metrics(&self, version: &str, invocations: f64, errors: f64) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-        let dims = [
-            ("FunctionName", self.target.clone()),
-            ("Resource", format!("{}:live", self.target)),
-            ("ExecutedVersion", version.to_owned()),
-        ];
-        let mut data = Vec::new();
-        for ago in [150, 90, 30] {
-            for (metric, value, unit) in [
-                ("Invocations", invocations, StandardUnit::Count),
-                ("Errors", errors, StandardUnit::Count),
-                ("Duration", 40.0, StandardUnit::Milliseconds),
-            ] {
-                let mut datum = MetricDatum::builder()
-                    .metric_name(metric)
-                    .timestamp(aws_smithy_types::DateTime::from_secs(now - ago))
-                    .value(value)
-                    .unit(unit);
-                for (name, v) in &dims {
-                    datum = datum.dimensions(Dimension::builder().name(*name).value(v).build());
-                }
-                data.push(datum.build());
-            }
-        }
-        let cloudwatch = aws_sdk_cloudwatch::Client::new(&self.config);
-        cloudwatch.put_metric_data().namespace("AWS/Lambda").set_metric_data(Some(data)).send().await.unwrap();
+        put_lambda_metrics(&self.config, &self.target, version, invocations, errors).await;
     }
 
     /// Runs a canary (10% for 2 s, then 100% with a 3-second lock-in) to its end: the
@@ -174,25 +70,9 @@ impl Install {
             "health": {"min_invocations": 5, "metric_lag_seconds": 240},
             "lock_in_seconds": 3,
         });
-        let sfn = aws_sdk_sfn::Client::new(&self.config);
-        let exec = sfn
-            .start_execution()
-            .state_machine_arn(&self.state_machine)
-            .input(request.to_string())
-            .send()
-            .await
-            .unwrap()
-            .execution_arn()
-            .to_owned();
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            let out = sfn.describe_execution().execution_arn(&exec).send().await.unwrap();
-            if out.status().as_str() != "RUNNING" {
-                return (exec, out.status().as_str().to_owned());
-            }
-            assert!(Instant::now() < deadline, "{exec} still running; log: {}", Emulator::shared_ministack().log());
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        let exec = start_execution(&self.config, &self.state_machine, &request).await;
+        let out = await_execution(&self.config, &exec, Duration::from_secs(180)).await;
+        (exec, out.status().as_str().to_owned())
     }
 
     /// The events on the queue once `last` arrived (or 30 s passed), in the order they

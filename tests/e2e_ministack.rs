@@ -15,18 +15,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_config::SdkConfig;
-use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, MetricDatum, StandardUnit, StateValue, Statistic};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, Dimension, StandardUnit, StateValue, Statistic};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, Runtime};
 use serde_json::{Value, json};
 use stepshift_core::State;
-use stepshift_local::asl::model::substitute;
-use stepshift_local::runner::DEPLOYMENT_ASL;
 use stepshift_testkit::Emulator;
 
 #[path = "e2e_support.rs"]
 mod e2e_support;
-use e2e_support::{FUNCTIONS, bootstrap_zip, bootstrap_zips, empty_zip, unique};
+use e2e_support::{
+    assert_unhealthy_at_first_step, await_execution, bootstrap_zip, create_bus_to_queue,
+    create_deployment_state_machine, create_task_functions, create_user_function, empty_zip, live_alias,
+    live_parameter, put_lambda_metrics, put_last_minutes, start_execution, task_environment, unique,
+};
 
 async fn config() -> SdkConfig {
     Emulator::shared_ministack().sdk_config().await
@@ -71,75 +73,22 @@ async fn install() -> Install {
 
 async fn install_with(code: UserCode) -> Install {
     let config = config().await;
-    let url = Emulator::shared_ministack().url.clone();
-    let lambda = aws_sdk_lambda::Client::new(&config);
     let id = unique("e2e");
     let prefix = format!("/{id}");
 
     // The approval bus, with a rule that copies approval requests to a queue (as a
     // team would route them to SNS or chat).
-    let events = aws_sdk_eventbridge::Client::new(&config);
-    let sqs = aws_sdk_sqs::Client::new(&config);
     let bus = format!("{id}-approvals");
-    events.create_event_bus().name(&bus).send().await.expect("create_event_bus");
-    let queue_url =
-        sqs.create_queue().queue_name(format!("{id}-approvals")).send().await.unwrap().queue_url().unwrap().to_owned();
-    let queue_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
-        .unwrap();
-    events
-        .put_rule()
-        .name(format!("{id}-approvals"))
-        .event_bus_name(&bus)
-        .event_pattern(json!({"source": ["stepshift"], "detail-type": ["Deployment approval requested"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(format!("{id}-approvals"))
-        .event_bus_name(&bus)
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("queue").arn(queue_arn).build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let pattern = json!({"source": ["stepshift"], "detail-type": ["Deployment approval requested"]});
+    let queue_url = create_bus_to_queue(&config, &bus, &bus, &bus, &pattern).await;
 
     // The six task functions, running the real binaries.
-    let environment = Environment::builder()
-        .variables("AWS_ENDPOINT_URL", &url)
-        .variables("AWS_REGION", "us-east-1")
-        .variables("AWS_ACCESS_KEY_ID", "test")
-        .variables("AWS_SECRET_ACCESS_KEY", "test")
-        .variables("STEPSHIFT_PARAMETER_PREFIX", &prefix)
+    let environment = task_environment(&id)
         // The stack's HookFunctionPattern, as template.yaml passes it: this
         // installation's test functions (`Install::test_function`) only.
         .variables("STEPSHIFT_HOOK_FUNCTION_PATTERN", format!("{id}-*-smoke"))
-        .variables("RUST_LOG", "info")
         .build();
-    let mut substitutions = std::collections::HashMap::new();
-    for ((key, name), (_, zip)) in FUNCTIONS.iter().zip(bootstrap_zips()) {
-        let function = format!("{id}-{name}");
-        let created = lambda
-            .create_function()
-            .function_name(&function)
-            .runtime(Runtime::Providedal2023)
-            .role("arn:aws:iam::000000000000:role/stepshift")
-            .handler("bootstrap")
-            .timeout(30)
-            .environment(environment.clone())
-            .code(FunctionCode::builder().zip_file(Blob::new(zip.clone())).build())
-            .send()
-            .await
-            .expect("create_function");
-        substitutions.insert(key.to_string(), created.function_arn().unwrap().to_owned());
-    }
+    let mut substitutions = create_task_functions(&config, &id, &environment).await;
     substitutions.insert("ApprovalEventBusName".into(), bus.clone());
 
     // The user's function: versions 1 and 2, alias live → 1.
@@ -148,40 +97,11 @@ async fn install_with(code: UserCode) -> Install {
         UserCode::Empty => empty_zip(),
         UserCode::BrokenCandidate | UserCode::HealthyCandidate => Blob::new(orders_zip().clone()),
     };
-    lambda
-        .create_function()
-        .function_name(&target)
-        .runtime(Runtime::Providedal2023)
-        .role("arn:aws:iam::000000000000:role/orders")
-        .handler("bootstrap")
-        .timeout(10)
-        .code(FunctionCode::builder().zip_file(zip).build())
-        .send()
-        .await
-        .unwrap();
-    for i in 1..=2 {
-        let mut update =
-            lambda.update_function_configuration().function_name(&target).description(format!("build {i}"));
-        if code == UserCode::BrokenCandidate && i == 2 {
-            update = update.environment(Environment::builder().variables("ORDERS_BROKEN", "1").build());
-        }
-        update.send().await.unwrap();
-        lambda.publish_version().function_name(&target).send().await.unwrap();
-    }
-    lambda.create_alias().function_name(&target).name("live").function_version("1").send().await.unwrap();
+    let candidate =
+        (code == UserCode::BrokenCandidate).then(|| Environment::builder().variables("ORDERS_BROKEN", "1").build());
+    create_user_function(&config, &target, zip, candidate).await;
 
-    let definition = substitute(DEPLOYMENT_ASL, &substitutions).expect("every placeholder substituted");
-    let sfn = aws_sdk_sfn::Client::new(&config);
-    let state_machine = sfn
-        .create_state_machine()
-        .name(format!("{id}-deployment"))
-        .definition(definition)
-        .role_arn("arn:aws:iam::000000000000:role/stepshift-sfn")
-        .send()
-        .await
-        .expect("create_state_machine")
-        .state_machine_arn()
-        .to_owned();
+    let state_machine = create_deployment_state_machine(&config, &id, &substitutions).await;
     let tally = substitutions["TallyFunctionArn"].clone();
     Install { config, state_machine, prefix, target, bus, queue_url, tally }
 }
@@ -189,17 +109,7 @@ async fn install_with(code: UserCode) -> Install {
 impl Install {
     /// Puts `invocations`/`errors` for each of the last three minutes, for `version`.
     async fn metrics(&self, version: &str, invocations: f64, errors: f64) {
-        let dims = [
-            ("FunctionName", self.target.clone()),
-            ("Resource", format!("{}:live", self.target)),
-            ("ExecutedVersion", version.to_owned()),
-        ];
-        let series = [
-            ("Invocations", invocations, StandardUnit::Count),
-            ("Errors", errors, StandardUnit::Count),
-            ("Duration", 40.0, StandardUnit::Milliseconds),
-        ];
-        put_last_minutes(&self.config, "AWS/Lambda", &dims, &series).await;
+        put_lambda_metrics(&self.config, &self.target, version, invocations, errors).await;
     }
 
     fn request(&self, strategy: Value, health: Value) -> Value {
@@ -214,15 +124,7 @@ impl Install {
     }
 
     async fn start(&self, request: &Value) -> String {
-        let sfn = aws_sdk_sfn::Client::new(&self.config);
-        sfn.start_execution()
-            .state_machine_arn(&self.state_machine)
-            .input(request.to_string())
-            .send()
-            .await
-            .unwrap()
-            .execution_arn()
-            .to_owned()
+        start_execution(&self.config, &self.state_machine, request).await
     }
 
     async fn finish(&self, execution: &str) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
@@ -234,35 +136,15 @@ impl Install {
         execution: &str,
         limit: Duration,
     ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-        let sfn = aws_sdk_sfn::Client::new(&self.config);
-        let deadline = Instant::now() + limit;
-        loop {
-            let out = sfn.describe_execution().execution_arn(execution).send().await.unwrap();
-            if out.status().as_str() != "RUNNING" {
-                return out;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{execution} still running; log: {}",
-                Emulator::shared_ministack().log()
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        await_execution(&self.config, execution, limit).await
     }
 
     async fn alias(&self) -> (String, Option<std::collections::HashMap<String, f64>>) {
-        let lambda = aws_sdk_lambda::Client::new(&self.config);
-        let a = lambda.get_alias().function_name(&self.target).name("live").send().await.unwrap();
-        let weights =
-            a.routing_config().and_then(|r| r.additional_version_weights()).cloned().filter(|w| !w.is_empty());
-        (a.function_version().unwrap().to_owned(), weights)
+        live_alias(&self.config, &self.target).await
     }
 
     async fn parameter(&self, leaf: &str) -> Option<String> {
-        let ssm = aws_sdk_ssm::Client::new(&self.config);
-        let name = format!("{}/{}/live/{leaf}", self.prefix, self.target);
-        let out = ssm.get_parameters().names(name).send().await.unwrap();
-        out.parameters().first().and_then(|p| p.value().map(str::to_owned))
+        live_parameter(&self.config, &self.prefix, &self.target, leaf).await
     }
 
     /// Starts a deployment of `request`, waits for its end, and prints how long it took
@@ -286,39 +168,6 @@ impl Install {
         let history = sfn.get_execution_history().execution_arn(execution).max_results(1000).send().await.unwrap();
         history.events().iter().filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned())).collect()
     }
-}
-
-/// Puts one datapoint of each `(metric, value, unit)` with `dimensions` for each of the
-/// last three minutes, as the service would have published them.
-async fn put_last_minutes(
-    config: &SdkConfig,
-    namespace: &str,
-    dimensions: &[(&str, String)],
-    series: &[(&str, f64, StandardUnit)],
-) {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let mut data = Vec::new();
-    for ago in [150, 90, 30] {
-        for (metric, value, unit) in series {
-            let mut datum = MetricDatum::builder()
-                .metric_name(*metric)
-                .timestamp(aws_smithy_types::DateTime::from_secs(now - ago))
-                .value(*value)
-                .unit(unit.clone());
-            for (name, v) in dimensions {
-                datum = datum.dimensions(Dimension::builder().name(*name).value(v).build());
-            }
-            data.push(datum.build());
-        }
-    }
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(config);
-    cloudwatch
-        .put_metric_data()
-        .namespace(namespace)
-        .set_metric_data(Some(data))
-        .send()
-        .await
-        .expect("put_metric_data");
 }
 
 fn canary() -> Value {
@@ -366,13 +215,7 @@ async fn an_error_regression_rolls_back_with_the_reason() {
     assert_eq!(out.status().as_str(), "FAILED");
     assert_eq!(out.error(), Some("Unhealthy"), "{:?}", out.cause());
     let cause = out.cause().unwrap();
-    assert!(
-        cause.starts_with(&format!(
-            "Rolled back {}:live from 2 to 1: the candidate was unhealthy at step 1 of 2 (10%)",
-            i.target
-        )),
-        "{cause}"
-    );
+    assert_unhealthy_at_first_step(cause, &i.target);
     assert!(cause.contains("error rate 40% is above 5%"), "{cause}");
     assert_eq!(i.alias().await, ("1".to_owned(), None), "back on the stable version, routing cleared");
     assert_eq!(i.parameter("lock").await, None);
@@ -754,9 +597,7 @@ impl Install {
         assert_eq!(out.error(), Some("Unhealthy"), "{:?}; path {path:?}", out.cause());
         let cause = out.cause().unwrap().to_owned();
         assert!(cause.contains("in the fast path's 10-second counts"), "{cause}");
-        let expected =
-            format!("Rolled back {}:live from 2 to 1: the candidate was unhealthy at step 1 of 2 (10%)", self.target);
-        assert!(cause.starts_with(&expected), "{cause}");
+        assert_unhealthy_at_first_step(&cause, &self.target);
         assert_eq!(self.alias().await, ("1".to_owned(), None), "back on the stable version, routing cleared");
         assert_eq!(self.parameter("lock").await, None, "the lock is released");
         assert!(path.iter().any(|s| *s == State::StartFastPath), "{path:?}");

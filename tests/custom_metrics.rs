@@ -135,3 +135,38 @@ fn a_metric_the_stable_version_never_had_is_refused_with_require_data_and_holds_
         v[0]
     );
 }
+
+#[test]
+fn the_largest_custom_metrics_request_keeps_every_state_under_step_functions_256_kb() {
+    // Five targets with twenty rate rules each is the most GetMetricData's 500 queries
+    // allow: 5 × 2 × (7 + 40) = 470. Every check then carries 100 custom samples.
+    let names = ["orders", "billing", "search", "basket", "users"];
+    let mut s = scenario_with(steady(handled(STABLE_HANDLED_RATE)));
+    for name in &names[1..] {
+        s.functions.push(function(name, 20.0, steady(handled(STABLE_HANDLED_RATE))));
+    }
+    let s = s.with_stable(handled(STABLE_HANDLED_RATE));
+    let rules: Vec<Value> = (0..20)
+        .map(|i| {
+            let mut r = handled_5xx_rule();
+            r["name"] = json!(format!("http-5xx-{i:02}-with-a-long-name-for-the-verdicts"));
+            r
+        })
+        .collect();
+    let mut req = with_lock_in("canary-10-5m", 300);
+    req["targets"] =
+        json!(names.iter().map(|f| json!({"function": f, "alias": "live", "version": "42"})).collect::<Vec<_>>());
+    req["health"]["metrics"] = json!(rules);
+    let o = run(s, req);
+    assert_eq!(o.status, "SUCCEEDED", "{:?}", o.cause);
+    let largest = o.history.iter().map(|e| e.details.to_string().len()).max().unwrap();
+    let samples = verdicts(&o).last().unwrap()["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["custom"].as_array().unwrap().len())
+        .sum::<usize>();
+    assert_eq!(samples, 100);
+    assert!(largest < 256 * 1024, "a state's data is {largest} bytes");
+    println!("largest state data: {largest} bytes");
+}

@@ -185,6 +185,24 @@ impl MetricRule {
     pub fn is_test(&self) -> bool {
         matches!(self.kind(), Some(Kind::Rate { .. })) && self.tolerance().is_some()
     }
+
+    /// How many series it reads per version: the length of [`Self::series`].
+    pub fn series_count(&self) -> usize {
+        match self.kind() {
+            Some(Kind::Rate { .. }) => 2,
+            Some(Kind::Gauge(_)) => 1,
+            None => 0,
+        }
+    }
+
+    /// The metric whose absence means "no data" (a rate's `all`, a gauge's `value`), with
+    /// its field's name.
+    pub fn data_metric(&self) -> Option<(&'static str, &MetricSpec)> {
+        match self.kind()? {
+            Kind::Rate { all, .. } => Some(("all", all)),
+            Kind::Gauge(v) => Some(("value", v)),
+        }
+    }
 }
 
 /// Every custom series of one version, in rule order (each rule's [`MetricRule::series`]).
@@ -200,7 +218,7 @@ pub fn tests(rules: &[MetricRule]) -> usize {
 /// The queries one check's GetMetricData request makes for `targets` Lambda aliases:
 /// the candidate and the stable version, each [`BUILT_IN_QUERIES`] and one per custom series.
 pub fn query_count(targets: usize, rules: &[MetricRule]) -> usize {
-    let custom: usize = rules.iter().map(|r| r.series("f", "a", "1").len()).sum();
+    let custom: usize = rules.iter().map(MetricRule::series_count).sum();
     targets * 2 * (BUILT_IN_QUERIES + custom)
 }
 
@@ -209,7 +227,7 @@ pub fn split<'a>(rules: &[MetricRule], custom: &'a [Vec<CustomPoint>]) -> Vec<&'
     let mut out = Vec::with_capacity(rules.len());
     let mut at = 0;
     for r in rules {
-        let n = r.series("f", "a", "1").len();
+        let n = r.series_count();
         out.push(custom.get(at..at + n).unwrap_or(&[]));
         at += n;
     }
@@ -289,15 +307,11 @@ pub fn missing_data(rules: &[MetricRule], t: &crate::deployment::PlannedTarget) 
         .enumerate()
         .zip(&h.custom)
         .filter(|(_, c)| c.minutes == 0)
-        .map(|((i, r), _)| {
-            let (field, spec) = match r.kind() {
-                Some(Kind::Rate { all, .. }) => ("all", all),
-                Some(Kind::Gauge(v)) => ("value", v),
-                None => ("name", &MetricSpec { namespace: String::new(), metric: String::new(), dimensions: BTreeMap::new(), stat: None }),
-            };
+        .filter_map(|((i, r), _)| {
+            let (field, spec) = r.data_metric()?;
             let series = spec.series(&a.function, &a.alias, stable, SUM);
             let dims: Vec<String> = series.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            (
+            Some((
                 i,
                 format!("health.metrics[{i}].{field}"),
                 format!(
@@ -310,7 +324,7 @@ pub fn missing_data(rules: &[MetricRule], t: &crate::deployment::PlannedTarget) 
                     h.start.to_rfc3339(),
                     h.end.to_rfc3339()
                 ),
-            )
+            ))
         })
         .collect()
 }
@@ -377,7 +391,7 @@ pub fn validate(h: &HealthSettings, targets: &Targets, errors: &mut Vec<FieldErr
     }
     let queries = query_count(targets.aliases.len(), rules);
     if queries > MAX_METRIC_QUERIES {
-        let custom: usize = rules.iter().map(|r| r.series("f", "a", "1").len()).sum();
+        let custom: usize = rules.iter().map(MetricRule::series_count).sum();
         errors.push(FieldError::new(
             "health.metrics",
             format!(

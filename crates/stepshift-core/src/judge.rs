@@ -550,11 +550,7 @@ fn custom_rule(h: &HealthSettings, t: &TargetSample, rule: &MetricRule, s: &Cust
     let what = format!("{} {}", label(t), rule.name);
     let Some(value) = s.candidate.value else {
         if has_enough(h, t) {
-            let metric = match rule.kind() {
-                Some(Kind::Rate { all, .. }) => all.label(),
-                Some(Kind::Gauge(v)) => v.label(),
-                None => String::new(),
-            };
+            let metric = rule.data_metric().map_or_else(String::new, |(_, spec)| spec.label());
             out.push(Finding::NoData(format!(
                 "{what}: no data for {metric}{} while the candidate served {} invocations; is the version dimension \
                  right, and is the metric emitted? (health.metrics)",

@@ -197,6 +197,15 @@ async fn slow_invocations_are_trimmed_counts_of_duration_per_minute() {
     assert_eq!((t.invocations, t.durations, t.slow, t.over_limit), (600, 600, 42, 2));
 }
 
+/// A GetMetricData result: `id`'s datapoints at `at` (seconds since the epoch).
+fn data_result(id: &str, at: &[i64], values: &[f64]) -> MetricDataResult {
+    MetricDataResult::builder()
+        .id(id)
+        .set_timestamps(Some(at.iter().map(|s| aws_smithy_types::DateTime::from_secs(*s)).collect()))
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
 fn orders_series(metric: &str, stat: &str) -> CustomSeries {
     CustomSeries {
         namespace: "orders".into(),
@@ -234,14 +243,7 @@ async fn custom_series_are_read_in_the_same_call_and_come_back_in_order() {
                 && r.end_time() == Some(&aws_smithy_types::DateTime::from_secs(1_800_000_300))
         })
         .then_output(|| {
-            let t = aws_smithy_types::DateTime::from_secs;
-            let series = |id: &str, at: &[i64], v: &[f64]| {
-                MetricDataResult::builder()
-                    .id(id)
-                    .set_timestamps(Some(at.iter().map(|s| t(*s)).collect()))
-                    .set_values(Some(v.to_vec()))
-                    .build()
-            };
+            let series = data_result;
             GetMetricDataOutput::builder()
                 .metric_data_results(series("m0_inv", &[1_800_000_060], &[100.0]))
                 // Out of order, and off the minute: sorted, and floored to the minute start.
@@ -438,14 +440,7 @@ mod fast_path {
                     && r.end_time() == Some(&aws_smithy_types::DateTime::from_secs(1_800_000_060))
             })
             .then_output(|| {
-                let t = aws_smithy_types::DateTime::from_secs;
-                let point = |id: &str, at: &[i64], v: &[f64]| {
-                    MetricDataResult::builder()
-                        .id(id)
-                        .set_timestamps(Some(at.iter().map(|s| t(*s)).collect()))
-                        .set_values(Some(v.to_vec()))
-                        .build()
-                };
+                let point = super::data_result;
                 GetMetricDataOutput::builder()
                     .metric_data_results(point(
                         "m1_Invocations",

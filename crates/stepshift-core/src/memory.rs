@@ -172,9 +172,12 @@ struct State {
     /// Faults by the call count of their kind at which they strike.
     faults: Vec<(Call, u64, Fault)>,
     crashed: bool,
+    /// The account's request-rate quotas, when enforced ([`MemoryAws::limit_rate`]).
+    quotas: quota::Quotas,
 }
 
 mod outcomes;
+pub mod quota;
 mod web;
 
 pub use outcomes::{MAX_SUBSCRIPTION_FILTERS, SubscriptionFilter};
@@ -373,7 +376,13 @@ impl MemoryAws {
             *s.calls.entry(call).or_default() += 1;
             return Err(dead(call));
         }
-        match self.enter(&mut s, call) {
+        let fault = self.enter(&mut s, call);
+        // An injected fault strikes first; a call it spares can still be throttled.
+        if fault.is_none() {
+            let now = Clock::now(self).millis();
+            s.quotas.check(call, now)?;
+        }
+        match fault {
             Some(Fault::Fail(e)) => Err(e),
             Some(Fault::FailAfter(e)) => {
                 let _ = op(&mut s);

@@ -197,6 +197,30 @@ async fn promotion_then_confirmation_records_versions_prunes_and_unlocks() {
 }
 
 #[tokio::test]
+async fn a_throttled_prune_stops_with_a_warning_and_the_release_is_confirmed() {
+    use stepshift_core::memory::quota::{LAMBDA_CONTROL_PLANE, Quota};
+    let aws = account();
+    let state = begun(&aws).await;
+    aws.put_alias("orders", "live", AliasRouting::single("42"));
+    call(&aws, json!({"action": "promoted", "plan": state["plan"]})).await.unwrap();
+    // Other deployments share the account's control plane: 5 requests left right now.
+    aws.limit_rate(Quota { burst: 5.0, ..LAMBDA_CONTROL_PLANE });
+    let released =
+        call(&aws, json!({"action": "confirmed", "plan": state["plan"], "progress": state["progress"]})).await.unwrap();
+    assert_eq!(released["status"], "promoted");
+    assert_eq!(aws.parameter("/stepshift/orders/live/last-known-good-version").as_deref(), Some("42"));
+    assert!(aws.parameter("/stepshift/orders/live/lock").is_none(), "released");
+    let pruned = released["targets"][0]["pruned"].as_array().unwrap().len();
+    assert_eq!(pruned, 3, "ListVersions and ListAliases took 2 of the 5, 3 deletes went through");
+    let warnings = released["warnings"].to_string();
+    assert!(
+        warnings.contains("pruning orders stopped, throttled") && warnings.contains("the next release"),
+        "{warnings}"
+    );
+    assert_eq!(aws.versions("orders").len(), 42 - 3);
+}
+
+#[tokio::test]
 async fn rollback_restores_the_records_and_explains_itself() {
     let aws = account();
     aws.put_parameter("/stepshift/orders/live/current-version", "41");

@@ -285,7 +285,20 @@ pub async fn release_lock<S: ParameterStore>(store: &S, keys: &RecordKeys, execu
             store.delete(&keys.lock()).await?;
             Ok(true)
         }
-        _ => Ok(false),
+        _ => {
+            // A retry after an attempt that released the lock and then failed: a command
+            // given in between (`stepshift abort` while the task was retried) must not
+            // outlive the deployment. Another deployment's command is left alone.
+            let control = keys.control();
+            let values = store.get_many(std::slice::from_ref(&control)).await?;
+            let mine = values.iter().any(|(_, raw)| {
+                serde_json::from_str::<crate::control::Command>(raw).is_ok_and(|c| c.execution == execution)
+            });
+            if mine {
+                store.delete(&control).await?;
+            }
+            Ok(false)
+        }
     }
 }
 

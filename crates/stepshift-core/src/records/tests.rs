@@ -168,3 +168,27 @@ proptest! {
         prop_assert_eq!(doomed.len(), expected);
     }
 }
+
+#[tokio::test]
+async fn a_retried_release_removes_a_command_given_after_the_lock_was_released() {
+    let aws = MemoryAws::new(at(0));
+    acquire_lock(&aws, &keys(), "orders:live", &lock("exec-1")).await.unwrap();
+    assert!(release_lock(&aws, &keys(), "exec-1").await.unwrap());
+    // The task failed after releasing (a later call was throttled); a person aborts the
+    // still-running execution before the retry.
+    let abort = |execution: &str| crate::control::Command {
+        seq: 1,
+        execution: execution.into(),
+        action: crate::control::Action::Abort,
+        by: "arn:aws:iam::000000000000:user/operator".into(),
+        reason: None,
+        at: at(10),
+    };
+    aws.put_parameter(&keys().control(), &serde_json::to_string(&abort("exec-1")).unwrap());
+    assert!(!release_lock(&aws, &keys(), "exec-1").await.unwrap(), "no lock to release");
+    assert!(aws.parameter(&keys().control()).is_none(), "its command went with it");
+    // Another deployment's command is not this one's to remove.
+    aws.put_parameter(&keys().control(), &serde_json::to_string(&abort("exec-2")).unwrap());
+    assert!(!release_lock(&aws, &keys(), "exec-1").await.unwrap());
+    assert!(aws.parameter(&keys().control()).is_some());
+}

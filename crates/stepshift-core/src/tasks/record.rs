@@ -483,6 +483,11 @@ pub const PRUNE_PER_RELEASE: usize = 20;
 /// Deletes old versions of `t`'s function. Protected: every version the records name,
 /// before or after this release, and every version any alias routes to. A version that
 /// cannot be deleted (provisioned concurrency, say) becomes a warning, not a failure.
+///
+/// Pruning yields to throttling: it is housekeeping, and the account's control-plane
+/// quota (15 requests/s) is shared with every other deployment's shifts and rollbacks. A
+/// throttled call stops it with a warning (the next release prunes the rest) rather
+/// than fail the release and retry a burst of deletes into the same quota.
 async fn prune<P: VersionCatalog>(
     ports: &P,
     t: &PlannedTarget,
@@ -491,8 +496,21 @@ async fn prune<P: VersionCatalog>(
     keep: usize,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<String>, TaskError> {
-    let versions = ports.list_versions(function).await?;
-    let aliases = ports.list_aliases(function).await?;
+    let throttled = |warnings: &mut Vec<String>, e: &PortError| {
+        warnings.push(format!("pruning {function} stopped, throttled ({e}); the next release prunes the rest"));
+    };
+    let listed = match ports.list_versions(function).await {
+        Ok(versions) => ports.list_aliases(function).await.map(|aliases| (versions, aliases)),
+        Err(e) => Err(e),
+    };
+    let (versions, aliases) = match listed {
+        Ok(listed) => listed,
+        Err(e @ PortError::Throttled { .. }) => {
+            throttled(warnings, &e);
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut protected: HashSet<String> =
         records.protected().chain(t.records_before.protected()).map(str::to_owned).collect();
     protected.insert(t.stable.clone());
@@ -512,6 +530,10 @@ async fn prune<P: VersionCatalog>(
     for v in doomed.into_iter().take(PRUNE_PER_RELEASE) {
         match ports.delete_version(function, &v).await {
             Ok(()) | Err(PortError::NotFound { .. }) => pruned.push(v),
+            Err(e @ PortError::Throttled { .. }) => {
+                throttled(warnings, &e);
+                break;
+            }
             Err(e) if e.is_retryable() && !matches!(e, PortError::Conflict { .. }) => {
                 return Err(e.into());
             }

@@ -132,21 +132,33 @@ fn the_state_machine_mentions_exactly_the_error_names_the_code_says_it_does() {
     for transient in [ErrorName::Throttled, ErrorName::Conflict, ErrorName::AwsUnavailable] {
         assert!(ErrorName::TRANSIENT.contains(&transient), "`{transient}` is retried");
     }
+    let split: Vec<ErrorName> = ErrorName::THROTTLING.iter().chain(ErrorName::BUSY).copied().collect();
+    assert_eq!(split, ErrorName::TRANSIENT, "the two transient retriers cover TRANSIENT, once each");
 }
 
-/// The standard `Retry` block, as data: transient errors (throttling, a busy resource,
-/// an AWS API or Lambda's service failing) `transient_attempts` times from 2 s,
-/// doubling, capped at `max_delay_seconds`; an interrupted invocation (its process died,
-/// or it ran out of time) twice, from 5 s. Full jitter on both.
-fn retry(transient_attempts: u64, max_delay_seconds: u64) -> Value {
+/// The standard `Retry` block, as data: throttling (the account's control-plane quota
+/// shared by every deployment, or Lambda refusing to invoke) `throttled.0` times from
+/// 1 s, doubling, capped at `throttled.1` s; the other transient errors (a busy resource,
+/// an AWS API or Lambda's service failing) `transient.0` times from 2 s, doubling,
+/// capped at `transient.1` s; an interrupted invocation (its process died, or it ran out
+/// of time) twice, from 5 s. Full jitter on all three.
+fn retry(throttled: (u64, u64), transient: (u64, u64)) -> Value {
     let names = |list: &[ErrorName]| list.iter().map(|e| e.as_str()).collect::<Vec<_>>();
     json!([
         {
-            "ErrorEquals": names(ErrorName::TRANSIENT),
+            "ErrorEquals": names(ErrorName::THROTTLING),
+            "IntervalSeconds": 1,
+            "BackoffRate": 2,
+            "MaxAttempts": throttled.0,
+            "MaxDelaySeconds": throttled.1,
+            "JitterStrategy": "FULL"
+        },
+        {
+            "ErrorEquals": names(ErrorName::BUSY),
             "IntervalSeconds": 2,
             "BackoffRate": 2,
-            "MaxAttempts": transient_attempts,
-            "MaxDelaySeconds": max_delay_seconds,
+            "MaxAttempts": transient.0,
+            "MaxDelaySeconds": transient.1,
             "JitterStrategy": "FULL"
         },
         {
@@ -157,6 +169,12 @@ fn retry(transient_attempts: u64, max_delay_seconds: u64) -> Value {
             "JitterStrategy": "FULL"
         }
     ])
+}
+
+/// The standard `Retry`: throttling 12 times capped at 30 s (`make bench-scale`: fifty
+/// deployments started at once in one account), the rest 6 times capped at 60 s.
+fn standard_retry() -> Value {
+    retry((12, 30), (6, 60))
 }
 
 /// The `Retry` of a hook's invocation: Lambda's own throttling and service errors only,
@@ -250,7 +268,7 @@ fn catch(routes: &[(ErrorName, &str, State)]) -> Value {
 /// ("Retries and catches") documents them.
 fn task_policy() -> Vec<(State, Value, Value)> {
     use ErrorName::{StatesAll, StatesDataLimitExceeded, StatesTimeout};
-    let standard = retry(6, 60);
+    let standard = standard_retry();
     let to_roll_back = catch(&[(StatesAll, "$.failure", State::RollBack)]);
     let mut policy = vec![
         // Before anything moved: a failure is a rejection.
@@ -270,7 +288,7 @@ fn task_policy() -> Vec<(State, Value, Value)> {
             catch(&[(StatesTimeout, "$.failure", State::ApprovalTimedOut), (StatesAll, "$.failure", State::RollBack)]),
         ),
         // Giving up leaves traffic split: more attempts, longer waits.
-        (State::RollBack, retry(10, 120), catch(&[(StatesAll, "$.rollback", State::RecordRollback)])),
+        (State::RollBack, retry((20, 60), (10, 120)), catch(&[(StatesAll, "$.rollback", State::RecordRollback)])),
         (State::RecordRollback, standard.clone(), catch(&[(StatesAll, "$.outcome", State::RolledBackWithFastPath)])),
         // The fast path only ever adds rollbacks: when it cannot start, the deployment
         // goes on without it, and stopping it never changes how a deployment ends (the
@@ -338,7 +356,7 @@ fn every_task_retries_and_catches_as_documented() {
     // person answers), the rollback (more attempts, longer waits), the hooks'
     // invocations (Lambda's own errors only) and the lifecycle event (best effort).
     let exceptions: BTreeSet<&str> =
-        policy.iter().filter(|(_, r, _)| *r != retry(6, 60)).map(|(state, ..)| state.as_str()).collect();
+        policy.iter().filter(|(_, r, _)| *r != standard_retry()).map(|(state, ..)| state.as_str()).collect();
     let mut documented_exceptions: BTreeSet<&str> =
         [State::AwaitApproval.as_str(), State::RollBack.as_str(), State::AnnounceTheStart.as_str()].into();
     documented_exceptions.extend(hook_invocations().iter().map(|s| s.as_str()));

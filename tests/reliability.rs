@@ -31,6 +31,30 @@ fn every_deployment_ends_cleanly_under_random_faults() {
     assert!(report.outcomes.contains_key("Aborted"), "some deployments were aborted: {:?}", report.outcomes);
 }
 
+/// Fifty deployments started at once in one account whose Lambda control plane and
+/// Parameter Store throttle above their real rates (`make bench-scale` runs many fleets).
+#[test]
+fn fifty_deployments_at_once_in_a_throttling_account_end_cleanly() {
+    use stepshift_local::fleet::{self, FleetOptions};
+    for (seed, faults) in [(1, true), (2001, false)] {
+        let r = fleet::run(&FleetOptions { faults, ..FleetOptions::new(50, seed) });
+        let listed: Vec<String> = r
+            .violations
+            .iter()
+            .chain(&r.failed_for_throttling)
+            .map(|v| format!("seed {}: {}", v.seed, v.message))
+            .collect();
+        assert!(listed.is_empty(), "fleet {seed} (faults: {faults}):\n{}", listed.join("\n"));
+        assert_eq!(r.ends.len(), 50);
+        assert_eq!(r.clock_went_back, 0, "the shared clock never goes back");
+        let lambda = &r.quotas["Lambda control plane"];
+        assert!(lambda.throttled > 50, "the quota was exercised: {lambda:?}");
+        assert!(r.throttled_attempts > 50, "{} task attempts retried", r.throttled_attempts);
+        assert_eq!(r.throttled_finally, 0, "no task ran out of retries for throttling");
+        assert!(r.outcomes.get("SUCCEEDED").copied().unwrap_or(0) >= 10, "{:?}", r.outcomes);
+    }
+}
+
 #[test]
 fn every_bad_request_is_rejected_naming_its_field_and_writes_nothing() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/bad-requests.json");

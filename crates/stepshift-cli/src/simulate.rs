@@ -549,7 +549,7 @@ fn timeline_of(sim: &Simulation, exec: &Execution, recorder: Recorder, view: &Vi
         // Read as a report would, after the end: once CloudWatch has delivered the last
         // minutes (the simulation is over; its clock only moves forward).
         sim.env.aws.set_now(t.end.plus_secs(REPORT_DELAY_SECONDS));
-        t.series = futures_executor::block_on(crate::timeline::minutes(&sim.env.aws, plan, t.end));
+        t.series = futures_executor::block_on(crate::timeline::minutes(&*sim.env.aws, plan, t.end));
     }
     t
 }

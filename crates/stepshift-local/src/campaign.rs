@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use stepshift_core::memory::{Call, Fault};
+use stepshift_core::memory::{Call, Fault, MemoryAws};
 use stepshift_core::ports::{AlarmValue, AliasRouting};
 use stepshift_core::{ErrorName, PortError, State};
 
@@ -80,8 +80,41 @@ pub struct Report {
     pub max_calls_per_step: f64,
 }
 
+/// The names one deployment uses: its functions, its alarm, its hook's test function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Names {
+    /// The function every deployment releases.
+    pub main: String,
+    /// The second function a fifth of them release too.
+    pub second: String,
+    /// The alarm on the main function.
+    pub alarm: String,
+    /// The test function of its validation hooks.
+    pub smoke: String,
+}
+
+impl Names {
+    /// The names of a deployment alone in its account.
+    pub fn alone() -> Names {
+        Names { main: "orders".into(), second: "billing".into(), alarm: "orders-5xx".into(), smoke: SMOKE.into() }
+    }
+
+    /// The names of deployment `i` of many in one account: functions, alarm and test
+    /// function of its own, as a monorepo's services have.
+    pub fn numbered(i: usize) -> Names {
+        Names {
+            main: format!("svc{i:02}-orders"),
+            second: format!("svc{i:02}-billing"),
+            alarm: format!("svc{i:02}-orders-5xx"),
+            smoke: format!("svc{i:02}-{SMOKE}"),
+        }
+    }
+}
+
 /// What one deployment was set up with, to check its end against.
 pub struct Setup {
+    /// The names it uses.
+    pub names: Names,
     /// The scenario.
     pub scenario: Scenario,
     /// The request.
@@ -107,6 +140,12 @@ fn fault_name(f: &Fault) -> String {
 
 /// The random setup of deployment `seed`.
 pub fn setup(seed: u64) -> Setup {
+    setup_named(seed, Names::alone())
+}
+
+/// The random setup of deployment `seed`, using `names`. The names change nothing else:
+/// the draws are those of [`setup`].
+pub fn setup_named(seed: u64, names: Names) -> Setup {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let stable = Behavior::default();
     let two = rng.random_bool(0.2);
@@ -120,10 +159,13 @@ pub fn setup(seed: u64) -> Setup {
     };
     let low_traffic = outcome == 8;
     let alarm = outcome == 9;
-    let names: Vec<&str> = if two { vec!["orders", "billing"] } else { vec!["orders"] };
-    let mut scenario = Scenario::orders(VersionModel::steady(bad));
+    let functions: Vec<&str> = if two { vec![&names.main, &names.second] } else { vec![&names.main] };
+    let mut scenario = Scenario {
+        functions: vec![FunctionModel::live(&names.main, VersionModel::steady(bad))],
+        ..Scenario::default()
+    };
     if two {
-        scenario.functions.push(FunctionModel::live("billing", VersionModel::steady(stable.clone())));
+        scenario.functions.push(FunctionModel::live(&names.second, VersionModel::steady(stable.clone())));
     }
     let mut scenario = scenario.with_seed(seed).with_rps(if low_traffic { 0.01 } else { rps }).with_lag((60, 240));
 
@@ -153,9 +195,10 @@ pub fn setup(seed: u64) -> Setup {
         health["check_interval_seconds"] = json!(60);
     }
     if alarm || rng.random_bool(0.2) {
-        health["alarms"] = json!(["orders-5xx"]);
+        health["alarms"] = json!([names.alarm]);
     }
-    let targets: Vec<Value> = names.iter().map(|f| json!({"function": f, "alias": "live", "version": "42"})).collect();
+    let targets: Vec<Value> =
+        functions.iter().map(|f| json!({"function": f, "alias": "live", "version": "42"})).collect();
     let lock_in = [0, 120, 300][rng.random_range(0..3)];
     let mut request = json!({
         "schema": 1,
@@ -181,7 +224,7 @@ pub fn setup(seed: u64) -> Setup {
         vec![TimedAction {
             after_seconds: rng.random_range(30..900),
             action: Action::SetAlias {
-                function: "orders".into(),
+                function: names.main.clone(),
                 alias: "live".into(),
                 routing: AliasRouting::single("40"),
             },
@@ -190,7 +233,7 @@ pub fn setup(seed: u64) -> Setup {
         Vec::new()
     };
     scenario.alarms = vec![ScheduledAlarm {
-        name: "orders-5xx".into(),
+        name: names.alarm.clone(),
         states: if alarm { vec![(120, AlarmValue::Alarm)] } else { Vec::new() },
     }];
     scenario.actions = actions;
@@ -226,9 +269,9 @@ pub fn setup(seed: u64) -> Setup {
             error: if rng.random_bool(0.5) { ErrorName::SandboxTimedout } else { ErrorName::LambdaUnknown }.to_string(),
         });
     }
-    add_hooks(seed, &mut scenario, &mut request);
+    add_hooks(seed, &names, &mut scenario, &mut request);
     add_commands(seed, &mut scenario);
-    Setup { scenario, request, faults, task_faults, drift }
+    Setup { names, scenario, request, faults, task_faults, drift }
 }
 
 /// Gives a third of the deployments one to three random commands (`stepshift abort`,
@@ -261,7 +304,7 @@ const SMOKE: &str = "campaign-smoke";
 /// Adds random validation hooks to a third of the deployments, from their own stream
 /// of draws, so that everything else a seed draws stays as it was. The hooks pass
 /// mostly, and sometimes fail, hang until their timeout, or are throttled first.
-fn add_hooks(seed: u64, scenario: &mut Scenario, request: &mut Value) {
+fn add_hooks(seed: u64, names: &Names, scenario: &mut Scenario, request: &mut Value) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x686f_6f6b_7321);
     if !rng.random_bool(0.3) {
         return;
@@ -279,7 +322,7 @@ fn add_hooks(seed: u64, scenario: &mut Scenario, request: &mut Value) {
         let hook = if rng.random_bool(0.3) {
             json!({"invoke_candidate": {"payload": {"rawPath": "/"}, "expect": {"status_below": 500}}})
         } else {
-            json!({"function": SMOKE, "timeout_seconds": rng.random_range(30..=300)})
+            json!({"function": names.smoke, "timeout_seconds": rng.random_range(30..=300)})
         };
         hooks[point] = json!([hook]);
     }
@@ -291,14 +334,14 @@ fn add_hooks(seed: u64, scenario: &mut Scenario, request: &mut Value) {
             _ => HookBehaviour::Pass { after_seconds: rng.random_range(1..120) },
         })
         .collect::<Vec<_>>();
-    scenario.hooks.insert(SMOKE.into(), answers.clone());
-    scenario.hooks.insert("orders:42".into(), answers.clone());
-    scenario.hooks.insert("billing:42".into(), answers);
+    scenario.hooks.insert(names.smoke.clone(), answers.clone());
+    scenario.hooks.insert(format!("{}:42", names.main), answers.clone());
+    scenario.hooks.insert(format!("{}:42", names.second), answers);
     request["hooks"] = hooks;
 }
 
 /// Whether entering `state` moves traffic.
-fn is_traffic_step(state: &str) -> bool {
+pub(crate) fn is_traffic_step(state: &str) -> bool {
     [State::ShiftTraffic, State::ShiftThenTest, State::ShiftThenSync, State::Promote].iter().any(|s| *s == state)
 }
 
@@ -313,11 +356,12 @@ pub fn deployment(seed: u64) -> (Outcome, Vec<String>, Setup, u64) {
     let o = sim.run(setup.request.clone());
     let struck = setup.faults.len() as u64 - sim.env.aws.aws.pending_faults() as u64;
     let mut broken = Vec::new();
-    check(&sim, &setup, &o, &mut broken);
+    check(&sim.env.aws.aws, &setup, &o, &mut broken);
     (o, broken, setup, struck)
 }
 
-fn check(sim: &Simulation, setup: &Setup, o: &Outcome, broken: &mut Vec<String>) {
+/// Checks the six invariants of `o`, a deployment set up as `setup` in `aws`.
+pub fn check(aws: &MemoryAws, setup: &Setup, o: &Outcome, broken: &mut Vec<String>) {
     if o.status != "SUCCEEDED" && o.status != "FAILED" {
         broken.push(format!("the execution did not end: {}", o.status));
         return;
@@ -336,7 +380,7 @@ fn check(sim: &Simulation, setup: &Setup, o: &Outcome, broken: &mut Vec<String>)
             broken.push(format!("{name}:live is left split: {}", routing.describe()));
         }
         let param = |leaf: &str| o.parameter(&format!("/stepshift/{name}/live/{leaf}"));
-        let drifted = setup.drift && name == "orders" && routing.version == "40";
+        let drifted = setup.drift && *name == setup.names.main && routing.version == "40";
         let wanted = if promoted { "42" } else { "41" };
         if !drifted && routing.version != wanted {
             broken.push(format!(
@@ -363,7 +407,7 @@ fn check(sim: &Simulation, setup: &Setup, o: &Outcome, broken: &mut Vec<String>)
         if let Some(command) = param(stepshift_core::control::LEAF) {
             broken.push(format!("{name}:live still has a control record: {command}"));
         }
-        let versions = sim.env.aws.aws.versions(name);
+        let versions = aws.versions(name);
         for leaf in ["current-version", "previous-version", "last-known-good-version"] {
             if let Some(v) = param(leaf).and_then(|v| v.parse::<u64>().ok())
                 && !versions.contains(&v)

@@ -4,6 +4,7 @@
 
 pub mod asl;
 pub mod campaign;
+pub mod fleet;
 pub mod hooks;
 pub mod runner;
 pub mod scenario;

@@ -246,10 +246,27 @@ pub struct TaskFault {
 /// the task output (the new progress) out.
 pub type CheckOverride = Box<dyn Fn(&SimAws, Value) -> Result<Value, TaskError> + Send>;
 
-/// The environment the state machine's tasks run in.
+/// The simulated account of `scenario`: its functions, sites, Web Function endpoints
+/// and alarms, with their traffic.
+pub fn account(scenario: &Scenario) -> SimAws {
+    SimAws::new(
+        scenario.start,
+        scenario.seed,
+        scenario.functions.clone(),
+        scenario.metric_lag_seconds,
+        scenario.alarms.clone(),
+        scenario.history_seconds,
+    )
+    .with_sites(scenario.sites.clone())
+    .with_web(scenario.web_functions.clone())
+    .with_tally_delay(scenario.tally_delay_seconds)
+}
+
+/// The environment the state machine's tasks run in: one deployment's, in an account
+/// it may share with others ([`crate::fleet`]).
 pub struct LocalEnvironment {
-    /// Simulated AWS.
-    pub aws: SimAws,
+    /// Simulated AWS: the account.
+    pub aws: Arc<SimAws>,
     /// The task Lambdas' configuration.
     pub config: TaskConfig,
     /// PutEvents entries sent to the approval bus, in order.
@@ -276,19 +293,15 @@ pub struct LocalEnvironment {
 pub const SIMULATED_OPERATOR: &str = "arn:aws:iam::000000000000:user/simulated-operator";
 
 impl LocalEnvironment {
-    /// The environment of `scenario`.
+    /// The environment of `scenario`, in an account of its own.
     pub fn new(scenario: &Scenario) -> Self {
-        let aws = SimAws::new(
-            scenario.start,
-            scenario.seed,
-            scenario.functions.clone(),
-            scenario.metric_lag_seconds,
-            scenario.alarms.clone(),
-            scenario.history_seconds,
-        )
-        .with_sites(scenario.sites.clone())
-        .with_web(scenario.web_functions.clone())
-        .with_tally_delay(scenario.tally_delay_seconds);
+        Self::on(Arc::new(account(scenario)), scenario)
+    }
+
+    /// The environment of `scenario`'s deployment in `aws`, an account other
+    /// deployments may share: its scripted actions, hooks, task faults and commands are
+    /// its own.
+    pub fn on(aws: Arc<SimAws>, scenario: &Scenario) -> Self {
         let hooks = crate::hooks::HookFunctions::new(scenario.hooks.clone());
         for name in hooks.test_functions() {
             aws.aws.add_function(name, 1);
@@ -333,7 +346,7 @@ impl LocalEnvironment {
     }
 
     /// Takes the first scripted command due at or before `until`, with its time.
-    fn take_command(
+    pub(crate) fn take_command(
         &mut self,
         until: Timestamp,
     ) -> Option<(Timestamp, stepshift_core::control::Action, Option<String>)> {
@@ -343,6 +356,35 @@ impl LocalEnvironment {
         let TimedAction { after_seconds, action } = self.actions.remove(i);
         let Action::Command { command, reason } = action else { return None };
         Some((self.origin.plus_secs(after_seconds as i64), command, reason))
+    }
+
+    /// Answers an approval pause with a person's command, as `stepshift` does: an abort
+    /// fails the pause ([`ErrorName::Aborted`]); a promotion is written to the control
+    /// record and approves the pause. Pause and resume are refused there (the CLI exits
+    /// 1); returns whether the pause was answered.
+    pub(crate) fn command_at_approval(
+        &mut self,
+        exec: &mut Execution,
+        token: &str,
+        command: stepshift_core::control::Action,
+        reason: Option<String>,
+    ) -> bool {
+        use stepshift_core::control::Action as Command;
+        let now = exec.now();
+        match command {
+            Command::Abort => {
+                let Some((_, c)) = self.command(Command::Abort, reason, now) else { return false };
+                let cause = format!("by {}: {}", c.by, c.reason.as_deref().unwrap_or("no reason given"));
+                self.commands.push(c);
+                exec.send_task_failure(token, ErrorName::Aborted.as_str(), &cause, self).is_ok()
+            }
+            promote @ Command::Promote { .. } => {
+                self.give(promote, reason, now);
+                exec.send_task_success(token, json!({"approved_by": SIMULATED_OPERATOR, "comment": "promote now"}))
+                    .is_ok()
+            }
+            Command::Pause { .. } | Command::Resume => false,
+        }
     }
 
     /// The PutEvents entries that asked for an approval (the bus also carries the
@@ -368,7 +410,7 @@ impl LocalEnvironment {
         if let (Some(check), "stepshift-check-health", false) = (&self.check_override, function, judging_hooks) {
             return check(&self.aws, input);
         }
-        let (aws, config) = (&self.aws, &self.config);
+        let (aws, config) = (&*self.aws, &self.config);
         block_on(async {
             match function {
                 "stepshift-record-version" => record_version::handle(aws, config, input).await,
@@ -473,6 +515,75 @@ impl Environment for LocalEnvironment {
     }
 }
 
+/// The answer to an approval pause, planned when the pause began: the scenario's next
+/// answer (approve after 60 s when they run out), and a person's command due before it,
+/// answered as the CLI answers it. A scheduler of many executions
+/// ([`crate::fleet`]) acts on it at [`PlannedAnswer::at`], one event at a time.
+pub(crate) struct PlannedAnswer {
+    token: String,
+    /// A person's command given during the pause: when, what, why.
+    command: Option<(Timestamp, stepshift_core::control::Action, Option<String>)>,
+    answer: Answer,
+    /// When the answer comes (for `Ignore`, when the pause times out).
+    answer_at: Timestamp,
+}
+
+impl PlannedAnswer {
+    /// Plans the answer to the pause `exec` waits in (`None` if it does not), taking the
+    /// next of `answers` and the first of `env`'s commands due before the answer.
+    pub(crate) fn plan(exec: &Execution, answers: &mut Vec<Answer>, env: &mut LocalEnvironment) -> Option<Self> {
+        let Status::Waiting { token, deadline, .. } = exec.status().clone() else { return None };
+        let answer = if answers.is_empty() { Answer::Approve { after_seconds: 60 } } else { answers.remove(0) };
+        let now = exec.now();
+        // At or past the pause's deadline, the pause times out first.
+        let cap = deadline.unwrap_or(now.plus_secs(400 * 24 * 3600));
+        let answer_at = match &answer {
+            Answer::Approve { after_seconds } | Answer::Reject { after_seconds, .. } => {
+                now.plus_secs(*after_seconds as i64).min(cap)
+            }
+            Answer::Ignore => cap,
+        };
+        let command = env.take_command(answer_at);
+        Some(PlannedAnswer { token, command, answer, answer_at })
+    }
+
+    /// The pause it answers.
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// When it acts next.
+    pub(crate) fn at(&self) -> Timestamp {
+        self.command.as_ref().map_or(self.answer_at, |c| c.0.min(self.answer_at))
+    }
+
+    /// Acts at [`PlannedAnswer::at`]: gives the command, or the answer. Returns what is
+    /// left to do: the answer, after a command the CLI refuses at a pause (pause,
+    /// resume).
+    pub(crate) fn act(mut self, exec: &mut Execution, env: &mut LocalEnvironment) -> Option<Self> {
+        let token = self.token.clone();
+        let waiting = |exec: &Execution| matches!(exec.status(), Status::Waiting { token: t, .. } if *t == token);
+        if let Some((at, command, reason)) = self.command.take() {
+            exec.advance_until(at, env);
+            let answered = !waiting(exec) || env.command_at_approval(exec, &token, command, reason);
+            return (!answered).then_some(self);
+        }
+        exec.advance_until(self.answer_at, env);
+        if waiting(exec) {
+            match self.answer {
+                Answer::Approve { .. } => {
+                    let _ = exec.send_task_success(&token, json!({"approved_by": "simulated approver"}));
+                }
+                Answer::Reject { reason, .. } => {
+                    let _ = exec.send_task_failure(&token, ErrorName::ApprovalRejected.as_str(), &reason, env);
+                }
+                Answer::Ignore => {}
+            }
+        }
+        None
+    }
+}
+
 /// How a simulated deployment ended, with everything needed to check it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
@@ -568,67 +679,9 @@ impl Simulation {
     /// Answers the pause `exec` waits in with the scenario's next answer (approve after
     /// 60 s when the answers run out). Call [`Execution::run`] afterwards.
     pub fn answer(&mut self, exec: &mut Execution) {
-        let Status::Waiting { token, deadline, .. } = exec.status().clone() else { return };
-        let answer =
-            if self.answers.is_empty() { Answer::Approve { after_seconds: 60 } } else { self.answers.remove(0) };
-        let waiting = |exec: &Execution| matches!(exec.status(), Status::Waiting { token: t, .. } if *t == token);
-        // A command given during the pause is answered as the CLI answers it.
-        let answered_at = match &answer {
-            Answer::Approve { after_seconds } | Answer::Reject { after_seconds, .. } => {
-                exec.now().plus_secs(*after_seconds as i64)
-            }
-            Answer::Ignore => deadline.unwrap_or(exec.now()),
-        };
-        if let Some((at, command, reason)) = self.env.take_command(answered_at) {
-            exec.advance(at.secs_since(exec.now()).max(0), &mut self.env);
-            if waiting(exec) && self.command_at_approval(exec, &token, command, reason) {
-                return;
-            }
-        }
-        match answer {
-            Answer::Approve { after_seconds } => {
-                exec.advance(after_seconds as i64, &mut self.env);
-                if waiting(exec) {
-                    let _ = exec.send_task_success(&token, json!({"approved_by": "simulated approver"}));
-                }
-            }
-            Answer::Reject { after_seconds, reason } => {
-                exec.advance(after_seconds as i64, &mut self.env);
-                if waiting(exec) {
-                    let _ =
-                        exec.send_task_failure(&token, ErrorName::ApprovalRejected.as_str(), &reason, &mut self.env);
-                }
-            }
-            Answer::Ignore => exec.advance(400 * 24 * 3600, &mut self.env),
-        }
-    }
-
-    /// Answers an approval pause with a person's command, as `stepshift` does: an abort
-    /// fails the pause ([`ErrorName::Aborted`]); a promotion is written to the control
-    /// record and approves the pause. Pause and resume are refused there (the CLI exits
-    /// 1); returns whether the pause was answered.
-    fn command_at_approval(
-        &mut self,
-        exec: &mut Execution,
-        token: &str,
-        command: stepshift_core::control::Action,
-        reason: Option<String>,
-    ) -> bool {
-        use stepshift_core::control::Action as Command;
-        let now = exec.now();
-        match command {
-            Command::Abort => {
-                let Some((_, c)) = self.env.command(Command::Abort, reason, now) else { return false };
-                let cause = format!("by {}: {}", c.by, c.reason.as_deref().unwrap_or("no reason given"));
-                self.env.commands.push(c);
-                exec.send_task_failure(token, ErrorName::Aborted.as_str(), &cause, &mut self.env).is_ok()
-            }
-            promote @ Command::Promote { .. } => {
-                self.env.give(promote, reason, now);
-                exec.send_task_success(token, json!({"approved_by": SIMULATED_OPERATOR, "comment": "promote now"}))
-                    .is_ok()
-            }
-            Command::Pause { .. } | Command::Resume => false,
+        let mut planned = PlannedAnswer::plan(exec, &mut self.answers, &mut self.env);
+        while let Some(p) = planned {
+            planned = p.act(exec, &mut self.env);
         }
     }
 
@@ -647,65 +700,67 @@ impl Simulation {
 
     /// Summarizes an ended (or paused) execution.
     pub fn outcome(&self, exec: &Execution) -> Outcome {
-        let (status, output, error, cause) = match exec.status() {
-            Status::Succeeded(v) => ("SUCCEEDED", Some(v.clone()), None, None),
-            Status::Failed { error, cause } => ("FAILED", None, Some(error.clone()), Some(cause.clone())),
-            Status::TimedOut => ("TIMED_OUT", None, None, None),
-            Status::Running => ("RUNNING", None, None, None),
-            Status::Waiting { .. } => ("WAITING", None, None, None),
-        };
-        let aliases = self
-            .scenario
+        outcome_of(&self.scenario, &self.env, exec)
+    }
+}
+
+/// Summarizes `exec`, a deployment of `scenario` run in `env`. Its call counts are the
+/// whole account's.
+pub fn outcome_of(scenario: &Scenario, env: &LocalEnvironment, exec: &Execution) -> Outcome {
+    let (status, output, error, cause) = match exec.status() {
+        Status::Succeeded(v) => ("SUCCEEDED", Some(v.clone()), None, None),
+        Status::Failed { error, cause } => ("FAILED", None, Some(error.clone()), Some(cause.clone())),
+        Status::TimedOut => ("TIMED_OUT", None, None, None),
+        Status::Running => ("RUNNING", None, None, None),
+        Status::Waiting { .. } => ("WAITING", None, None, None),
+    };
+    let aliases = scenario
+        .functions
+        .iter()
+        .filter_map(|f| {
+            env.aws.aws.alias(&f.function, &f.alias).map(|a| (f.function.clone(), f.alias.clone(), a.routing))
+        })
+        .collect();
+    let calls = env.aws.aws.calls();
+    Outcome {
+        execution: exec.arn.clone(),
+        status: status.to_owned(),
+        output,
+        error,
+        cause,
+        path: exec.path(),
+        transitions: exec.transitions(),
+        duration_seconds: exec.now().secs_since(exec.started_at()),
+        aliases,
+        endpoints: scenario
+            .web_functions
+            .iter()
+            .filter_map(|w| {
+                let serving = env.aws.aws.web_serving(&w.function, &w.endpoint)?;
+                Some((w.function.clone(), w.endpoint.clone(), serving))
+            })
+            .collect(),
+        parameters: env.aws.aws.parameters(),
+        zones: scenario
+            .sites
+            .iter()
+            .map(|s| {
+                let zone = s.record.hosted_zone_id.clone();
+                let records = env.aws.aws.record_sets(&zone);
+                (zone, records)
+            })
+            .collect(),
+        log_filters: scenario
             .functions
             .iter()
-            .filter_map(|f| {
-                self.env.aws.aws.alias(&f.function, &f.alias).map(|a| (f.function.clone(), f.alias.clone(), a.routing))
+            .map(|f| {
+                let group = format!("/aws/lambda/{}", f.function);
+                let filters = env.aws.aws.subscription_filters(&group);
+                (group, filters)
             })
-            .collect();
-        let calls = self.env.aws.aws.calls();
-        Outcome {
-            execution: exec.arn.clone(),
-            status: status.to_owned(),
-            output,
-            error,
-            cause,
-            path: exec.path(),
-            transitions: exec.transitions(),
-            duration_seconds: exec.now().secs_since(exec.started_at()),
-            aliases,
-            endpoints: self
-                .scenario
-                .web_functions
-                .iter()
-                .filter_map(|w| {
-                    let serving = self.env.aws.aws.web_serving(&w.function, &w.endpoint)?;
-                    Some((w.function.clone(), w.endpoint.clone(), serving))
-                })
-                .collect(),
-            parameters: self.env.aws.aws.parameters(),
-            zones: self
-                .scenario
-                .sites
-                .iter()
-                .map(|s| {
-                    let zone = s.record.hosted_zone_id.clone();
-                    let records = self.env.aws.aws.record_sets(&zone);
-                    (zone, records)
-                })
-                .collect(),
-            log_filters: self
-                .scenario
-                .functions
-                .iter()
-                .map(|f| {
-                    let group = format!("/aws/lambda/{}", f.function);
-                    let filters = self.env.aws.aws.subscription_filters(&group);
-                    (group, filters)
-                })
-                .collect(),
-            calls,
-            approvals_requested: self.env.approval_requests().count(),
-            history: exec.history().to_vec(),
-        }
+            .collect(),
+        calls,
+        approvals_requested: env.approval_requests().count(),
+        history: exec.history().to_vec(),
     }
 }

@@ -583,6 +583,27 @@ impl Execution {
         &self.status
     }
 
+    /// When [`Execution::step_event`] would act next; `None` unless the execution is
+    /// running (a pause for a task token has no time of its own: its answer, or
+    /// [`Execution::advance`], decides). A scheduler that always steps the execution
+    /// with the earliest one keeps a clock shared by many executions from going back.
+    pub fn next_event(&self) -> Option<Timestamp> {
+        match self.due()? {
+            Due::At(t) => Some(t),
+            // The execution's timeout ends a task that never answers (or the step fails
+            // the execution at once when there is none).
+            Due::Never => Some(self.limit().map_or(self.now, |l| l.plus_millis(1))),
+        }
+    }
+
+    /// Takes the one step due next (moving the clock to it), if the execution is
+    /// running: a state, a retry, a task's answer, a Wait's end, or one step of a
+    /// Parallel branch or Map iteration.
+    pub fn step_event(&mut self, env: &mut dyn Environment) -> &Status {
+        self.step(env);
+        &self.status
+    }
+
     /// The state the execution is in, if it has not ended (during a Parallel or Map, the
     /// Parallel or Map state).
     pub fn current_state(&self) -> Option<&str> {
@@ -1214,7 +1235,11 @@ impl Execution {
     /// Lets virtual time pass while the execution waits for a token; a task whose
     /// timeout passes fails with `States.Timeout`. Call [`Execution::run`] afterwards.
     pub fn advance(&mut self, secs: i64, env: &mut dyn Environment) {
-        let target = self.now.plus_secs(secs);
+        self.advance_until(self.now.plus_secs(secs), env);
+    }
+
+    /// [`Execution::advance`] to `target`.
+    pub fn advance_until(&mut self, target: Timestamp, env: &mut dyn Environment) {
         if let Status::Waiting { deadline: Some(d), .. } = self.status.clone()
             && d <= target
         {

@@ -1,5 +1,5 @@
 # stepshift: every command CI runs is a target here.
-.PHONY: setup build demo test test-rust lint static fmt bench-judge bench-faults bench-runner bench-lambda clean
+.PHONY: setup build demo test test-rust lint static fmt bench-judge bench-faults bench-scale bench-runner bench-lambda clean
 
 SHELL := /bin/bash
 VENV ?= .venv
@@ -76,6 +76,10 @@ bench-judge:
 ## bench-faults: the fault campaign at scale (faults by kind, invariant violations, control-plane calls)
 bench-faults:
 	cargo run --release -p stepshift-bench -- faults --deployments 5000
+
+## bench-scale: fifty deployments at once in one account that throttles (Lambda 15/s, SSM 40/s)
+bench-scale:
+	cargo run --release -p stepshift-bench -- scale --deployments 50 --fleets 20
 
 ## bench-runner: state transitions per strategy and simulated deployments per second
 bench-runner:

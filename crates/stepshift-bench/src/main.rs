@@ -7,11 +7,14 @@
 //!   first shift and late in a long lock-in, with an oracle's times for reference.
 //! - `faults`: the randomized fault campaign at scale: faults injected by kind,
 //!   invariant violations, Lambda control-plane calls per traffic step.
+//! - `scale`: many deployments started at once in one account whose Lambda and SSM
+//!   quotas throttle: invariants, throttles absorbed, step delays, bursts.
 
 mod judge_bench;
 mod judges;
 mod lambda_bench;
 mod oracle;
+mod scale_bench;
 
 use std::time::Instant;
 
@@ -44,6 +47,8 @@ enum Bench {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Many deployments at once in one throttling account.
+    Scale(scale_bench::Args),
     /// Transitions per strategy, and simulated deployments per second.
     Runner {
         /// Deployments to time.
@@ -143,5 +148,6 @@ fn main() {
         Bench::Lambda(args) => lambda_bench::run(&args),
         Bench::Faults { deployments, seed } => faults(deployments, seed),
         Bench::Runner { deployments } => runner(deployments),
+        Bench::Scale(args) => scale_bench::run(&args),
     }
 }

@@ -113,6 +113,7 @@ pub fn run(args: &Args) {
     ];
     let mut table = Vec::new();
     let mut worst: Vec<String> = Vec::new();
+    let mut counts: Vec<String> = Vec::new();
     for (label, options, count) in &rows {
         let r = fleets(options, *count);
         let usage = |name: &str| r.quotas.get(name).cloned().unwrap_or_default();
@@ -136,6 +137,10 @@ pub fn run(args: &Args) {
             ssm.largest_burst,
             ssm.largest_admitted,
             r.clock_went_back,
+        ));
+        counts.push(format!(
+            "- {label}: {} faults injected, {} of them struck; {} Lambda control-plane calls.",
+            r.faults_injected, r.faults_struck, r.control_plane_calls
         ));
         for v in r.violations.iter().chain(&r.failed_for_throttling).take(5) {
             worst.push(format!("- {label}, seed {}: {}", v.seed, v.message));
@@ -164,6 +169,10 @@ pub fn run(args: &Args) {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for row in &table {
         println!("{row}");
+    }
+    println!("\nFaults and calls by row (the faults are the campaign's, spread over the interleaved calls):\n");
+    for c in &counts {
+        println!("{c}");
     }
     if !worst.is_empty() {
         println!("\nFirst failures by row:\n");

@@ -11,9 +11,9 @@
 //! invocation's AWS calls land at the instant it starts, as one handler's calls do
 //! within milliseconds.
 //!
-//! Retries are the state machine's own (each task's `Retry`: 2 s doubling to 60 s, full
-//! jitter, 6 attempts; the rollback 10). The AWS SDK's own retries, which a real task
-//! makes first, are not simulated, so the figures are a pessimistic bound.
+//! Retries are the state machine's own: each task's `Retry` (throttling 12 attempts from
+//! 1 s, doubling to 30 s, full jitter; the rollback 20). The AWS SDK's own retries, which
+//! a real task makes first, are not simulated, so the figures are a pessimistic bound.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,8 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use stepshift_core::memory::quota::{self, Quota, QuotaUsage};
 use stepshift_core::{Clock, ErrorName, Timestamp};
 
-use crate::asl::Options;
-use crate::asl::{Execution, Status};
+use crate::asl::{Execution, Options, Status};
 use crate::campaign::{self, Names, Setup, Violation};
 use crate::runner::{self, Answer, LocalEnvironment, Outcome, PlannedAnswer, Scenario};
 
@@ -82,8 +81,6 @@ pub struct FleetReport {
     pub faults_injected: u32,
     /// Faults that struck (the call they targeted happened).
     pub faults_struck: u32,
-    /// Virtual seconds from the start to the last deployment's end.
-    pub virtual_seconds: i64,
     /// Lambda control-plane calls over all deployments (retries and throttled included).
     pub control_plane_calls: u64,
     /// How each deployment ended, in the order they were set up.
@@ -237,7 +234,6 @@ pub fn run(options: &FleetOptions) -> FleetReport {
         clock = clock.max(t);
         lanes[i].act();
     }
-    report.virtual_seconds = aws.aws.now().secs_since(start);
 
     let struck_or_pending = aws.aws.pending_faults() as u32;
     let task_faults_left: u32 = lanes.iter().map(|l| l.env.task_faults.len() as u32).sum();

@@ -208,11 +208,7 @@ pub fn run(options: &FleetOptions) -> FleetReport {
             }
             let exec_options = Options {
                 name: format!("{}-deploy", setup.names.main),
-                state_machine_arn: format!(
-                    "arn:aws:states:{}:{}:stateMachine:stepshift-deployment",
-                    runner::REGION,
-                    runner::ACCOUNT
-                ),
+                state_machine_arn: runner::state_machine_arn(),
                 start,
                 seed: options.seed.wrapping_add(i as u64).wrapping_add(1),
                 task_millis: setup.scenario.task_millis,
@@ -235,9 +231,9 @@ pub fn run(options: &FleetOptions) -> FleetReport {
         lanes[i].act();
     }
 
-    let struck_or_pending = aws.aws.pending_faults() as u32;
+    let pending = aws.aws.pending_faults() as u32;
     let task_faults_left: u32 = lanes.iter().map(|l| l.env.task_faults.len() as u32).sum();
-    report.faults_struck = faults_injected.saturating_sub(struck_or_pending + task_faults_left);
+    report.faults_struck = faults_injected.saturating_sub(pending + task_faults_left);
     for lane in &lanes {
         let seed = lane.seed;
         let o = runner::outcome_of(&lane.setup.scenario, &lane.env, &lane.exec);

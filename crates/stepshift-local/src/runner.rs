@@ -53,6 +53,11 @@ pub fn substitutions() -> HashMap<String, String> {
     subs
 }
 
+/// The simulated account's deployment state machine's ARN.
+pub fn state_machine_arn() -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:stepshift-deployment")
+}
+
 /// Loads the production state machine with the simulated account's substitutions.
 pub fn deployment_machine() -> Result<StateMachine, String> {
     StateMachine::load(DEPLOYMENT_ASL, &substitutions())
@@ -662,7 +667,7 @@ impl Simulation {
         self.started += 1;
         Options {
             name: name.to_owned(),
-            state_machine_arn: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:stepshift-deployment"),
+            state_machine_arn: state_machine_arn(),
             start: self.env.aws.aws.now(),
             seed: self.scenario.seed.wrapping_add(u64::from(self.started)),
             task_millis: self.scenario.task_millis,
